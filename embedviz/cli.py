@@ -1,0 +1,140 @@
+"""``python -m embedviz``: extract, reduce and list layers without the dashboard.
+
+Exit status 0 on success, 2 with one line on stderr for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from .errors import EmbedVizError
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, as every other bad input gets."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def _progress_printer(label: str):
+    last = {"t": 0.0}
+
+    def progress(done: int, total: int, message: str) -> None:
+        now = time.monotonic()
+        if done == total or now - last["t"] > 1.0:
+            last["t"] = now
+            end = "\n" if done == total or not sys.stderr.isatty() else "\r"
+            sys.stderr.write(f"{label}: {message}{end}")
+            sys.stderr.flush()
+
+    return progress
+
+
+def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise EmbedVizError(f"--param takes NAME=VALUE, not {pair!r} (for example --param perplexity=30).")
+        params[name.strip()] = value.strip()
+    return params
+
+
+def _extract(args: argparse.Namespace) -> None:
+    from .demo import demo_collection
+    from .features import compute_features
+    from .images import load_collection
+    from .models import load_model
+    from .store import FeatureStore, save_feature_set
+
+    collection = demo_collection() if args.data == "demo" else load_collection(args.data, args.path_prefix)
+    model = load_model(args.model, args.weights)
+    result = compute_features(collection, model, args.layer, store=FeatureStore(), device=args.device,
+                              batch_size=args.batch_size, progress=_progress_printer("extract"))
+    save_feature_set(result, args.out)
+    how = "cache hit, nothing recomputed" if result.from_cache else f"{result.manifest['seconds']:.1f} s"
+    print(f"{len(result):,} images -> {result.features.shape[1]}-dim features from {result.manifest['layer']} "
+          f"({how}); {len(result.skipped)} skipped; wrote {args.out}")
+
+
+def _reduce(args: argparse.Namespace) -> None:
+    from .export import write_map
+    from .reducers import compute_embedding
+    from .store import load_feature_set
+
+    params = _parse_params(args.param)
+    features = load_feature_set(args.features)
+    if args.format and Path(args.out).suffix.lower() == ".html":
+        raise EmbedVizError("--format metascatter writes a table; give an --out ending in .csv or .parquet.")
+    embedding = compute_embedding(features.features, args.method, params, n_components=args.dims,
+                                  random_state=args.seed, features_key=features.key or None,
+                                  progress=_progress_printer(args.method))
+    write_map(embedding, features.samples, args.out, fmt=args.format)
+    for note in embedding.notes:
+        print(f"note: {note}", file=sys.stderr)
+    how = "cache hit" if embedding.from_cache else f"{embedding.seconds:.1f} s"
+    print(f"{len(features):,} points -> {args.dims}-D {args.method} map ({how}); wrote {args.out}")
+
+
+def _layers(args: argparse.Namespace) -> None:
+    from .layers import default_layer, list_layers
+    from .models import DEMO, PIXELS, RANDOM, load_model
+
+    weights = args.weights or (None if args.model in (DEMO, PIXELS) else RANDOM)
+    model = load_model(args.model, weights)
+    default = default_layer(model)
+    for name in list_layers(model):
+        print(f"{name}  (default)" if name == default else name)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m embedviz", description="Embedding maps of image models, headless.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("extract", help="run images through a model and store features")
+    p.add_argument("--data", required=True, help="folder (class sub-folders become label), .zip/.tar, CSV/Parquet manifest, or 'demo'")
+    p.add_argument("--model", required=True, help="torchvision architecture name, 'pixels' or 'demo'")
+    p.add_argument("--weights", help=".safetensors or .pt/.pth state_dict; 'pretrained' downloads torchvision's, 'random' is untrained")
+    p.add_argument("--layer", help="graph node to take features from (default: the final classifier's input)")
+    p.add_argument("--out", required=True, help="folder for features.npy, samples.parquet, skipped.csv, manifest.json")
+    p.add_argument("--path-prefix", help="folder that a manifest's relative paths start from")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--batch-size", type=int, default=64)
+    p.set_defaults(run=_extract)
+
+    p = sub.add_parser("reduce", help="reduce features to a 2-D or 3-D map")
+    p.add_argument("--features", required=True, help="a folder written by extract, or a .npy matrix")
+    p.add_argument("--method", required=True, choices=("pca", "tsne", "umap"))
+    p.add_argument("--dims", type=int, default=2, choices=(2, 3))
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="e.g. perplexity=30, n_neighbors=15")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", choices=("metascatter",), help="write Paths, X-Coord, Y-Coord and metadata")
+    p.add_argument("--out", required=True, help="output .csv, .parquet or .html")
+    p.set_defaults(run=_reduce)
+
+    p = sub.add_parser("layers", help="list the layers a model offers")
+    p.add_argument("--model", required=True)
+    p.add_argument("--weights")
+    p.set_defaults(run=_layers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        args.run(args)
+    except EmbedVizError as exc:
+        sys.stderr.write(f"embedviz {args.command}: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"embedviz {args.command}: interrupted; finished work is kept in the store.\n")
+        return 130
+    return 0

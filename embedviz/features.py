@@ -1,0 +1,228 @@
+"""Feature extraction: images through a model up to a layer, batched, with predictions.
+
+:func:`extract_features` does the work; :func:`compute_features` wraps it with the on-disk
+store so that the same images, weights, layer and preprocessing are never run twice.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .errors import DataError, ModelError
+from .home import sha256_json
+from .images import ImageCollection, collection_hash
+from .layers import check_layer, output_layer
+from .models import LoadedModel, describe
+from .progress import ProgressCallback, Rate, report
+from .store import FeatureSet, FeatureStore
+
+__all__ = ["resolve_device", "feature_key", "extract_features", "compute_features"]
+
+FORMAT_VERSION = 1
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU; a named device must exist."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ModelError("No CUDA GPU is visible here; use --device auto or cpu.")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ModelError("Apple's MPS is not available here; use --device auto or cpu.")
+    if device not in ("cpu", "cuda", "mps"):
+        raise ModelError(f"Unknown device {device!r}; use auto, cpu, cuda or mps.")
+    return torch.device(device)
+
+
+def feature_key(images_sha256: str, model: LoadedModel, layer: str) -> str:
+    """The store key: images, model identity (weights, architecture, preprocessing), layer."""
+    return sha256_json({"v": FORMAT_VERSION, "images": images_sha256, "model": model.identity(), "layer": layer})[:32]
+
+
+@dataclass(frozen=True)
+class _Item:
+    index: int
+    tensor: torch.Tensor | None
+    reason: str
+
+
+class _Images(torch.utils.data.Dataset):
+    """Decodes and preprocesses one image; an unreadable file becomes a reason, not an error."""
+
+    def __init__(self, collection: ImageCollection, model: LoadedModel) -> None:
+        self.paths = collection.paths()
+        self.preprocessing = model.preprocessing
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> _Item:
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(self.paths[index]) as image:
+                image.load()
+                return _Item(index, self.preprocessing(image), "")
+        except FileNotFoundError:
+            return _Item(index, None, "file not found")
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            return _Item(index, None, f"cannot decode: {str(exc)[:120]}")
+
+
+def _pool(tensor: torch.Tensor) -> torch.Tensor:
+    """One vector per image: spatial maps (N, C, H, W) and token maps (N, L, D) are averaged."""
+    if tensor.ndim == 4:
+        return tensor.mean(dim=(2, 3))
+    if tensor.ndim == 3:
+        return tensor.mean(dim=1)
+    return tensor.reshape(tensor.shape[0], -1)
+
+
+def _class_names(model: LoadedModel, collection: ImageCollection) -> list[str] | None:
+    if model.class_names:
+        return list(model.class_names)
+    if model.num_classes and collection.has_labels:
+        labels = sorted(collection.samples["label"].dropna().astype(str).unique())
+        if len(labels) == model.num_classes:  # the ImageFolder convention: sorted folder names
+            return labels
+    return [str(i) for i in range(model.num_classes)] if model.num_classes else None
+
+
+def _prediction_columns(logits: np.ndarray, names: list[str], labels: pd.Series | None, top_k: int) -> pd.DataFrame:
+    probs = torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
+    k = min(top_k, probs.shape[1])
+    order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    lookup = np.asarray(names, dtype=object)
+    table = pd.DataFrame({"prediction": lookup[order[:, 0]], "confidence": probs[np.arange(len(probs)), order[:, 0]]})
+    for j in range(1, k):
+        table[f"prediction_{j + 1}"] = lookup[order[:, j]]
+        table[f"confidence_{j + 1}"] = probs[np.arange(len(probs)), order[:, j]]
+    if labels is not None:
+        known = labels.notna().to_numpy()
+        label_values = labels.astype(str).to_numpy()
+        correct = table["prediction"].to_numpy() == label_values
+        in_top = (lookup[order] == label_values[:, None]).any(axis=1)
+        table["correct"] = pd.array(np.where(known, correct, None), dtype="boolean")
+        table[f"top{k}_correct"] = pd.array(np.where(known, in_top, None), dtype="boolean")
+    return table
+
+
+def extract_features(
+    collection: ImageCollection,
+    model: LoadedModel,
+    layer: str | None = None,
+    *,
+    device: str = "auto",
+    batch_size: int = 64,
+    top_k: int = 5,
+    progress: ProgressCallback | None = None,
+) -> FeatureSet:
+    """Run every image through ``model`` up to ``layer`` (default: the classifier's input).
+
+    Returns features in collection order minus unreadable images, which are listed in
+    ``skipped`` with their reason. A classifier's predictions (top-k names and
+    confidences, ``correct`` when labels are known) join the samples table.
+    """
+    if batch_size < 1:
+        raise DataError("Batch size must be at least 1.")
+    layer = check_layer(model, layer)
+    target = resolve_device(device)
+    start = time.perf_counter()
+    net = None
+    out_node = output_layer(model)
+    want_logits = model.num_classes is not None and out_node is not None
+    if model.module is not None:
+        from torchvision.models.feature_extraction import create_feature_extractor
+
+        nodes = {layer: "features"}
+        if want_logits and out_node != layer:
+            nodes[out_node] = "logits"
+        net = create_feature_extractor(model.module, return_nodes=nodes).eval().to(target)
+
+    loader = torch.utils.data.DataLoader(_Images(collection, model), batch_size=batch_size, collate_fn=list)
+    kept: list[int] = []
+    skipped: list[tuple[str, str]] = []
+    feats: list[np.ndarray] = []
+    logits: list[np.ndarray] = []
+    total, done, rate = len(collection), 0, Rate()
+    report(progress, 0, total, "starting")
+    with torch.inference_mode():
+        for batch in loader:
+            good = [item for item in batch if item.tensor is not None]
+            skipped += [(collection.samples["path"].iat[i.index], i.reason) for i in batch if i.tensor is None]
+            if good:
+                x = torch.stack([item.tensor for item in good]).to(target)
+                if net is None:
+                    feats.append(x.reshape(len(good), -1).cpu().numpy())
+                else:
+                    out = net(x)
+                    f = _pool(out["features"]).float()
+                    if not torch.isfinite(f).all():
+                        raise ModelError(f"Layer {layer} produced NaN or infinite values; check the weights.")
+                    feats.append(f.cpu().numpy())
+                    if want_logits:
+                        logit = out["logits"] if out_node != layer else out["features"]
+                        logits.append(logit.float().reshape(len(good), -1).cpu().numpy())
+                kept += [item.index for item in good]
+            done += len(batch)
+            report(progress, done, total, rate.describe(done, total, "images"))
+    if not kept:
+        raise DataError("None of the images could be read; see the skipped list for reasons.")
+
+    samples = collection.samples.iloc[kept].reset_index(drop=True)
+    if logits:
+        names = _class_names(model, collection)
+        labels = samples["label"] if collection.has_labels else None
+        samples = pd.concat([samples, _prediction_columns(np.concatenate(logits), names, labels, top_k)], axis=1)
+    features = np.ascontiguousarray(np.concatenate(feats), dtype=np.float32)
+    manifest = {
+        "model": model.architecture,
+        "model_description": describe(model),
+        "weights": model.weights_name,
+        "weights_sha256": model.weights_sha256,
+        "layer": layer,
+        "preprocessing": model.preprocessing.to_dict(),
+        "collection": collection.name,
+        "num_images": len(collection),
+        "num_features": int(features.shape[0]),
+        "num_skipped": len(skipped),
+        "dim": int(features.shape[1]),
+        "device": str(target),
+        "seconds": round(time.perf_counter() - start, 3),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "host": platform.node(),
+    }
+    return FeatureSet(features, samples, pd.DataFrame(skipped, columns=["path", "reason"]), manifest)
+
+
+def compute_features(
+    collection: ImageCollection,
+    model: LoadedModel,
+    layer: str | None = None,
+    *,
+    store: FeatureStore | None = None,
+    progress: ProgressCallback | None = None,
+    **options,
+) -> FeatureSet:
+    """:func:`extract_features` through the store: a second call with the same inputs is a read."""
+    layer = check_layer(model, layer)
+    store = store or FeatureStore()
+    images_sha = collection_hash(collection)
+    key = feature_key(images_sha, model, layer)
+    cached = store.get(key)
+    if cached is not None:
+        return cached
+    fresh = extract_features(collection, model, layer, progress=progress, **options)
+    fresh.manifest["images_sha256"] = images_sha
+    return store.put(key, fresh)

@@ -1,0 +1,78 @@
+"""Metadata filters: which points stay on the map. Filters combine with AND."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Sequence, Union
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+
+__all__ = ["CategoryFilter", "RangeFilter", "TextFilter", "Filter", "apply_filters", "column_kind"]
+
+
+@dataclass(frozen=True)
+class CategoryFilter:
+    """Keep rows whose ``column`` is one of ``values`` (compared as text)."""
+
+    column: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RangeFilter:
+    """Keep rows whose numeric ``column`` lies in ``[low, high]``."""
+
+    column: str
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class TextFilter:
+    """Keep rows whose ``column`` contains ``pattern`` (a regular expression if ``regex``)."""
+
+    column: str
+    pattern: str
+    regex: bool = False
+
+
+Filter = Union[CategoryFilter, RangeFilter, TextFilter]
+
+
+def column_kind(series: pd.Series) -> str:
+    """``number`` for numeric columns with many values, ``category`` for few, else ``text``."""
+    if pd.api.types.is_bool_dtype(series):
+        return "category"
+    if pd.api.types.is_numeric_dtype(series):
+        return "number" if series.nunique(dropna=True) > 20 or pd.api.types.is_float_dtype(series) else "category"
+    return "category" if series.nunique(dropna=True) <= 200 else "text"
+
+
+def _mask(samples: pd.DataFrame, spec: Filter) -> np.ndarray:
+    if spec.column not in samples.columns:
+        raise DataError(f"There is no column {spec.column!r} to filter on.")
+    column = samples[spec.column]
+    if isinstance(spec, CategoryFilter):
+        return column.astype("string").fillna("(none)").isin(list(spec.values)).to_numpy()
+    if isinstance(spec, RangeFilter):
+        values = pd.to_numeric(column, errors="coerce")
+        return ((values >= spec.low) & (values <= spec.high)).fillna(False).to_numpy(dtype=bool)
+    if spec.regex:
+        try:
+            re.compile(spec.pattern)
+        except re.error as exc:
+            raise DataError(f"{spec.pattern!r} is not a valid regular expression ({exc}).") from None
+    text = column.astype("string").fillna("")
+    return text.str.contains(spec.pattern, regex=spec.regex, case=False).to_numpy(dtype=bool)
+
+
+def apply_filters(samples: pd.DataFrame, filters: Sequence[Filter]) -> np.ndarray:
+    """A boolean mask, True for the rows every filter keeps."""
+    mask = np.ones(len(samples), dtype=bool)
+    for spec in filters:
+        mask &= _mask(samples, spec)
+    return mask

@@ -1,0 +1,61 @@
+"""Which layers a model offers, and which one to use when the user does not say."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .errors import ModelError
+from .models import PIXELS, LoadedModel
+
+__all__ = ["list_layers", "default_layer", "output_layer", "check_layer"]
+
+
+def list_layers(model: LoadedModel) -> list[str]:
+    """The graph nodes features can be taken from, in execution order (torchvision names)."""
+    if model.module is None:
+        return [PIXELS]
+    from torchvision.models.feature_extraction import get_graph_node_names
+
+    try:
+        _, eval_nodes = get_graph_node_names(model.module)
+    except Exception as exc:  # fx tracing fails on data-dependent control flow
+        raise ModelError(f"Could not trace {model.architecture} to list its layers ({exc}).") from None
+    return [n for n in eval_nodes if n != "x"]
+
+
+def output_layer(model: LoadedModel) -> str | None:
+    """The node whose output is the model's output (the logits, for a classifier)."""
+    layers = list_layers(model)
+    return layers[-1] if model.module is not None and layers else None
+
+
+def default_layer(model: LoadedModel) -> str:
+    """The input of the final classifier: the node just before the last ``nn.Linear``.
+
+    For ResNets that is ``flatten``, for VGG ``classifier.5``, for the demo CNN ``classifier.1``.
+    Falls back to the node before the output.
+    """
+    layers = list_layers(model)
+    if model.module is None:
+        return PIXELS
+    last_linear = None
+    for name, module in model.module.named_modules():
+        if isinstance(module, nn.Linear) and name in layers:
+            last_linear = name
+    anchor = last_linear if last_linear is not None else layers[-1]
+    index = layers.index(anchor)
+    return layers[index - 1] if index > 0 else layers[index]
+
+
+def check_layer(model: LoadedModel, layer: str | None) -> str:
+    """``layer`` if the model has it, the default if ``None``; otherwise a clear error."""
+    if layer is None:
+        return default_layer(model)
+    layers = list_layers(model)
+    if layer not in layers:
+        near = [n for n in layers if layer.split(".")[0] in n][:5] or layers[-5:]
+        raise ModelError(
+            f"{model.architecture} has no layer {layer!r}; try one of {', '.join(near)} "
+            "(python -m embedviz layers --model ... lists all)."
+        )
+    return layer

@@ -1,0 +1,295 @@
+"""Models: a torchvision architecture plus a weights file, the built-in demo CNN, or raw pixels.
+
+Weights are read safely: ``.safetensors`` with safetensors, ``.pt``/``.pth`` with
+``torch.load(..., weights_only=True)``. Nothing is ever unpickled beyond that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import ModelError
+from .home import sha256_file
+
+__all__ = [
+    "Preprocessing",
+    "LoadedModel",
+    "DigitsCNN",
+    "PIXELS",
+    "DEMO",
+    "list_architectures",
+    "load_model",
+    "read_state_dict",
+    "describe",
+]
+
+PIXELS = "pixels"
+DEMO = "demo"
+#: Ask torchvision for its pretrained weights (needs the internet once).
+PRETRAINED = "pretrained"
+#: Use the architecture's random initialisation: a baseline to compare against.
+RANDOM = "random"
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image becomes the model's input: square resize, channels, normalisation."""
+
+    size: int = 224
+    channels: int = 3
+    mean: tuple[float, ...] = _IMAGENET_MEAN
+    std: tuple[float, ...] = _IMAGENET_STD
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "channels": self.channels, "mean": list(self.mean), "std": list(self.std)}
+
+    def __call__(self, image: "Image.Image") -> torch.Tensor:  # noqa: F821 - PIL type
+        """A PIL image in, a float tensor of shape (channels, size, size) out."""
+        from PIL import Image
+
+        image = image.convert("L" if self.channels == 1 else "RGB")
+        if image.size != (self.size, self.size):
+            image = image.resize((self.size, self.size), Image.Resampling.BILINEAR)
+        array = np.asarray(image, dtype=np.float32) / 255.0
+        if array.ndim == 2:
+            array = array[None]
+        else:
+            array = array.transpose(2, 0, 1)
+        mean = np.asarray(self.mean, dtype=np.float32)[:, None, None]
+        std = np.asarray(self.std, dtype=np.float32)[:, None, None]
+        return torch.from_numpy((array - mean) / std)
+
+
+class DigitsCNN(nn.Module):
+    """The demo's small CNN for 8x8 grey digits: two conv blocks and a two-layer classifier."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Sequential(nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.features(x)))
+
+
+DIGITS_PREPROCESSING = Preprocessing(size=8, channels=1, mean=(0.3,), std=(0.4,))
+PIXELS_PREPROCESSING = Preprocessing(size=32, channels=3, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A ready model and what identifies it in a cache key."""
+
+    architecture: str
+    module: nn.Module | None
+    preprocessing: Preprocessing
+    weights_sha256: str | None = None
+    num_classes: int | None = None
+    class_names: tuple[str, ...] | None = None
+    weights_name: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def is_pixels(self) -> bool:
+        return self.module is None
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two models give the same features."""
+        return {
+            "architecture": self.architecture,
+            "weights_sha256": self.weights_sha256,
+            "num_classes": self.num_classes,
+            "preprocessing": self.preprocessing.to_dict(),
+        }
+
+
+def list_architectures() -> list[str]:
+    """Every name :func:`load_model` takes: ``demo``, ``pixels`` and torchvision's classifiers."""
+    import torchvision
+
+    return [DEMO, PIXELS, *sorted(torchvision.models.list_models(module=torchvision.models))]
+
+
+def _unwrap(obj: Any, source: str) -> dict[str, torch.Tensor]:
+    """The tensor dict inside common checkpoint layouts, with ``module.`` prefixes removed."""
+    if isinstance(obj, dict):
+        for key in _WRAPPER_KEYS:
+            if key in obj and isinstance(obj[key], dict):
+                return _unwrap(obj[key], source)
+        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if tensors:
+            if all(k.startswith("module.") for k in tensors):
+                tensors = {k[len("module."):]: v for k, v in tensors.items()}
+            return tensors
+    raise ModelError(f"{source} holds no state_dict of tensors; save one with torch.save(model.state_dict(), path).")
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors from a ``.safetensors`` file or a ``.pt``/``.pth`` state_dict, read safely."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ModelError(f"Weights file {path} does not exist.")
+    if path.suffix.lower() == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ModelError(f"{path.name} is not a valid .safetensors file ({exc}).") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError or others for bad files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(
+            f"{path.name} could not be read as a plain state_dict ({first[:160]}). embedviz loads only "
+            "tensors: save with torch.save(model.state_dict(), path) or as .safetensors."
+        ) from None
+    return _unwrap(obj, path.name)
+
+
+def _last_linear(module: nn.Module) -> str | None:
+    name = None
+    for qualified, child in module.named_modules():
+        if isinstance(child, nn.Linear):
+            name = qualified
+    return name
+
+
+def _build(architecture: str, **kwargs: Any) -> nn.Module:
+    import torchvision
+
+    if architecture not in torchvision.models.list_models(module=torchvision.models):
+        raise ModelError(
+            f"Unknown architecture {architecture!r}: use 'demo', 'pixels' or a torchvision classifier "
+            "such as resnet18, vgg16 or efficientnet_b0 (python -m embedviz layers --help lists them)."
+        )
+    try:
+        return torchvision.models.get_model(architecture, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"Could not build {architecture} ({exc}).") from None
+
+
+def _load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    result = module.load_state_dict(state, strict=False)
+    missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
+    if missing or unexpected:
+        detail = "; ".join(
+            part for part in (
+                f"missing {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}" if missing else "",
+                f"unexpected {', '.join(unexpected[:3])}{' …' if len(unexpected) > 3 else ''}" if unexpected else "",
+            ) if part
+        )
+        raise ModelError(f"{source} does not fit this architecture ({detail}); is it the right one?")
+
+
+def _pretrained(architecture: str) -> LoadedModel:
+    import torchvision
+
+    _build(architecture)  # validates the name with a helpful message
+    weights_enum = torchvision.models.get_model_weights(architecture).DEFAULT
+    try:
+        module = torchvision.models.get_model(architecture, weights=weights_enum)
+    except Exception as exc:  # urllib, socket and hash errors all mean "could not fetch"
+        raise ModelError(
+            f"Could not download torchvision's pretrained {architecture} weights ({type(exc).__name__}); "
+            "this machine may be offline. Fetch them where there is internet, or pass a weights file."
+        ) from None
+    categories = tuple(weights_enum.meta.get("categories") or ()) or None
+    return LoadedModel(
+        architecture=architecture,
+        module=module.eval(),
+        preprocessing=Preprocessing(),
+        weights_sha256=f"torchvision:{weights_enum}",
+        num_classes=len(categories) if categories else None,
+        class_names=categories,
+        weights_name=str(weights_enum),
+    )
+
+
+def load_model(architecture: str, weights: str | Path | None = None) -> LoadedModel:
+    """A model ready for extraction.
+
+    ``architecture`` is ``demo``, ``pixels`` or a torchvision classifier name. ``weights`` is a
+    ``.safetensors``/``.pt``/``.pth`` file; for torchvision it may also be ``pretrained``
+    (downloads torchvision's weights) or ``random`` (an untrained baseline). ``num_classes``
+    is read from the weights, so a VGG16 trained for 100 classes loads as such.
+
+    >>> load_model("demo").num_classes
+    10
+    """
+    if architecture == PIXELS:
+        return LoadedModel(architecture=PIXELS, module=None, preprocessing=PIXELS_PREPROCESSING)
+    if architecture == DEMO:
+        from .demo import FINAL_WEIGHTS
+
+        path = Path(weights) if weights else FINAL_WEIGHTS
+        state = read_state_dict(path)
+        num_classes = int(state["classifier.2.weight"].shape[0]) if "classifier.2.weight" in state else 10
+        module = DigitsCNN(num_classes)
+        _load_into(module, state, path.name)
+        return LoadedModel(
+            architecture=DEMO, module=module.eval(), preprocessing=DIGITS_PREPROCESSING,
+            weights_sha256=sha256_file(path), num_classes=num_classes,
+            class_names=tuple(str(i) for i in range(num_classes)), weights_name=path.name,
+        )
+    if weights is None:
+        _build(architecture)
+        raise ModelError(
+            f"{architecture} needs weights: upload a .safetensors/.pt/.pth state_dict, or choose "
+            f"'{PRETRAINED}' (downloads torchvision's) or '{RANDOM}' (an untrained baseline)."
+        )
+    if str(weights) == PRETRAINED:
+        return _pretrained(architecture)
+    if str(weights) == RANDOM:
+        torch.manual_seed(0)
+        module = _build(architecture)
+        return LoadedModel(architecture=architecture, module=module.eval(), preprocessing=Preprocessing(),
+                           weights_sha256="random:seed0", num_classes=_num_outputs(module), weights_name=RANDOM)
+    path = Path(weights).expanduser()
+    state = read_state_dict(path)
+    default = _build(architecture)
+    head = _last_linear(default)
+    kwargs: dict[str, Any] = {}
+    if head and f"{head}.weight" in state:
+        kwargs["num_classes"] = int(state[f"{head}.weight"].shape[0])
+    if architecture in ("googlenet", "inception_v3"):
+        kwargs["aux_logits"] = any(k.startswith("aux") for k in state)
+        kwargs["init_weights"] = False
+    module = _build(architecture, **kwargs) if kwargs else default
+    _load_into(module, state, path.name)
+    return LoadedModel(
+        architecture=architecture, module=module.eval(), preprocessing=Preprocessing(),
+        weights_sha256=sha256_file(path), num_classes=kwargs.get("num_classes") or _num_outputs(module),
+        weights_name=path.name,
+    )
+
+
+def _num_outputs(module: nn.Module) -> int | None:
+    head = _last_linear(module)
+    return int(dict(module.named_modules())[head].out_features) if head else None
+
+
+def describe(model: LoadedModel) -> str:
+    """A one-line summary for pages and logs."""
+    if model.is_pixels:
+        s = model.preprocessing.size
+        return f"raw pixels ({s}x{s}x{model.preprocessing.channels})"
+    classes = f", {model.num_classes} classes" if model.num_classes else ""
+    return f"{model.architecture} ({model.weights_name or 'weights'}{classes})"
+

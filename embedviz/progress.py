@@ -1,0 +1,37 @@
+"""The progress protocol shared by extraction and reduction.
+
+A callback receives ``(done, total, message)`` and returns ``True`` to ask the work to
+stop; the work then raises :class:`~embedviz.errors.Cancelled` at the next safe point.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+from .errors import Cancelled
+
+__all__ = ["ProgressCallback", "report", "Rate"]
+
+ProgressCallback = Callable[[int, int, str], Optional[bool]]
+
+
+def report(progress: ProgressCallback | None, done: int, total: int, message: str = "") -> None:
+    """Call ``progress`` if given, and raise :class:`Cancelled` when it asks to stop."""
+    if progress is not None and progress(done, total, message):
+        raise Cancelled(f"Stopped at {done} of {total}: {message or 'cancelled by the user'}.")
+
+
+class Rate:
+    """Items per second and time left, measured from construction."""
+
+    def __init__(self) -> None:
+        self._start = time.perf_counter()
+
+    def describe(self, done: int, total: int, unit: str = "items") -> str:
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        rate = done / elapsed
+        if done == 0 or rate <= 0:
+            return f"0 / {total} {unit}"
+        left = (total - done) / rate
+        return f"{done:,} / {total:,} {unit} · {rate:,.0f} {unit}/s · ETA {left:,.0f} s"

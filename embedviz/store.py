@@ -1,0 +1,128 @@
+"""Feature sets on disk: one folder each, the same layout as ``extract --out``.
+
+``features.npy`` (float32, a row per image), ``samples.parquet`` (same order: ``sample_id``,
+``path``, labels, predictions, metadata), ``skipped.csv`` (``path``, ``reason``) and
+``manifest.json``. The store keeps them under ``$EMBEDVIZ_HOME/features/<key>`` where the
+key hashes the images, the model's weights, the layer and the preprocessing, so the same
+work is never done twice, across restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError
+from .home import home_dir
+
+__all__ = ["FeatureSet", "FeatureStore", "save_feature_set", "load_feature_set"]
+
+_FILES = ("features.npy", "samples.parquet", "skipped.csv", "manifest.json")
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Features and the table of the samples they belong to, row for row."""
+
+    features: np.ndarray
+    samples: pd.DataFrame
+    skipped: pd.DataFrame
+    manifest: dict[str, Any]
+    key: str = ""
+    path: Path | None = None
+    from_cache: bool = False
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+
+def save_feature_set(feature_set: FeatureSet, directory: str | Path) -> Path:
+    """Write the four files; each lands whole or not at all (written aside, then renamed)."""
+    directory = Path(directory).expanduser()
+    directory.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex[:8]
+
+    def atomic(name: str, write) -> None:
+        tmp = directory / f".{name}.{token}.tmp"
+        write(tmp)
+        os.replace(tmp, directory / name)
+
+    atomic("features.npy", lambda p: np.save(open(p, "wb"), np.ascontiguousarray(feature_set.features, np.float32)))
+    atomic("samples.parquet", lambda p: feature_set.samples.to_parquet(p, index=False))
+    skipped = feature_set.skipped if len(feature_set.skipped.columns) else pd.DataFrame(columns=["path", "reason"])
+    atomic("skipped.csv", lambda p: skipped.to_csv(p, index=False))
+    atomic("manifest.json", lambda p: p.write_text(json.dumps(feature_set.manifest, indent=2, default=str)))
+    return directory
+
+
+def _check(features: np.ndarray, samples: pd.DataFrame, source: str) -> None:
+    if features.ndim != 2:
+        raise DataError(f"{source} holds an array of shape {features.shape}; features must be 2-D (images x dims).")
+    if len(samples) != features.shape[0]:
+        raise DataError(f"{source} has {features.shape[0]} feature rows but {len(samples)} samples; they must match.")
+
+
+def load_feature_set(path: str | Path, mmap: bool = True) -> FeatureSet:
+    """A feature folder, or a bare ``.npy`` matrix (ids become row numbers)."""
+    path = Path(path).expanduser()
+    if path.is_file() and path.suffix == ".npy":
+        try:
+            features = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{path.name} is not a numeric .npy matrix ({exc}).") from None
+        if features.ndim != 2 or not np.issubdtype(features.dtype, np.number):
+            raise DataError(f"{path.name} has shape {features.shape} and dtype {features.dtype}; expected a 2-D numeric matrix.")
+        ids = [str(i) for i in range(features.shape[0])]
+        samples = pd.DataFrame({"sample_id": ids})
+        return FeatureSet(np.asarray(features, dtype=np.float32), samples, pd.DataFrame(columns=["path", "reason"]),
+                          {"source": str(path)}, path=path)
+    if not (path / "features.npy").is_file():
+        raise DataError(f"{path} is neither a feature folder (with features.npy) nor a .npy file.")
+    features = np.load(path / "features.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+    samples = pd.read_parquet(path / "samples.parquet") if (path / "samples.parquet").exists() else \
+        pd.DataFrame({"sample_id": [str(i) for i in range(features.shape[0])]})
+    _check(features, samples, path.name)
+    skipped = pd.read_csv(path / "skipped.csv") if (path / "skipped.csv").exists() else pd.DataFrame(columns=["path", "reason"])
+    manifest = json.loads((path / "manifest.json").read_text()) if (path / "manifest.json").exists() else {}
+    return FeatureSet(features, samples, skipped, manifest, key=manifest.get("key", ""), path=path)
+
+
+class FeatureStore:
+    """Content-addressed feature sets under one root."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root else home_dir() / "features"
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def folder(self, key: str) -> Path:
+        return self.root / key
+
+    def get(self, key: str) -> FeatureSet | None:
+        """The stored set for ``key``, memory-mapped, or ``None``."""
+        folder = self.folder(key)
+        if not all((folder / name).exists() for name in _FILES):
+            return None
+        return replace(load_feature_set(folder), key=key, from_cache=True)
+
+    def put(self, key: str, feature_set: FeatureSet) -> FeatureSet:
+        """Store under ``key``: written into a private folder, then renamed into place."""
+        final = self.folder(key)
+        tmp = self.root / f".{key}.{uuid.uuid4().hex[:8]}.partial"
+        manifest = {**feature_set.manifest, "key": key}
+        save_feature_set(replace(feature_set, manifest=manifest), tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another process stored the same key first: theirs is identical
+            shutil.rmtree(tmp, ignore_errors=True)
+        return replace(feature_set, manifest=manifest, key=key, path=final)
+
+    def size_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())
