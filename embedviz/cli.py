@@ -24,15 +24,17 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _progress_printer(label: str):
-    last = {"t": 0.0}
+def _progress_printer(label: str, unit: str):
+    from .progress import Rate
+
+    last, rate = {"t": 0.0}, Rate()
 
     def progress(done: int, total: int, message: str) -> None:
         now = time.monotonic()
         if done == total or now - last["t"] > 1.0:
             last["t"] = now
             end = "\n" if done == total or not sys.stderr.isatty() else "\r"
-            sys.stderr.write(f"{label}: {message}{end}")
+            sys.stderr.write(f"{label}: {rate.describe(done, total, unit)}{end}")
             sys.stderr.flush()
 
     return progress
@@ -58,7 +60,7 @@ def _extract(args: argparse.Namespace) -> None:
     collection = demo_collection() if args.data == "demo" else load_collection(args.data, args.path_prefix)
     model = load_model(args.model, args.weights)
     result = compute_features(collection, model, args.layer, store=FeatureStore(), device=args.device,
-                              batch_size=args.batch_size, progress=_progress_printer("extract"))
+                              batch_size=args.batch_size, progress=_progress_printer("extract", "images"))
     save_feature_set(result, args.out)
     how = "cache hit, nothing recomputed" if result.from_cache else f"{result.manifest['seconds']:.1f} s"
     print(f"{len(result):,} images -> {result.features.shape[1]}-dim features from {result.manifest['layer']} "
@@ -76,7 +78,7 @@ def _reduce(args: argparse.Namespace) -> None:
         raise EmbedVizError("--format metascatter writes a table; give an --out ending in .csv or .parquet.")
     embedding = compute_embedding(features.features, args.method, params, n_components=args.dims,
                                   random_state=args.seed, features_key=features.key or None,
-                                  progress=_progress_printer(args.method))
+                                  progress=_progress_printer(args.method, "steps"))
     write_map(embedding, features.samples, args.out, fmt=args.format)
     for note in embedding.notes:
         print(f"note: {note}", file=sys.stderr)

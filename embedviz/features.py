@@ -20,7 +20,7 @@ from .home import sha256_json
 from .images import ImageCollection, collection_hash
 from .layers import check_layer, output_layer
 from .models import LoadedModel, describe
-from .progress import ProgressCallback, Rate, report
+from .progress import ProgressCallback, report
 from .store import FeatureSet, FeatureStore
 
 __all__ = ["resolve_device", "feature_key", "extract_features", "compute_features"]
@@ -155,8 +155,8 @@ def extract_features(
     skipped: list[tuple[str, str]] = []
     feats: list[np.ndarray] = []
     logits: list[np.ndarray] = []
-    total, done, rate = len(collection), 0, Rate()
-    report(progress, 0, total, "starting")
+    total, done = len(collection), 0
+    report(progress, 0, total, "images")
     with torch.inference_mode():
         for batch in loader:
             good = [item for item in batch if item.tensor is not None]
@@ -176,7 +176,7 @@ def extract_features(
                         logits.append(logit.float().reshape(len(good), -1).cpu().numpy())
                 kept += [item.index for item in good]
             done += len(batch)
-            report(progress, done, total, rate.describe(done, total, "images"))
+            report(progress, done, total, "images")
     if not kept:
         raise DataError("None of the images could be read; see the skipped list for reasons.")
 

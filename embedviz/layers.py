@@ -52,7 +52,8 @@ def check_layer(model: LoadedModel, layer: str | None) -> str:
     if layer is None:
         return default_layer(model)
     layers = list_layers(model)
-    if layer not in layers:
+    # torchvision also takes a module's name ("layer4") for the output of its last node.
+    if layer not in layers and not any(n.startswith(layer + ".") for n in layers):
         near = [n for n in layers if layer.split(".")[0] in n][:5] or layers[-5:]
         raise ModelError(
             f"{model.architecture} has no layer {layer!r}; try one of {', '.join(near)} "

@@ -29,9 +29,10 @@ class Rate:
         self._start = time.perf_counter()
 
     def describe(self, done: int, total: int, unit: str = "items") -> str:
+        """``"1,200 / 1,797 images · 850 images/s · ETA 1 s"``."""
         elapsed = max(time.perf_counter() - self._start, 1e-9)
         rate = done / elapsed
         if done == 0 or rate <= 0:
-            return f"0 / {total} {unit}"
+            return f"0 / {total:,} {unit}"
         left = (total - done) / rate
         return f"{done:,} / {total:,} {unit} · {rate:,.0f} {unit}/s · ETA {left:,.0f} s"

@@ -93,8 +93,12 @@ def compute_embedding(
     features_key: str | None = None,
     cache_dir: Path | None = None,
     progress: ProgressCallback | None = None,
+    cache_only: bool = False,
 ) -> Embedding:
-    """:func:`reduce` through an on-disk cache; ``features_key`` skips re-hashing a stored set."""
+    """:func:`reduce` through an on-disk cache; ``features_key`` skips re-hashing a stored set.
+
+    With ``cache_only`` a map not computed before raises :class:`LookupError` instead.
+    """
     reducer = get_reducer(method)
     p = make_params(reducer.params_class, params) if not isinstance(params, reducer.params_class) else params
     key = sha256_json({"features": features_key or features_digest(features), "method": reducer.name,
@@ -107,6 +111,8 @@ def compute_embedding(
             meta = json.loads(str(data["meta"]))
             return Embedding(data["coords"], meta["method"], meta["params"], meta["n_components"],
                              meta["random_state"], meta["seconds"], tuple(meta["notes"]), key, True)
+    if cache_only:
+        raise LookupError(key)
     result = reduce(features, reducer.name, p, n_components=n_components, random_state=random_state, progress=progress)
     meta = {k: getattr(result, k) for k in ("method", "params", "n_components", "random_state", "seconds")}
     meta["notes"] = list(result.notes)

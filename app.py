@@ -1,0 +1,43 @@
+"""embedviz home: the current dataset, model and map at a glance. Opens on the built-in demo."""
+
+import streamlit as st
+
+from embedviz import ui
+from embedviz.figures import scatter_figure
+from embedviz.reducers import REDUCERS
+
+ui.page_setup("Home")
+st.title("embedviz")
+st.caption("What has your image model learned? Features from any layer, reduced to a map you can explore.")
+
+with ui.guard():
+    view = ui.current_map()
+model = ui.current_model()
+samples = view.features.samples
+
+cols = st.columns(5)
+cols[0].metric("Images", f"{len(samples):,}", help=f"{len(view.features.skipped)} could not be read")
+cols[1].metric("Classes", samples["label"].nunique() if "label" in samples else "—")
+if "correct" in samples and samples["correct"].notna().any():
+    held_out = samples[samples["split"] == "test"] if "split" in samples else samples
+    accuracy = held_out["correct"].astype(float).mean()
+    cols[2].metric("Accuracy" + (" (test)" if "split" in samples else ""), f"{accuracy:.1%}",
+                   help=f"{int((~held_out['correct'].astype(bool)).sum())} mistakes")
+else:
+    cols[2].metric("Accuracy", "—", help="needs labels and a classifier")
+cols[3].metric("Feature size", view.features.features.shape[1], help=f"layer {view.features.manifest.get('layer')}")
+cols[4].metric("Map", f"{REDUCERS[view.embedding.method].label} {view.embedding.n_components}-D",
+               help=f"computed in {view.embedding.seconds:.1f} s")
+
+st.markdown(f"**{view.collection.name}** through **{ui.model_label(model)}**, "
+            f"layer `{view.features.manifest.get('layer')}`, coloured by label.")
+color = "label" if "label" in samples.columns else None
+st.plotly_chart(scatter_figure(view.embedding.coords, samples, color, height=560), key="home_map")
+
+st.markdown("**Next:** ")
+links = st.columns(4)
+links[0].page_link("pages/1_Data_and_model.py", label="Choose data and model", icon=":material/folder_open:")
+links[1].page_link("pages/2_Extract.py", label="Extract features", icon=":material/memory:")
+links[2].page_link("pages/3_Reduce.py", label="Tune the map", icon=":material/tune:")
+links[3].page_link("pages/4_Explore.py", label="Explore and select", icon=":material/travel_explore:")
+ui.sidebar_summary()

@@ -1,0 +1,189 @@
+"""What the user has chosen, kept in session state as small specs (never arrays), and the
+cached loaders that turn those specs into collections, models, features and maps.
+
+Every page works on its own: with nothing chosen, the built-in demo is used.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from ..demo import EARLY_WEIGHTS, demo_collection
+from ..features import compute_features, feature_key
+from ..images import ImageCollection, collection_hash, load_collection
+from ..layers import check_layer, default_layer
+from ..models import DEMO, LoadedModel, describe, load_model
+from ..reducers import REDUCERS, Embedding, compute_embedding
+from ..store import FeatureSet, FeatureStore
+from .widgets import progress_callback
+
+__all__ = [
+    "DEFAULTS", "page_setup", "dataset_spec", "set_dataset", "model_spec", "set_model", "set_layer",
+    "current_collection", "current_model", "current_layer", "stored_features", "require_features",
+    "reducer_settings", "require_embedding", "MapView", "current_map", "model_label",
+]
+
+#: Widget keys start with ``ev_`` and are kept across pages; these are their first values.
+DEFAULTS: dict[str, Any] = {
+    "ev_method": "tsne",
+    "ev_dims": 2,
+    "ev_seed": 0,
+    "ev_device": "auto",
+    "ev_batch_size": 64,
+    "ev_color": "label",
+}
+_DEMO_SPEC = {"kind": "demo"}
+_DEMO_MODEL = {"architecture": DEMO, "weights": None}
+
+
+def page_setup(title: str, icon: str = ":material/scatter_plot:") -> None:
+    """Page config, defaults, and keeping ``ev_`` widget values when the user switches pages."""
+    st.set_page_config(page_title=f"{title} · embedviz", page_icon=icon, layout="wide")
+    for key, value in DEFAULTS.items():
+        st.session_state.setdefault(key, value)
+    for key in [k for k in st.session_state.keys() if str(k).startswith("ev_")]:
+        # Re-assigning stops Streamlit from dropping the value of a widget not drawn on this page.
+        st.session_state[key] = st.session_state[key]
+
+
+def dataset_spec() -> dict[str, str]:
+    return st.session_state.get("dataset", _DEMO_SPEC)
+
+
+def set_dataset(spec: dict[str, str]) -> None:
+    st.session_state["dataset"] = spec
+
+
+def model_spec() -> dict[str, Any]:
+    return st.session_state.get("model", _DEMO_MODEL)
+
+
+def set_model(spec: dict[str, Any]) -> None:
+    st.session_state["model"] = spec
+    st.session_state.pop("layer", None)
+
+
+def set_layer(layer: str | None) -> None:
+    st.session_state["layer"] = layer
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _collection(spec_json: str) -> ImageCollection:
+    spec = json.loads(spec_json)
+    if spec["kind"] == "demo":
+        return demo_collection()
+    return load_collection(spec["path"], spec.get("prefix") or None)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _model(architecture: str, weights: str | None) -> LoadedModel:
+    return load_model(architecture, weights)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _images_sha(spec_json: str, _collection: ImageCollection) -> str:
+    return collection_hash(_collection)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _stored(key: str) -> FeatureSet:
+    found = FeatureStore().get(key)
+    if found is None:
+        raise KeyError(key)  # not cached: the next call looks again
+    return found
+
+
+def current_collection() -> ImageCollection:
+    return _collection(json.dumps(dataset_spec(), sort_keys=True))
+
+
+def current_model() -> LoadedModel:
+    spec = model_spec()
+    return _model(spec["architecture"], spec.get("weights"))
+
+
+def current_layer(model: LoadedModel) -> str:
+    return check_layer(model, st.session_state.get("layer") or default_layer(model))
+
+
+def model_label(model: LoadedModel) -> str:
+    if model.architecture == DEMO and model_spec().get("weights") == str(EARLY_WEIGHTS):
+        return "demo CNN (early checkpoint, epoch 1)"
+    if model.architecture == DEMO:
+        return "demo CNN (final, 12 epochs)"
+    return describe(model)
+
+
+def _feature_key() -> tuple[ImageCollection, LoadedModel, str, str]:
+    collection, model = current_collection(), current_model()
+    layer = current_layer(model)
+    spec_json = json.dumps(dataset_spec(), sort_keys=True)
+    return collection, model, layer, feature_key(_images_sha(spec_json, collection), model, layer)
+
+
+def stored_features() -> FeatureSet | None:
+    """The current choice's features if they were computed before (by anyone), else ``None``."""
+    *_, key = _feature_key()
+    try:
+        return _stored(key)
+    except KeyError:
+        return None
+
+
+def require_features() -> FeatureSet:
+    """The current features, extracted now under a progress bar if the store lacks them."""
+    collection, model, layer, key = _feature_key()
+    try:
+        return _stored(key)
+    except KeyError:
+        pass
+    with progress_callback(f"Extracting features from {layer}", "images") as progress:
+        compute_features(collection, model, layer, progress=progress, device=st.session_state["ev_device"],
+                         batch_size=int(st.session_state["ev_batch_size"]))
+    fresh = _stored(key)
+    st.session_state["last_extraction"] = {"key": key, "seconds": fresh.manifest.get("seconds")}
+    return fresh
+
+
+def reducer_settings() -> dict[str, Any]:
+    """Method, dimensions, seed and the method's parameter values, from the widgets' state."""
+    from ..reducers import get_reducer, param_specs
+
+    method = st.session_state["ev_method"]
+    reducer = get_reducer(method)
+    params = {}
+    for spec in param_specs(reducer.params_class):
+        params[spec.name] = st.session_state.get(f"ev_p_{method}_{spec.name}", spec.default)
+    return {"method": method, "params": params, "n_components": int(st.session_state["ev_dims"]),
+            "random_state": int(st.session_state["ev_seed"])}
+
+
+def require_embedding(features: FeatureSet) -> Embedding:
+    """The map for the current reducer settings; computed under a progress bar when new."""
+    settings = reducer_settings()
+    try:
+        return compute_embedding(features.features, features_key=features.key, progress=None,
+                                 cache_only=True, **settings)
+    except LookupError:
+        pass
+    label = REDUCERS[settings["method"]].label
+    with progress_callback(f"Computing the {label} map", "steps") as progress:
+        return compute_embedding(features.features, features_key=features.key, progress=progress, **settings)
+
+
+@dataclass(frozen=True)
+class MapView:
+    """Everything a page needs to draw the current map."""
+
+    collection: ImageCollection
+    features: FeatureSet
+    embedding: Embedding
+
+
+def current_map() -> MapView:
+    features = require_features()
+    return MapView(current_collection(), features, require_embedding(features))

@@ -1,0 +1,65 @@
+"""Uploaded files live in memory; these copy them into the session's workspace on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path, PurePosixPath
+from typing import Sequence
+
+import streamlit as st
+
+from ..errors import DataError
+from ..home import home_dir
+from ..images import IMAGE_SUFFIXES
+
+__all__ = ["workspace", "save_images", "save_weights"]
+
+
+def workspace() -> Path:
+    """This browser session's private folder under ``$EMBEDVIZ_HOME/sessions``."""
+    sid = st.session_state.setdefault("workspace_id", uuid.uuid4().hex)
+    folder = home_dir() / "sessions" / sid
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _digest(files: Sequence) -> str:
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.name.encode())
+        digest.update(f.getbuffer())
+    return digest.hexdigest()[:16]
+
+
+def save_images(files: Sequence) -> Path:
+    """One archive is saved as is; several images go into one folder. Returns what to load."""
+    if not files:
+        raise DataError("Choose a .zip/.tar archive or some image files first.")
+    archives = [f for f in files if f.name.lower().endswith((".zip", ".tar", ".tar.gz", ".tgz"))]
+    if archives:
+        if len(files) > 1:
+            raise DataError("Upload one archive at a time, or image files without an archive.")
+        target = workspace() / f"{_digest(files)}-{PurePosixPath(archives[0].name).name}"
+        target.write_bytes(archives[0].getbuffer())
+        return target
+    folder = workspace() / f"images-{_digest(files)}"
+    folder.mkdir(exist_ok=True)
+    for f in files:
+        name = PurePosixPath(f.name.replace("\\", "/")).name
+        if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES:
+            (folder / name).write_bytes(f.getbuffer())
+    return folder
+
+
+def save_weights(file) -> Path:
+    """A weights upload, stored by content so the same file is kept once."""
+    suffix = PurePosixPath(file.name).suffix.lower()
+    if suffix not in (".safetensors", ".pt", ".pth"):
+        raise DataError(f"{file.name}: weights must be .safetensors, .pt or .pth.")
+    folder = home_dir() / "weights"
+    folder.mkdir(exist_ok=True)
+    target = folder / f"{hashlib.sha256(file.getbuffer()).hexdigest()[:16]}{suffix}"
+    if not target.exists():
+        target.write_bytes(file.getbuffer())
+    return target

@@ -1,0 +1,105 @@
+"""Widget helpers: the error boundary, progress bars with rate and ETA, reducer sliders drawn
+from parameter specs, and the image gallery."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Iterator
+
+import pandas as pd
+import streamlit as st
+
+from ..errors import Cancelled, EmbedVizError
+from ..progress import ProgressCallback, Rate
+from ..reducers import ParamSpec, get_reducer, param_specs
+from ..thumbnails import thumbnail
+
+__all__ = ["guard", "progress_callback", "param_widgets", "gallery"]
+
+
+@contextlib.contextmanager
+def guard() -> Iterator[None]:
+    """Show an :class:`EmbedVizError` as one red line and stop the page; other errors are bugs."""
+    try:
+        yield
+    except Cancelled as exc:
+        st.warning(str(exc))
+        st.stop()
+    except EmbedVizError as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+
+
+@contextlib.contextmanager
+def progress_callback(label: str, unit: str) -> Iterator[ProgressCallback]:
+    """A progress bar that shows done/total, the rate and the time left; removed when done."""
+    bar = st.progress(0.0, text=label)
+    rate = Rate()
+
+    def update(done: int, total: int, message: str) -> None:
+        fraction = min(done / total, 1.0) if total else 1.0
+        bar.progress(fraction, text=f"{label}: {rate.describe(done, total, unit)}")
+
+    try:
+        yield update
+    finally:
+        bar.empty()
+
+
+def _slider(spec: ParamSpec, key: str, upper: float | None) -> None:
+    high = spec.high if upper is None else max(spec.low, min(spec.high, upper))
+    if spec.choices:
+        st.selectbox(spec.name, spec.choices, key=key, help=spec.help)
+    elif spec.is_int:
+        st.slider(spec.name, int(spec.low), int(high), step=int(spec.step), key=key, help=spec.help)
+    else:
+        st.slider(spec.name, float(spec.low), float(high), step=float(spec.step), key=key, help=spec.help)
+
+
+def param_widgets(method: str, n_points: int) -> None:
+    """One slider or select per parameter of ``method``, bounded by the data where it matters.
+
+    Values live in ``ev_p_<method>_<name>`` session keys, so they survive page switches and
+    :func:`embedviz.ui.state.reducer_settings` reads them back.
+    """
+    upper = {"perplexity": math.floor((n_points - 1) / 3) - 1, "n_neighbors": n_points - 1}
+    for spec in param_specs(get_reducer(method).params_class):
+        key = f"ev_p_{method}_{spec.name}"
+        limit = upper.get(spec.name)
+        if key not in st.session_state:
+            value = spec.default if limit is None else min(spec.default, max(spec.low, limit))
+            st.session_state[key] = value
+        elif limit is not None and not spec.choices and st.session_state[key] > max(spec.low, limit):
+            st.session_state[key] = type(spec.default)(max(spec.low, limit))
+        _slider(spec, key, limit)
+
+
+def _caption(row: pd.Series) -> str:
+    parts = [str(row["sample_id"]).rsplit("/", 1)[-1]]
+    if "label" in row and pd.notna(row["label"]):
+        parts.append(f"label {row['label']}")
+    if "prediction" in row and pd.notna(row["prediction"]):
+        mark = "" if "correct" not in row or pd.isna(row["correct"]) else (" ✓" if row["correct"] else " ✗")
+        parts.append(f"pred {row['prediction']} ({row['confidence']:.0%}){mark}")
+    return " · ".join(parts)
+
+
+def gallery(rows: pd.DataFrame, root, *, key: str, per_page: int = 24, columns: int = 6) -> None:
+    """Thumbnails of ``rows`` with label, prediction and confidence; paginated and sortable."""
+    if rows.empty:
+        st.info("Select points on the map (box or lasso in the toolbar, or click) to see their images here.")
+        return
+    sortable = [c for c in ("confidence", "label", "prediction", "correct", "sample_id") if c in rows.columns]
+    left, mid, right = st.columns([2, 1, 1])
+    sort_by = left.selectbox("Sort by", ["selection order", *sortable], key=f"{key}_sort")
+    descending = mid.toggle("Descending", key=f"{key}_desc")
+    if sort_by != "selection order":
+        rows = rows.sort_values(sort_by, ascending=not descending, kind="stable")
+    pages = max(1, math.ceil(len(rows) / per_page))
+    page = right.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}_page") if pages > 1 else 1
+    shown = rows.iloc[(page - 1) * per_page : page * per_page]
+    grid = st.columns(columns)
+    for i, (_, row) in enumerate(shown.iterrows()):
+        with grid[i % columns]:
+            st.image(thumbnail(root / row["path"], 112) if "path" in row else None, caption=_caption(row))

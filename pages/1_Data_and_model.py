@@ -1,0 +1,81 @@
+"""Choose the images, the model and the layer."""
+
+import streamlit as st
+
+from embedviz import ui
+from embedviz.demo import EARLY_WEIGHTS
+from embedviz.layers import default_layer, list_layers
+from embedviz.models import DEMO, PIXELS, PRETRAINED, RANDOM, list_architectures
+from embedviz.ui.uploads import save_images, save_weights
+
+ui.page_setup("Data & model", ":material/folder_open:")
+st.title("Data & model")
+
+st.subheader("Images")
+source = st.radio("Where are the images?", ["Built-in demo (digits)", "Upload", "Path on this server"],
+                  index=0 if ui.dataset_spec()["kind"] == "demo" else 1, horizontal=True)
+with ui.guard():
+    if source == "Built-in demo (digits)":
+        if ui.dataset_spec()["kind"] != "demo":
+            ui.set_dataset({"kind": "demo"})
+    elif source == "Upload":
+        files = st.file_uploader("A .zip/.tar of class folders, or several images", accept_multiple_files=True,
+                                 type=["zip", "tar", "gz", "tgz", "png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"])
+        if files and st.button("Use these images", type="primary"):
+            ui.set_dataset({"kind": "path", "path": str(save_images(files))})
+    else:
+        path = st.text_input("Folder, archive or CSV/Parquet manifest", placeholder="/data/test_images")
+        prefix = st.text_input("Path prefix for a manifest's relative paths (optional)")
+        if path and st.button("Use this path", type="primary"):
+            ui.set_dataset({"kind": "path", "path": path, "prefix": prefix})
+    collection = ui.current_collection()
+
+table = collection.samples
+st.success(f"**{collection.name}**: {len(table):,} images"
+           + (f" in {table['label'].nunique()} classes" if collection.has_labels else " (no labels)"))
+st.dataframe(table.head(200), hide_index=True, height=220)
+
+st.subheader("Model")
+architectures = list_architectures()
+current = ui.model_spec()
+architecture = st.selectbox("Architecture", architectures, index=architectures.index(current["architecture"]),
+                            help="demo: the CNN trained on the digits · pixels: raw intensities, no model · "
+                                 "others: torchvision classifiers with your weights")
+weights = None
+if architecture == DEMO:
+    early = st.radio("Checkpoint", ["final (12 epochs)", "early (epoch 1)"], horizontal=True,
+                     index=1 if current.get("weights") == str(EARLY_WEIGHTS) else 0).startswith("early")
+    weights = str(EARLY_WEIGHTS) if early else None
+elif architecture != PIXELS:
+    kind = st.radio("Weights", ["Upload a file", "Random (untrained baseline)", "torchvision pretrained (downloads)"],
+                    horizontal=True)
+    if kind.startswith("Upload"):
+        upload = st.file_uploader("State dict (.safetensors, .pt, .pth); the number of classes is read from it",
+                                  type=["safetensors", "pt", "pth"])
+        with ui.guard():
+            weights = str(save_weights(upload)) if upload else None
+    else:
+        weights = RANDOM if kind.startswith("Random") else PRETRAINED
+chosen = {"architecture": architecture, "weights": weights}
+needs_file = architecture not in (DEMO, PIXELS) and weights is None
+if chosen != current and not needs_file:
+    with ui.guard(), st.spinner("Loading the model"):
+        ui.set_model(chosen)
+        ui.current_model()  # surfaces a bad file now, on this page
+
+with ui.guard():
+    model = ui.current_model()
+st.success(f"**Model:** {ui.model_label(model)}")
+
+st.subheader("Layer")
+layers = list_layers(model)
+default = default_layer(model)
+chosen_layer = st.session_state.get("layer") or default
+layer = st.selectbox("Take features from", layers, index=layers.index(chosen_layer) if chosen_layer in layers else 0,
+                     format_func=lambda n: f"{n}  (default: the classifier's input)" if n == default else n)
+ui.set_layer(layer)
+stored = ui.stored_features()
+st.caption("Features for this choice are already stored; the map opens at once." if stored is not None
+           else "Features for this choice will be extracted on the Extract page (or when a map needs them).")
+st.page_link("pages/2_Extract.py", label="Next: extract features", icon=":material/memory:")
+ui.sidebar_summary()

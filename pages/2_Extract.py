@@ -1,0 +1,48 @@
+"""Run the images through the model, with progress; a stored result is reused."""
+
+import streamlit as st
+
+from embedviz import ui
+from embedviz.store import FeatureStore
+
+ui.page_setup("Extract", ":material/memory:")
+st.title("Extract features")
+
+with ui.guard():
+    collection, model = ui.current_collection(), ui.current_model()
+    layer = ui.current_layer(model)
+st.markdown(f"**{collection.name}** ({len(collection):,} images) through **{ui.model_label(model)}**, layer `{layer}`.")
+
+left, right = st.columns(2)
+left.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="ev_device", help="auto: CUDA, then Apple MPS, then CPU")
+right.number_input("Batch size", 1, 4096, key="ev_batch_size")
+
+stored = ui.stored_features()
+if stored is None:
+    if st.button("Extract features", type="primary"):
+        with ui.guard():
+            stored = ui.require_features()
+        st.success(f"Extracted {len(stored):,} feature vectors in {stored.manifest['seconds']:.1f} s "
+                   f"({len(stored) / max(stored.manifest['seconds'], 1e-9):,.0f} images/s on {stored.manifest['device']}).")
+    else:
+        st.info("Not extracted yet for this data, model and layer.")
+else:
+    when = stored.manifest.get("created", "earlier")
+    st.success(f"Cache hit: these features were computed {when} in {stored.manifest.get('seconds', 0):.1f} s "
+               f"on {stored.manifest.get('device')}; nothing to recompute.")
+
+if stored is not None:
+    cols = st.columns(4)
+    cols[0].metric("Feature vectors", f"{len(stored):,}")
+    cols[1].metric("Dimensions", stored.features.shape[1])
+    cols[2].metric("Skipped images", len(stored.skipped))
+    cols[3].metric("Store key", stored.key[:12])
+    if len(stored.skipped):
+        st.warning(f"{len(stored.skipped)} images could not be read and were left out:")
+        st.dataframe(stored.skipped, hide_index=True)
+    with st.expander("Samples table (labels, predictions, metadata)"):
+        st.dataframe(stored.samples.head(500), hide_index=True)
+    st.page_link("pages/3_Reduce.py", label="Next: make the map", icon=":material/tune:")
+
+st.caption(f"Feature store: {FeatureStore().root} · {FeatureStore().size_bytes() / 2**20:,.1f} MiB")
+ui.sidebar_summary()

@@ -1,0 +1,33 @@
+"""Reduce features to a 2-D or 3-D map under live sliders."""
+
+import streamlit as st
+
+from embedviz import ui
+from embedviz.figures import scatter_figure
+from embedviz.reducers import REDUCERS
+
+ui.page_setup("Reduce", ":material/tune:")
+st.title("Reduce to a map")
+
+with ui.guard():
+    features = ui.require_features()
+samples = features.samples
+
+controls, plot = st.columns([1, 3])
+with controls:
+    st.segmented_control("Method", list(REDUCERS), key="ev_method", required=True,
+                         format_func=lambda m: REDUCERS[m].label)
+    st.segmented_control("Dimensions", [2, 3], key="ev_dims", required=True, format_func=lambda d: f"{d}-D")
+    st.number_input("Seed", 0, 2**31 - 1, key="ev_seed", help="The same seed gives the same map.")
+    ui.param_widgets(st.session_state["ev_method"], len(samples))
+with plot:
+    with ui.guard():
+        embedding = ui.require_embedding(features)
+    how = "from cache" if embedding.from_cache else f"computed in {embedding.seconds:.1f} s"
+    st.caption(f"{len(samples):,} points · {REDUCERS[embedding.method].label} {embedding.n_components}-D ({how})")
+    for note in embedding.notes:
+        st.info(note)
+    color = "label" if "label" in samples.columns else None
+    st.plotly_chart(scatter_figure(embedding.coords, samples, color), key="reduce_map")
+    st.page_link("pages/4_Explore.py", label="Next: explore, filter and select", icon=":material/travel_explore:")
+ui.sidebar_summary()

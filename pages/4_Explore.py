@@ -1,0 +1,42 @@
+"""Explore the map: colour by any column, filter, select points, see their images."""
+
+import streamlit as st
+
+from embedviz import ui
+from embedviz.export import coordinates_table
+from embedviz.figures import scatter_figure
+from embedviz.filters import apply_filters
+from embedviz.selection import rows_for_ids, selected_ids
+from embedviz.ui.filters import filter_widgets
+
+ui.page_setup("Explore", ":material/travel_explore:")
+st.title("Explore")
+
+with ui.guard():
+    view = ui.current_map()
+samples = view.features.samples
+columns = [c for c in samples.columns if c not in ("sample_id", "path")]
+if st.session_state["ev_color"] not in ["(none)", *columns]:
+    st.session_state["ev_color"] = "(none)"
+
+side, main = st.columns([1, 3])
+with side:
+    color = st.selectbox("Colour by", ["(none)", *columns], key="ev_color")
+    with ui.guard():
+        mask = apply_filters(samples, filter_widgets(samples))
+    st.metric("Points shown", f"{int(mask.sum()):,} of {len(samples):,}")
+with main:
+    figure = scatter_figure(view.embedding.coords, samples, None if color == "(none)" else color, mask=mask)
+    event = st.plotly_chart(figure, key="explore_map", on_select="rerun", selection_mode=("points", "box", "lasso"))
+    if view.embedding.n_components == 3:
+        st.caption("In 3-D, click points to select them; box and lasso work on the 2-D map.")
+
+selected = rows_for_ids(samples, selected_ids(event))
+st.subheader(f"Selection · {len(selected):,} images")
+ui.gallery(selected, view.collection.root, key="selection")
+if len(selected):
+    st.download_button("Download selected ids and paths (CSV)", selected[["sample_id", *(["path"] if "path" in selected else [])]]
+                       .to_csv(index=False), file_name="selection.csv", mime="text/csv")
+st.download_button("Download map coordinates and metadata (CSV)",
+                   coordinates_table(view.embedding, samples).to_csv(index=False), file_name="map.csv", mime="text/csv")
+ui.sidebar_summary()

@@ -1,0 +1,49 @@
+"""Fixtures made in code from fixed seeds; nothing is downloaded, nothing touches ~/.embedviz."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.fixture(autouse=True)
+def embedviz_home(tmp_path_factory, monkeypatch) -> Path:
+    """Every test gets a private ``EMBEDVIZ_HOME``."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("EMBEDVIZ_HOME", str(home))
+    return home
+
+
+def _shape_image(kind: str, rng: np.random.Generator, size: int = 24) -> Image.Image:
+    """A bright shape on a noisy dark background: squares and discs are easy to tell apart."""
+    array = (rng.random((size, size, 3)) * 60).astype(np.uint8)
+    c = rng.integers(8, size - 8, size=2)
+    r = int(rng.integers(4, 7))
+    yy, xx = np.mgrid[:size, :size]
+    if kind == "squares":
+        inside = (abs(yy - c[0]) <= r) & (abs(xx - c[1]) <= r)
+    else:
+        inside = (yy - c[0]) ** 2 + (xx - c[1]) ** 2 <= r * r
+    array[inside] = rng.integers(180, 255, size=3)
+    return Image.fromarray(array, "RGB")
+
+
+def make_image_folder(root: Path, per_class: int = 8, seed: int = 0) -> Path:
+    """``root/{discs,squares}/NN.png``, one unreadable file, and macOS junk that must be ignored."""
+    rng = np.random.default_rng(seed)
+    for kind in ("discs", "squares"):
+        (root / kind).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            _shape_image(kind, rng).save(root / kind / f"{i:02d}.png")
+    (root / "squares" / "broken.png").write_bytes(b"this is not a png")
+    (root / ".DS_Store").write_bytes(b"\0\0junk")
+    (root / "discs" / "._00.png").write_bytes(b"resource fork")
+    return root
+
+
+@pytest.fixture
+def image_folder(tmp_path) -> Path:
+    return make_image_folder(tmp_path / "shapes")

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import os
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from embedviz.errors import ModelError
+from embedviz.layers import check_layer, default_layer, list_layers
+from embedviz.models import PRETRAINED, load_model, read_state_dict
+
+
+def _resnet18_state(num_classes: int) -> dict[str, torch.Tensor]:
+    import torchvision
+
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(num_classes=num_classes).state_dict()
+
+
+def test_demo_model_and_its_default_layer():
+    model = load_model("demo")
+    assert model.num_classes == 10
+    assert list_layers(model)[-1] == "classifier.2"
+    assert default_layer(model) == "classifier.1"  # the input of the final Linear
+
+
+def test_pixels_has_one_layer():
+    model = load_model("pixels")
+    assert model.is_pixels and list_layers(model) == ["pixels"]
+
+
+def test_num_classes_is_read_from_safetensors(tmp_path):
+    path = tmp_path / "resnet18_7.safetensors"
+    save_file(_resnet18_state(7), str(path))
+    model = load_model("resnet18", path)
+    assert model.num_classes == 7
+    assert default_layer(model) == "flatten"
+    assert "layer4.1.relu_1" in list_layers(model)
+    assert check_layer(model, "layer4") == "layer4"  # a module name means its last node
+
+
+def test_pt_state_dict_in_a_wrapper_with_dataparallel_prefix(tmp_path):
+    state = {f"module.{k}": v for k, v in _resnet18_state(3).items()}
+    path = tmp_path / "ckpt.pth"
+    torch.save({"epoch": 5, "state_dict": state}, path)
+    assert load_model("resnet18", path).num_classes == 3
+
+
+class _Payload:
+    """Unpickling this would create a file: proof that code ran."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.makedirs, (self.marker,))
+
+
+def test_pickled_code_is_never_executed(tmp_path):
+    marker = tmp_path / "code-ran"
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as fh:
+        pickle.dump({"weight": _Payload(str(marker))}, fh)
+    with pytest.raises(ModelError, match="plain state_dict"):
+        read_state_dict(path)
+    assert not marker.exists()
+
+
+def test_weights_for_another_architecture_are_refused(tmp_path):
+    path = tmp_path / "resnet.safetensors"
+    save_file(_resnet18_state(5), str(path))
+    with pytest.raises(ModelError, match="does not fit"):
+        load_model("mobilenet_v3_small", path)
+
+
+def test_bad_names_and_files_get_clear_messages(tmp_path):
+    with pytest.raises(ModelError, match="Unknown architecture 'resnet19'"):
+        load_model("resnet19", "random")
+    with pytest.raises(ModelError, match="needs weights"):
+        load_model("resnet18")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelError, match="not a valid .safetensors"):
+        load_model("resnet18", junk)
+    with pytest.raises(ModelError, match="has no layer 'layer9'"):
+        check_layer(load_model("resnet18", "random"), "layer9")
+
+
+def test_pretrained_download_offline_fails_with_a_message(monkeypatch):
+    import torch.hub
+
+    def offline(*args, **kwargs):
+        raise OSError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(ModelError, match="Could not download torchvision's pretrained resnet18 weights"):
+        load_model("resnet18", PRETRAINED)
