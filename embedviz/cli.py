@@ -73,9 +73,12 @@ def _reduce(args: argparse.Namespace) -> None:
     from .store import load_feature_set
 
     params = _parse_params(args.param)
-    features = load_feature_set(args.features)
-    if args.format and Path(args.out).suffix.lower() == ".html":
+    suffix = Path(args.out).suffix.lower()
+    if suffix not in (".csv", ".parquet", ".html"):
+        raise EmbedVizError(f"Cannot write {Path(args.out).name}: --out must end in .csv, .parquet or .html.")
+    if args.format and suffix == ".html":
         raise EmbedVizError("--format metascatter writes a table; give an --out ending in .csv or .parquet.")
+    features = load_feature_set(args.features)
     embedding = compute_embedding(features.features, args.method, params, n_components=args.dims,
                                   random_state=args.seed, features_key=features.key or None,
                                   progress=_progress_printer(args.method, "steps"))

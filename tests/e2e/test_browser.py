@@ -41,3 +41,30 @@ def test_every_page_opens(app_server, browser, artifacts, path, name):
     assert page.locator(".stException").count() == 0
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
     page.screenshot(path=str(artifacts / f"page_{name}.png"), full_page=True)
+
+
+def test_lasso_fills_the_gallery(app_server, browser, artifacts):
+    url, _ = app_server
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{url}/Explore")
+    wait_for_map(page)
+    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    cx, cy = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+    rx, ry = box["width"] * 0.22, box["height"] * 0.22
+    page.mouse.move(cx - rx, cy - ry)
+    page.mouse.down()
+    for x, y in [(cx + rx, cy - ry), (cx + rx, cy + ry), (cx - rx, cy + ry), (cx - rx, cy - ry)]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    heading = page.get_by_text("Selection · ", exact=False)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('h3')].some(h => /Selection · [1-9]/.test(h.textContent))",
+        timeout=60_000)
+    count = int(heading.first.inner_text().split("·")[1].split()[0].replace(",", ""))
+    assert 0 < count < 1797
+    page.wait_for_selector("[data-testid='stImage'] img", timeout=30_000)
+    images = page.locator("[data-testid='stImage'] img").count()
+    assert images == min(count, 24)  # the first page of the gallery
+    captions = page.locator("[data-testid='stImage']").first.inner_text()
+    assert "label" in captions and "pred" in captions
+    page.screenshot(path=str(artifacts / "explore_lasso.png"), full_page=True)

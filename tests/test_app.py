@@ -1,0 +1,81 @@
+"""The app opens on the demo with nothing clicked, and every page works (Streamlit's AppTest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from .plotly_spec import figure_points, figure_sample_ids
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["pages/1_Data_and_model.py", "pages/2_Extract.py", "pages/3_Reduce.py", "pages/4_Explore.py"]
+
+
+@pytest.fixture
+def app(monkeypatch) -> AppTest:
+    monkeypatch.chdir(ROOT)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+
+
+def _assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def _maps(at: AppTest) -> list[str]:
+    return [chart.proto.spec for chart in at.get("plotly_chart")]
+
+
+def test_home_opens_on_the_demo_map_and_every_page_opens(app):
+    at = app.run()
+    _assert_clean(at)
+    [home_map] = _maps(at)
+    assert figure_points(home_map) == 1797
+    assert len(set(figure_sample_ids(home_map))) == 1797
+    assert at.metric[0].value == "1,797"
+    accuracy = float(at.metric[2].value.rstrip("%"))
+    assert 90 < accuracy < 100  # a real model with real mistakes
+
+    for page in PAGES:
+        at.switch_page(page).run()
+        _assert_clean(at)
+        if page.endswith(("Reduce.py", "Explore.py")):
+            assert [figure_points(m) for m in _maps(at)] == [1797]
+    at.switch_page("pages/2_Extract.py").run()
+    assert any("Cache hit" in s.value for s in at.success)
+
+
+def test_reduce_sliders_change_the_map(app):
+    at = app.run()
+    at.switch_page("pages/3_Reduce.py").run()
+    before = _maps(at)[0]
+    at.segmented_control(key="ev_method").set_value("pca").run()
+    _assert_clean(at)
+    after = _maps(at)[0]
+    assert figure_points(after) == 1797 and after != before
+    at.segmented_control(key="ev_dims").set_value(3).run()
+    _assert_clean(at)
+    assert '"scatter3d"' in _maps(at)[0]
+
+
+def test_explore_filters_hide_points(app):
+    at = app.run()
+    at.switch_page("pages/4_Explore.py").run()
+    at.toggle(key="ev_f_mistakes").set_value(True).run()
+    _assert_clean(at)
+    shown = figure_points(_maps(at)[0])
+    assert 0 < shown < 100  # only the model's mistakes
+    assert at.metric[0].value.startswith(f"{shown:,} of 1,797")
+
+
+def test_choosing_the_early_checkpoint_changes_the_model(app):
+    at = app.run()
+    at.switch_page("pages/1_Data_and_model.py").run()
+    at.radio[1].set_value("early (epoch 1)").run()
+    _assert_clean(at)
+    assert any("early checkpoint" in s.value for s in at.success)
+    at.switch_page("app.py").run()
+    _assert_clean(at)
+    assert float(at.metric[2].value.rstrip("%")) < 90  # one epoch of training makes more mistakes

@@ -1,0 +1,123 @@
+"""``python -m embedviz`` on a folder made here, as a person with a large job would run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from .conftest import make_image_folder
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "embedviz", *args], capture_output=True, text=True, timeout=300)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    data = make_image_folder(root / "images", per_class=10, seed=3)
+    out = root / "features"
+    result = run("extract", "--data", str(data), "--model", "pixels", "--out", str(out), "--batch-size", "7")
+    return out, result
+
+
+def test_extract_writes_the_four_files(extracted):
+    out, result = extracted
+    features = np.load(out / "features.npy")
+    samples = pd.read_parquet(out / "samples.parquet")
+    skipped = pd.read_csv(out / "skipped.csv")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert features.dtype == np.float32 and features.shape == (20, 3072)
+    assert samples["sample_id"].tolist()[:2] == ["discs/00.png", "discs/01.png"]
+    assert set(samples["label"]) == {"discs", "squares"}
+    assert skipped["path"].tolist() == ["squares/broken.png"]
+    assert manifest["model"] == "pixels" and manifest["num_features"] == 20 and manifest["num_skipped"] == 1
+    assert "20 images" in result.stdout
+
+
+def test_second_extract_is_a_cache_hit(tmp_path):
+    data = make_image_folder(tmp_path / "images", per_class=3)
+    first = run("extract", "--data", str(data), "--model", "pixels", "--out", str(tmp_path / "first"))
+    again = run("extract", "--data", str(data), "--model", "pixels", "--out", str(tmp_path / "again"))
+    assert "cache hit" not in first.stdout and "cache hit" in again.stdout
+    assert (tmp_path / "again" / "features.npy").read_bytes() == (tmp_path / "first" / "features.npy").read_bytes()
+
+
+def test_reduce_to_csv_parquet_html_and_metascatter(extracted, tmp_path):
+    out, _ = extracted
+    run("reduce", "--features", str(out), "--method", "pca", "--out", str(tmp_path / "map.csv"))
+    table = pd.read_csv(tmp_path / "map.csv")
+    assert list(table.columns[:3]) == ["sample_id", "x", "y"] and "label" in table.columns and len(table) == 20
+
+    run("reduce", "--features", str(out), "--method", "tsne", "--dims", "3", "--param", "perplexity=5",
+        "--out", str(tmp_path / "map.parquet"))
+    assert {"x", "y", "z"} <= set(pd.read_parquet(tmp_path / "map.parquet").columns)
+
+    run("reduce", "--features", str(out), "--method", "pca", "--format", "metascatter", "--out", str(tmp_path / "ms.csv"))
+    assert list(pd.read_csv(tmp_path / "ms.csv").columns[:3]) == ["Paths", "X-Coord", "Y-Coord"]
+
+    run("reduce", "--features", str(out), "--method", "pca", "--out", str(tmp_path / "map.html"))
+    html = (tmp_path / "map.html").read_text()
+    assert "<script src=" not in html.split("</head>")[0] and "plotly" in html.lower()  # plotly.js is embedded
+    assert "00.png" in html  # hover shows each image's id
+
+
+def test_plain_npy_is_accepted(tmp_path):
+    matrix = np.random.default_rng(0).random((30, 8)).astype(np.float32)
+    np.save(tmp_path / "x.npy", matrix)
+    run("reduce", "--features", str(tmp_path / "x.npy"), "--method", "pca", "--out", str(tmp_path / "m.csv"))
+    assert pd.read_csv(tmp_path / "m.csv")["sample_id"].tolist() == list(range(30))
+
+
+@pytest.mark.parametrize("args,words", [
+    (["extract", "--data", "/no/such/folder", "--model", "pixels", "--out", "x"], "does not exist"),
+    (["extract", "--data", ".", "--model", "resnet19", "--weights", "random", "--out", "x"], "Unknown architecture"),
+    (["reduce", "--features", "/no/such.npy", "--method", "pca", "--out", "m.csv"], "neither a feature folder"),
+    (["reduce", "--features", "FEATURES", "--method", "tsne", "--param", "perplexity", "--out", "m.csv"], "NAME=VALUE"),
+    (["reduce", "--features", "FEATURES", "--method", "pca", "--out", "m.xlsx"], ".csv, .parquet or .html"),
+    (["reduce", "--features", "FEATURES", "--method", "isomap", "--out", "m.csv"], "invalid choice"),
+    (["extract", "--model", "pixels"], "required"),
+])
+def test_bad_input_exits_2_with_one_line(extracted, tmp_path, args, words):
+    out, _ = extracted
+    args = [str(out) if a == "FEATURES" else a for a in args]
+    args = [str(tmp_path / a) if a in ("x", "m.csv", "m.xlsx") else a for a in args]
+    result = run(*args, check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_layers_lists_nodes_and_marks_the_default():
+    lines = run("layers", "--model", "demo").stdout.splitlines()
+    assert "classifier.1  (default)" in lines and lines[-1] == "classifier.2"
+
+
+@pytest.mark.slow
+def test_torchvision_architecture_with_safetensors(tmp_path):
+    import torch
+    import torchvision
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    weights = tmp_path / "resnet18_2.safetensors"
+    save_file(torchvision.models.resnet18(num_classes=2).state_dict(), str(weights))
+    data = make_image_folder(tmp_path / "images", per_class=4, seed=9)
+    out = tmp_path / "features"
+    run("extract", "--data", str(data), "--model", "resnet18", "--weights", str(weights), "--out", str(out))
+    samples = pd.read_parquet(out / "samples.parquet")
+    assert np.load(out / "features.npy").shape == (8, 512)
+    assert set(samples["prediction"]) <= {"discs", "squares"}  # class names from the folders, sorted
+    assert "correct" in samples.columns
+    run("extract", "--data", str(data), "--model", "resnet18", "--weights", str(weights), "--layer", "layer3",
+        "--out", str(tmp_path / "l3"))
+    assert np.load(tmp_path / "l3" / "features.npy").shape == (8, 256)  # spatial map pooled to a vector
