@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -40,32 +40,39 @@ def browser():
         browser.close()
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory):
-    """The app as a user starts it, with an empty ``EMBEDVIZ_HOME``; yields (url, seconds to first response)."""
-    home = tmp_path_factory.mktemp("embedviz-home")
+@contextlib.contextmanager
+def serve(home: Path, log_path: Path):
+    """``streamlit run app.py`` with ``EMBEDVIZ_HOME=home`` on a free port; yields its URL."""
     port = _free_port()
     env = {**os.environ, "EMBEDVIZ_HOME": str(home)}
-    log = open(tmp_path_factory.mktemp("logs") / "streamlit.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    start = time.monotonic()
-    while time.monotonic() - start < 60:
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        proc.terminate()
-        pytest.fail("streamlit did not answer within 60 s")
-    yield url, home
-    proc.terminate()
-    proc.wait(10)
-    log.close()
+            url = f"http://127.0.0.1:{port}"
+            start = time.monotonic()
+            while True:
+                try:
+                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                    break
+                except OSError:
+                    if time.monotonic() - start > 60 or proc.poll() is not None:
+                        pytest.fail(f"streamlit did not start; see {log_path}")
+                    time.sleep(0.3)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """The app as a user starts it, with an empty ``EMBEDVIZ_HOME``; yields (url, home)."""
+    home = tmp_path_factory.mktemp("embedviz-home")
+    with serve(home, tmp_path_factory.mktemp("logs") / "streamlit.log") as url:
+        yield url, home
 
 
 @pytest.fixture(scope="session")

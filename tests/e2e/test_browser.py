@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from .conftest import points_drawn, wait_for_map
+from .conftest import points_drawn, serve, wait_for_map
 
 pytestmark = pytest.mark.e2e
 
@@ -68,3 +68,19 @@ def test_lasso_fills_the_gallery(app_server, browser, artifacts):
     captions = page.locator("[data-testid='stImage']").first.inner_text()
     assert "label" in captions and "pred" in captions
     page.screenshot(path=str(artifacts / "explore_lasso.png"), full_page=True)
+
+
+def test_second_start_is_a_cache_hit(app_server, browser, tmp_path):
+    url, home = app_server
+    warm = browser.new_page()
+    warm.goto(url)
+    wait_for_map(warm)  # the first server has stored features and the map
+    with serve(home, tmp_path / "second.log") as second:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        start = time.monotonic()
+        page.goto(f"{second}/Extract")
+        page.wait_for_selector("text=Cache hit", timeout=60_000)
+        page.goto(second)
+        wait_for_map(page)
+        print(f"second start: Extract page says cache hit and the map draws {time.monotonic() - start:.1f} s after opening")
+        assert points_drawn(page) == 1797
