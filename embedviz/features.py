@@ -108,7 +108,8 @@ def _prediction_columns(logits: np.ndarray, names: list[str], labels: pd.Series 
     for j in range(1, k):
         table[f"prediction_{j + 1}"] = lookup[order[:, j]]
         table[f"confidence_{j + 1}"] = probs[np.arange(len(probs)), order[:, j]]
-    if labels is not None:
+    if labels is not None and labels.dropna().astype(str).isin(names).any():
+        # Only when the labels are names the model knows; otherwise "correct" would be meaningless.
         known = labels.notna().to_numpy()
         label_values = labels.astype(str).to_numpy()
         correct = table["prediction"].to_numpy() == label_values

@@ -6,6 +6,8 @@ Weights are read safely: ``.safetensors`` with safetensors, ``.pt``/``.pth`` wit
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,7 +206,10 @@ def _pretrained(architecture: str) -> LoadedModel:
     _build(architecture)  # validates the name with a helpful message
     weights_enum = torchvision.models.get_model_weights(architecture).DEFAULT
     try:
-        module = torchvision.models.get_model(architecture, weights=weights_enum)
+        module = torchvision.models.get_model(architecture, weights=None, num_classes=len(weights_enum.meta["categories"]))
+        with contextlib.redirect_stderr(io.StringIO()):  # torch.hub always prints "Downloading: ..."
+            state = weights_enum.get_state_dict(progress=False, check_hash=True)
+        module.load_state_dict(state)
     except Exception as exc:  # urllib, socket and hash errors all mean "could not fetch"
         raise ModelError(
             f"Could not download torchvision's pretrained {architecture} weights ({type(exc).__name__}); "

@@ -12,8 +12,9 @@ ui.page_setup("Data & model", ":material/folder_open:")
 st.title("Data & model")
 
 st.subheader("Images")
-source = st.radio("Where are the images?", ["Built-in demo (digits)", "Upload", "Path on this server"],
-                  index=0 if ui.dataset_spec()["kind"] == "demo" else 1, horizontal=True)
+SOURCES = ["Built-in demo (digits)", "Upload", "Path on this server"]
+source = st.radio("Where are the images?", SOURCES, horizontal=True,
+                  index={"demo": 0, "upload": 1}.get(ui.dataset_spec().get("via", ui.dataset_spec()["kind"]), 2))
 with ui.guard():
     if source == "Built-in demo (digits)":
         if ui.dataset_spec()["kind"] != "demo":
@@ -22,7 +23,7 @@ with ui.guard():
         files = st.file_uploader("A .zip/.tar of class folders, or several images", accept_multiple_files=True,
                                  type=["zip", "tar", "gz", "tgz", "png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"])
         if files and st.button("Use these images", type="primary"):
-            ui.set_dataset({"kind": "path", "path": str(save_images(files))})
+            ui.set_dataset({"kind": "path", "via": "upload", "path": str(save_images(files))})
     else:
         path = st.text_input("Folder, archive or CSV/Parquet manifest", placeholder="/data/test_images")
         prefix = st.text_input("Path prefix for a manifest's relative paths (optional)")

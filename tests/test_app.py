@@ -79,3 +79,17 @@ def test_choosing_the_early_checkpoint_changes_the_model(app):
     at.switch_page("app.py").run()
     _assert_clean(at)
     assert float(at.metric[2].value.rstrip("%")) < 90  # one epoch of training makes more mistakes
+
+
+def test_filters_survive_a_trip_to_another_page(app):
+    at = app.run()
+    at.switch_page("pages/4_Explore.py").run()
+    at.multiselect(key="ev_f_columns").set_value(["label", "confidence"]).run()
+    at.multiselect(key="ev_f_label").set_value(["3", "8"]).run()
+    kept = at.metric[0].value
+    assert kept.endswith("of 1,797") and int(kept.split()[0]) < 400
+    at.switch_page("pages/3_Reduce.py").run()
+    at.switch_page("pages/4_Explore.py").run()
+    _assert_clean(at)
+    assert not at.warning
+    assert at.multiselect(key="ev_f_label").value == ["3", "8"] and at.metric[0].value == kept

@@ -76,3 +76,9 @@ def test_stored_sets_round_trip(tmp_path):
     loaded = load_feature_set(stored.path)
     assert loaded.samples["sample_id"].tolist() == stored.samples["sample_id"].tolist()
     assert loaded.manifest["layer"] == "classifier.1" and loaded.manifest["num_features"] == 30
+
+
+def test_no_correctness_claims_when_labels_are_not_the_models_classes(image_folder):
+    result = extract_features(load_folder(image_folder), load_model("demo"))
+    assert "prediction" in result.samples.columns
+    assert "correct" not in result.samples.columns  # labels discs/squares vs classes 0-9

@@ -7,6 +7,7 @@ this data. Heavy libraries are imported when first used.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
@@ -103,7 +104,10 @@ def _fit_umap(x: np.ndarray, params: UMAPParams, n_components: int, seed: int, p
     report(progress, 1, 2, "UMAP: fitting")
     model = umap.UMAP(n_components=n_components, n_neighbors=params.n_neighbors, min_dist=params.min_dist,
                       metric=params.metric, random_state=seed)
-    coords = model.fit_transform(x)
+    with warnings.catch_warnings():
+        # umap warns that a seed forces one thread; the note below tells the user instead.
+        warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+        coords = model.fit_transform(x)
     report(progress, 2, 2, "UMAP done")
     notes.append("A fixed seed makes UMAP reproducible but single-threaded.")
     return coords, notes

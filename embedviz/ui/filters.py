@@ -30,11 +30,17 @@ def filter_widgets(samples: pd.DataFrame) -> list[Filter]:
             if low == high:
                 st.caption(f"{column}: every value is {low:g}")
                 continue
-            chosen = st.slider(column, low, high, (low, high), key=key)
+            current = st.session_state.get(key)
+            if not (isinstance(current, tuple) and low <= current[0] <= current[1] <= high):
+                st.session_state[key] = (low, high)  # seeded here, not as a default, so it survives page switches
+            chosen = st.slider(column, low, high, key=key)
             filters.append(RangeFilter(column, *chosen))
         elif kind == "category":
             options = natural_order(samples[column].astype("string").fillna("(none)").unique())
-            chosen = st.multiselect(column, options, default=options, key=key)
+            if not set(st.session_state.get(key, options)) <= set(options):
+                st.session_state.pop(key)
+            st.session_state.setdefault(key, options)
+            chosen = st.multiselect(column, options, key=key)
             filters.append(CategoryFilter(column, tuple(chosen)))
         else:
             pattern = st.text_input(f"{column} contains", key=key)

@@ -40,7 +40,8 @@ def save_images(files: Sequence) -> Path:
     if archives:
         if len(files) > 1:
             raise DataError("Upload one archive at a time, or image files without an archive.")
-        target = workspace() / f"{_digest(files)}-{PurePosixPath(archives[0].name).name}"
+        target = workspace() / _digest(files) / PurePosixPath(archives[0].name.replace("\\", "/")).name
+        target.parent.mkdir(exist_ok=True)
         target.write_bytes(archives[0].getbuffer())
         return target
     folder = workspace() / f"images-{_digest(files)}"

@@ -84,3 +84,29 @@ def test_second_start_is_a_cache_hit(app_server, browser, tmp_path):
         wait_for_map(page)
         print(f"second start: Extract page says cache hit and the map draws {time.monotonic() - start:.1f} s after opening")
         assert points_drawn(page) == 1797
+
+
+def test_upload_a_zip_and_see_its_map(app_server, browser, artifacts, tmp_path):
+    import zipfile
+
+    from ..conftest import make_image_folder
+
+    folder = make_image_folder(tmp_path / "shapes", per_class=12, seed=5)
+    archive = tmp_path / "shapes.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(folder).as_posix())
+    url, _ = app_server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/Data_and_model")
+    page.get_by_text("Upload", exact=True).click()
+    page.locator("input[type='file']").first.set_input_files(str(archive))
+    page.get_by_role("button", name="Use these images").click()
+    page.wait_for_selector("text=25 images in 2 classes", timeout=60_000)
+    # A fresh page load is a new session; a user moves on through the sidebar, which keeps it.
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Explore").click()
+    wait_for_map(page)
+    assert points_drawn(page) == 24  # 25 image files; the unreadable one is left out
+    assert "shapes.zip" in page.locator("[data-testid='stSidebar']").inner_text()
+    page.screenshot(path=str(artifacts / "upload_zip_explore.png"), full_page=True)
