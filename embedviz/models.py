@@ -207,7 +207,7 @@ def _pretrained(architecture: str) -> LoadedModel:
     weights_enum = torchvision.models.get_model_weights(architecture).DEFAULT
     try:
         module = torchvision.models.get_model(architecture, weights=None, num_classes=len(weights_enum.meta["categories"]))
-        with contextlib.redirect_stderr(io.StringIO()):  # torch.hub always prints "Downloading: ..."
+        with contextlib.redirect_stdout(io.StringIO()):  # torch.hub always prints "Downloading: ..."
             state = weights_enum.get_state_dict(progress=False, check_hash=True)
         module.load_state_dict(state)
     except Exception as exc:  # urllib, socket and hash errors all mean "could not fetch"
