@@ -5,6 +5,7 @@ import streamlit as st
 from embedviz import ui
 from embedviz.figures import scatter_figure
 from embedviz.reducers import REDUCERS
+from embedviz.summary import accuracy
 
 ui.page_setup("Home")
 st.title("embedviz")
@@ -18,13 +19,10 @@ samples = view.features.samples
 cols = st.columns(5)
 cols[0].metric("Images", f"{len(samples):,}", help=f"{len(view.features.skipped)} could not be read")
 cols[1].metric("Classes", samples["label"].nunique() if "label" in samples else "—")
-if "correct" in samples and samples["correct"].notna().any():
-    held_out = samples[samples["split"] == "test"] if "split" in samples else samples
-    accuracy = held_out["correct"].astype(float).mean()
-    cols[2].metric("Accuracy" + (" (test)" if "split" in samples else ""), f"{accuracy:.1%}",
-                   help=f"{int((~held_out['correct'].astype(bool)).sum())} mistakes")
-else:
-    cols[2].metric("Accuracy", "—", help="needs labels and a classifier")
+score = accuracy(samples)
+cols[2].metric("Accuracy" + (" (test)" if score and score.scope == "test" else ""),
+               f"{score.value:.1%}" if score else "—",
+               help=f"{score.mistakes} mistakes in {score.count:,} images" if score else "needs labels the model knows")
 cols[3].metric("Feature size", view.features.features.shape[1], help=f"layer {view.features.manifest.get('layer')}")
 cols[4].metric("Map", f"{REDUCERS[view.embedding.method].label} {view.embedding.n_components}-D",
                help=f"computed in {view.embedding.seconds:.1f} s")

@@ -173,14 +173,20 @@ def _last_linear(module: nn.Module) -> str | None:
     return name
 
 
-def _build(architecture: str, **kwargs: Any) -> nn.Module:
+def _check_architecture(architecture: str) -> None:
     import torchvision
 
     if architecture not in torchvision.models.list_models(module=torchvision.models):
         raise ModelError(
             f"Unknown architecture {architecture!r}: use 'demo', 'pixels' or a torchvision classifier "
-            "such as resnet18, vgg16 or efficientnet_b0 (python -m embedviz layers --help lists them)."
+            "such as resnet18, vgg16 or efficientnet_b0."
         )
+
+
+def _build(architecture: str, **kwargs: Any) -> nn.Module:
+    import torchvision
+
+    _check_architecture(architecture)
     try:
         return torchvision.models.get_model(architecture, **kwargs)
     except (ValueError, TypeError) as exc:
@@ -203,7 +209,7 @@ def _load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -
 def _pretrained(architecture: str) -> LoadedModel:
     import torchvision
 
-    _build(architecture)  # validates the name with a helpful message
+    _check_architecture(architecture)
     weights_enum = torchvision.models.get_model_weights(architecture).DEFAULT
     try:
         module = torchvision.models.get_model(architecture, weights=None, num_classes=len(weights_enum.meta["categories"]))
@@ -254,7 +260,7 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
             class_names=tuple(str(i) for i in range(num_classes)), weights_name=path.name,
         )
     if weights is None:
-        _build(architecture)
+        _check_architecture(architecture)
         raise ModelError(
             f"{architecture} needs weights: upload a .safetensors/.pt/.pth state_dict, or choose "
             f"'{PRETRAINED}' (downloads torchvision's) or '{RANDOM}' (an untrained baseline)."

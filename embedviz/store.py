@@ -55,7 +55,11 @@ def save_feature_set(feature_set: FeatureSet, directory: str | Path) -> Path:
         write(tmp)
         os.replace(tmp, directory / name)
 
-    atomic("features.npy", lambda p: np.save(open(p, "wb"), np.ascontiguousarray(feature_set.features, np.float32)))
+    def write_features(path: Path) -> None:
+        with open(path, "wb") as fh:  # a file object: np.save would add ".npy" to the temporary name
+            np.save(fh, np.ascontiguousarray(feature_set.features, np.float32))
+
+    atomic("features.npy", write_features)
     atomic("samples.parquet", lambda p: feature_set.samples.to_parquet(p, index=False))
     skipped = feature_set.skipped if len(feature_set.skipped.columns) else pd.DataFrame(columns=["path", "reason"])
     atomic("skipped.csv", lambda p: skipped.to_csv(p, index=False))

@@ -82,3 +82,14 @@ def test_no_correctness_claims_when_labels_are_not_the_models_classes(image_fold
     result = extract_features(load_folder(image_folder), load_model("demo"))
     assert "prediction" in result.samples.columns
     assert "correct" not in result.samples.columns  # labels discs/squares vs classes 0-9
+
+
+def test_accuracy_is_scored_on_the_held_back_split():
+    from embedviz.summary import accuracy
+
+    result = extract_features(_small_demo(300), load_model("demo"))
+    score = accuracy(result.samples)
+    test = result.samples[result.samples["split"] == "test"]
+    assert score.scope == "test" and score.count == len(test)
+    assert score.mistakes == int((~test["correct"].astype(bool)).sum())
+    assert accuracy(result.samples.drop(columns="correct")) is None

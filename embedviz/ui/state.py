@@ -97,6 +97,13 @@ def _stored(key: str) -> FeatureSet:
     return found
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _stored_embedding(features_key: str, settings_json: str, _features: FeatureSet) -> Embedding:
+    """A map computed before, kept in memory so reruns do not re-read it; misses are not cached."""
+    return compute_embedding(_features.features, features_key=features_key, cache_only=True,
+                             **json.loads(settings_json))
+
+
 def current_collection() -> ImageCollection:
     return _collection(json.dumps(dataset_spec(), sort_keys=True))
 
@@ -166,8 +173,7 @@ def require_embedding(features: FeatureSet) -> Embedding:
     """The map for the current reducer settings; computed under a progress bar when new."""
     settings = reducer_settings()
     try:
-        return compute_embedding(features.features, features_key=features.key, progress=None,
-                                 cache_only=True, **settings)
+        return _stored_embedding(features.key, json.dumps(settings, sort_keys=True), features)
     except LookupError:
         pass
     label = REDUCERS[settings["method"]].label
