@@ -27,8 +27,11 @@ with ui.guard():
     else:
         path = st.text_input("Folder, archive or CSV/Parquet manifest", placeholder="/data/test_images")
         prefix = st.text_input("Path prefix for a manifest's relative paths (optional)")
-        if path and st.button("Use this path", type="primary"):
-            ui.set_dataset({"kind": "path", "path": path, "prefix": prefix})
+        if st.button("Use this path", type="primary"):
+            if not path.strip():
+                st.warning("Type the path of a folder, archive or manifest first.")
+            else:
+                ui.set_dataset({"kind": "path", "path": path.strip(), "prefix": prefix.strip()})
     collection = ui.current_collection()
 
 table = collection.samples

@@ -58,9 +58,9 @@ def save_weights(file) -> Path:
     suffix = PurePosixPath(file.name).suffix.lower()
     if suffix not in (".safetensors", ".pt", ".pth"):
         raise DataError(f"{file.name}: weights must be .safetensors, .pt or .pth.")
-    folder = home_dir() / "weights"
-    folder.mkdir(exist_ok=True)
-    target = folder / f"{hashlib.sha256(file.getbuffer()).hexdigest()[:16]}{suffix}"
+    folder = home_dir() / "weights" / hashlib.sha256(file.getbuffer()).hexdigest()[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / PurePosixPath(file.name.replace("\\", "/")).name  # keeps the name the user knows
     if not target.exists():
         target.write_bytes(file.getbuffer())
     return target
