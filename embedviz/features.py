@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .decode import ImageRejected, open_image
 from .errors import DataError, ModelError
 from .home import sha256_json
 from .images import ImageCollection, collection_hash
@@ -68,16 +69,10 @@ class _Images(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, index: int) -> _Item:
-        from PIL import Image, UnidentifiedImageError
-
         try:
-            with Image.open(self.paths[index]) as image:
-                image.load()
-                return _Item(index, self.preprocessing(image), "")
-        except FileNotFoundError:
-            return _Item(index, None, "file not found")
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-            return _Item(index, None, f"cannot decode: {str(exc)[:120]}")
+            return _Item(index, self.preprocessing(open_image(self.paths[index])), "")
+        except ImageRejected as exc:
+            return _Item(index, None, str(exc))
 
 
 def _pool(tensor: torch.Tensor) -> torch.Tensor:

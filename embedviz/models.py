@@ -59,7 +59,7 @@ class Preprocessing:
         """A PIL image in, a float tensor of shape (channels, size, size) out."""
         from PIL import Image
 
-        image = image.convert("L" if self.channels == 1 else "RGB")
+        image = image.convert("L") if self.channels == 1 else image.convert("RGB")
         if image.size != (self.size, self.size):
             image = image.resize((self.size, self.size), Image.Resampling.BILINEAR)
         array = np.asarray(image, dtype=np.float32) / 255.0

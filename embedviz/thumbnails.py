@@ -11,10 +11,11 @@ def thumbnail(path: str | Path, size: int = 96) -> "Image.Image":  # noqa: F821 
     """An RGB image whose longer side is ``size``; unreadable files give a grey placeholder."""
     from PIL import Image
 
+    from .decode import ImageRejected, open_image
+
     try:
-        with Image.open(path) as image:
-            image = image.convert("RGB")
-    except (OSError, ValueError):
+        image = open_image(path)
+    except ImageRejected:
         return Image.new("RGB", (size, size), (200, 200, 200))
     scale = size / max(image.size)
     resample = Image.Resampling.NEAREST if scale >= 2 else Image.Resampling.LANCZOS
