@@ -40,7 +40,9 @@ RANDOM = "random"
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
-_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights", "params",
+                 "state_dict_ema", "model_ema", "ema_state_dict", "ema")
+_PREFIXES = ("module.", "_orig_mod.")
 
 
 @dataclass(frozen=True)
@@ -127,17 +129,28 @@ def list_architectures() -> list[str]:
     return [DEMO, PIXELS, *sorted(torchvision.models.list_models(module=torchvision.models))]
 
 
+def _strip_prefixes(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Remove wrapper prefixes every key shares: DataParallel's ``module.``, torch.compile's ``_orig_mod.``."""
+    tensors = {k: v for k, v in tensors.items() if k != "n_averaged"}  # swa_utils.AveragedModel's counter
+    changed = True
+    while changed and tensors:
+        changed = False
+        for prefix in _PREFIXES:
+            if all(k.startswith(prefix) for k in tensors):
+                tensors = {k[len(prefix):]: v for k, v in tensors.items()}
+                changed = True
+    return tensors
+
+
 def _unwrap(obj: Any, source: str) -> dict[str, torch.Tensor]:
-    """The tensor dict inside common checkpoint layouts, with ``module.`` prefixes removed."""
+    """The tensor dict inside common checkpoint layouts (trained weights first, EMA if alone)."""
     if isinstance(obj, dict):
         for key in _WRAPPER_KEYS:
             if key in obj and isinstance(obj[key], dict):
                 return _unwrap(obj[key], source)
-        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
         if tensors:
-            if all(k.startswith("module.") for k in tensors):
-                tensors = {k[len("module."):]: v for k, v in tensors.items()}
-            return tensors
+            return _strip_prefixes(tensors)
     raise ModelError(f"{source} holds no state_dict of tensors; save one with torch.save(model.state_dict(), path).")
 
 
@@ -194,16 +207,18 @@ def _build(architecture: str, **kwargs: Any) -> nn.Module:
 
 
 def _load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    result = module.load_state_dict(state, strict=False)
-    missing, unexpected = list(result.missing_keys), list(result.unexpected_keys)
-    if missing or unexpected:
-        detail = "; ".join(
-            part for part in (
-                f"missing {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}" if missing else "",
-                f"unexpected {', '.join(unexpected[:3])}{' …' if len(unexpected) > 3 else ''}" if unexpected else "",
-            ) if part
-        )
-        raise ModelError(f"{source} does not fit this architecture ({detail}); is it the right one?")
+    """Load strictly; a mismatch names the first missing, unexpected and wrongly shaped keys."""
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shaped = [f"{k} (file {tuple(state[k].shape)}, model {tuple(expected[k].shape)})"
+              for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or shaped:
+        parts = [f"{label} {names[0]}" + (f" and {len(names) - 1} more" if len(names) > 1 else "")
+                 for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shaped))
+                 if names]
+        raise ModelError(f"{source} does not fit this architecture ({'; '.join(parts)}); is it the right one?")
+    module.load_state_dict(state, strict=True)
 
 
 def _pretrained(architecture: str) -> LoadedModel:

@@ -97,3 +97,28 @@ def test_pretrained_download_offline_fails_with_a_message(monkeypatch):
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
     with pytest.raises(ModelError, match="Could not download torchvision's pretrained resnet18 weights"):
         load_model("resnet18", PRETRAINED)
+
+
+@pytest.mark.parametrize("wrap", [
+    lambda s: {"state_dict_ema": s},
+    lambda s: {f"_orig_mod.{k}": v for k, v in s.items()},
+    lambda s: {"model": {f"module._orig_mod.{k}": v for k, v in s.items()}},
+    lambda s: {**{f"module.{k}": v for k, v in s.items()}, "n_averaged": torch.tensor(3)},
+], ids=["ema", "compiled", "nested-dataparallel-compiled", "swa"])
+def test_real_checkpoint_layouts_unwrap(tmp_path, wrap):
+    path = tmp_path / "ckpt.pt"
+    torch.save(wrap(_resnet18_state(4)), path)
+    assert load_model("resnet18", path).num_classes == 4
+
+
+def test_mismatch_names_wrongly_shaped_keys(tmp_path):
+    state = _resnet18_state(4)
+    state["layer1.0.conv1.weight"] = torch.zeros(64, 64, 5, 5)
+    del state["bn1.bias"]
+    path = tmp_path / "odd.safetensors"
+    save_file(state, str(path))
+    with pytest.raises(ModelError) as info:
+        load_model("resnet18", path)
+    message = str(info.value)
+    assert "missing bn1.bias" in message
+    assert "wrong shape layer1.0.conv1.weight (file (64, 64, 5, 5), model (64, 64, 3, 3))" in message
