@@ -63,8 +63,10 @@ def _extract(args: argparse.Namespace) -> None:
                               batch_size=args.batch_size, progress=_progress_printer("extract", "images"))
     save_feature_set(result, args.out)
     how = "cache hit, nothing recomputed" if result.from_cache else f"{result.manifest['seconds']:.1f} s"
+    copies = result.manifest.get("num_duplicates", 0)
     print(f"{len(result):,} images -> {result.features.shape[1]}-dim features from {result.manifest['layer']} "
-          f"({how}); {len(result.skipped)} skipped; wrote {args.out}")
+          f"({how}); {len(result.skipped)} skipped (see skipped.csv)"
+          + (f"; {copies} exact duplicates (column duplicate_of)" if copies else "") + f"; wrote {args.out}")
 
 
 def _reduce(args: argparse.Namespace) -> None:

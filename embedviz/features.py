@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 from .decode import ImageRejected, open_image
 from .errors import DataError, ModelError
 from .home import sha256_json
-from .images import ImageCollection, collection_hash
+from .images import ImageCollection, collection_hash, file_hashes, find_duplicates
 from .layers import check_layer, output_layer
 from .models import LoadedModel, describe
 from .progress import ProgressCallback, report
@@ -214,11 +214,16 @@ def compute_features(
     """:func:`extract_features` through the store: a second call with the same inputs is a read."""
     layer = check_layer(model, layer)
     store = store or FeatureStore()
-    images_sha = collection_hash(collection)
+    hashes = file_hashes(collection)
+    images_sha = collection_hash(collection, hashes)
     key = feature_key(images_sha, model, layer)
     cached = store.get(key)
     if cached is not None:
         return cached
     fresh = extract_features(collection, model, layer, progress=progress, **options)
-    fresh.manifest["images_sha256"] = images_sha
+    duplicates = find_duplicates(collection, hashes).set_axis(collection.samples["sample_id"])
+    if duplicates.notna().any():
+        fresh = replace(fresh, samples=fresh.samples.assign(
+            duplicate_of=duplicates.reindex(fresh.samples["sample_id"]).to_numpy()))
+    fresh.manifest.update(images_sha256=images_sha, num_duplicates=int(duplicates.notna().sum()))
     return store.put(key, fresh)

@@ -30,6 +30,8 @@ __all__ = [
     "load_archive",
     "load_manifest",
     "collection_hash",
+    "file_hashes",
+    "find_duplicates",
 ]
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
@@ -40,6 +42,9 @@ _PATH_COLUMN_NAMES = ("path", "paths", "filepath", "file_path", "image_path", "i
 _MAX_MEMBERS = 1_000_000
 _MAX_TOTAL_BYTES = 50 * 2**30
 _MAX_MEMBER_BYTES = 512 * 2**20
+#: Unpacked/packed size above which a large member (or a whole .tar.gz) counts as a bomb.
+_MAX_RATIO = 200
+_RATIO_FLOOR_BYTES = 8 * 2**20
 
 
 @dataclass(frozen=True)
@@ -125,6 +130,9 @@ def _iter_archive(path: Path) -> Iterator[tuple[PurePosixPath, int, "io.Buffered
                     continue
                 if (info.external_attr >> 16) & 0o170000 == 0o120000:
                     raise DataError(f"The archive holds a link ({info.filename}); refusing to unpack it.")
+                if info.file_size > _RATIO_FLOOR_BYTES and info.file_size > _MAX_RATIO * max(info.compress_size, 1):
+                    raise DataError(f"{info.filename} expands {info.file_size // max(info.compress_size, 1):,} times "
+                                    "(a zip bomb?); refusing to unpack it.")
                 with zf.open(info) as fh:
                     yield rel, info.file_size, fh
         return
@@ -146,6 +154,18 @@ def _iter_archive(path: Path) -> Iterator[tuple[PurePosixPath, int, "io.Buffered
                 yield rel, member.size, fh
 
 
+def _copy_limited(stream, dst, limit: int, rel: PurePosixPath) -> int:
+    """Copy at most ``limit`` bytes; the sizes an archive declares can lie, so count what arrives."""
+    copied = 0
+    for block in iter(lambda: stream.read(1 << 20), b""):
+        copied += len(block)
+        if copied > limit:
+            raise DataError(f"Unpacking stopped at {rel}: the archive expands far beyond its size "
+                            "(a zip bomb?) or past the 50 GiB cap.")
+        dst.write(block)
+    return copied
+
+
 def load_archive(archive: str | Path, workspace: Path | None = None) -> ImageCollection:
     """Unpack the images of a ``.zip``/``.tar`` archive member by member, then load the folder.
 
@@ -162,24 +182,24 @@ def load_archive(archive: str | Path, workspace: Path | None = None) -> ImageCol
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         total = 0
+        budget = min(_MAX_TOTAL_BYTES, max(_RATIO_FLOOR_BYTES, _MAX_RATIO * archive.stat().st_size))
         for rel, size, stream in _iter_archive(archive):
             if not _is_image(rel):
-                continue
+                continue  # other files, nested archives included, are never unpacked
             if size > _MAX_MEMBER_BYTES:
                 raise DataError(f"{rel} is {size / 2**20:,.0f} MiB, larger than one image may be.")
-            total += size
-            if total > _MAX_TOTAL_BYTES:
-                raise DataError("The archive unpacks to more than 50 GiB; split it into smaller ones.")
             out = tmp.joinpath(*rel.parts)
             out.parent.mkdir(parents=True, exist_ok=True)
             with open(out, "wb") as dst:
-                shutil.copyfileobj(stream, dst)
+                total += _copy_limited(stream, dst, min(_MAX_MEMBER_BYTES, budget - total), rel)
         (tmp / ".complete").write_text(digest)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
-    # An archive that wraps everything in one top folder is read from inside it.
+    # An archive that wraps class folders in one top folder ("shapes/discs/1.png") is read from
+    # inside it; a lone folder with images directly in it ("discs/1.png") is a class, and stays.
     entries = [p for p in target.iterdir() if p.name != ".complete"]
-    root = entries[0] if len(entries) == 1 and entries[0].is_dir() else target
+    wrapper = len(entries) == 1 and entries[0].is_dir() and not any(p.is_file() for p in entries[0].iterdir())
+    root = entries[0] if wrapper else target
     return load_folder(root, name=archive.name)
 
 
@@ -265,12 +285,29 @@ def load_collection(
     raise DataError(f"{source.name} is not a folder, .zip/.tar archive or CSV/Parquet manifest.")
 
 
-def collection_hash(collection: ImageCollection) -> str:
-    """SHA-256 over every image's id and bytes: equal hashes mean the same images."""
-    parts = []
-    for sample_id, path in zip(collection.samples["sample_id"], collection.paths()):
+def file_hashes(collection: ImageCollection) -> list[str]:
+    """SHA-256 of each image file, in table order (``missing`` where it cannot be read)."""
+    hashes = []
+    for path in collection.paths():
         try:
-            parts.append((sample_id, sha256_file(path)))
+            hashes.append(sha256_file(path))
         except OSError:
-            parts.append((sample_id, "missing"))
-    return sha256_json(parts)
+            hashes.append("missing")
+    return hashes
+
+
+def collection_hash(collection: ImageCollection, hashes: list[str] | None = None) -> str:
+    """SHA-256 over every image's id and bytes: equal hashes mean the same images."""
+    hashes = file_hashes(collection) if hashes is None else hashes
+    return sha256_json(list(zip(collection.samples["sample_id"], hashes)))
+
+
+def find_duplicates(collection: ImageCollection, hashes: list[str] | None = None) -> pd.Series:
+    """For each image that repeats an earlier one byte for byte, that one's ``sample_id``; else NA."""
+    hashes = file_hashes(collection) if hashes is None else hashes
+    first: dict[str, str] = {}
+    duplicate_of = []
+    for sample_id, digest in zip(collection.samples["sample_id"], hashes):
+        duplicate_of.append(first.get(digest) if digest != "missing" else None)
+        first.setdefault(digest, sample_id)
+    return pd.Series(duplicate_of, index=collection.samples.index, dtype="string", name="duplicate_of")

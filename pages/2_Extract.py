@@ -37,6 +37,10 @@ if stored is not None:
     cols[1].metric("Dimensions", stored.features.shape[1])
     cols[2].metric("Skipped images", len(stored.skipped))
     cols[3].metric("Store key", stored.key[:12])
+    copies = int(stored.samples["duplicate_of"].notna().sum()) if "duplicate_of" in stored.samples else 0
+    if copies:
+        st.warning(f"{copies} images are byte-for-byte copies of others; the column duplicate_of names the "
+                   "first copy, so you can filter them out on the Explore page.")
     if len(stored.skipped):
         st.warning(f"{len(stored.skipped)} images could not be read and were left out:")
         st.dataframe(stored.skipped, hide_index=True)

@@ -121,3 +121,16 @@ def test_torchvision_architecture_with_safetensors(tmp_path):
     run("extract", "--data", str(data), "--model", "resnet18", "--weights", str(weights), "--layer", "layer3",
         "--out", str(tmp_path / "l3"))
     assert np.load(tmp_path / "l3" / "features.npy").shape == (8, 256)  # spatial map pooled to a vector
+
+
+def test_duplicates_are_reported(tmp_path):
+    import shutil
+
+    data = make_image_folder(tmp_path / "images", per_class=3)
+    shutil.copy(data / "discs" / "01.png", data / "discs" / "01_again.png")
+    out = tmp_path / "features"
+    result = run("extract", "--data", str(data), "--model", "pixels", "--out", str(out))
+    assert "1 exact duplicates" in result.stdout
+    samples = pd.read_parquet(out / "samples.parquet").set_index("sample_id")
+    assert samples.loc["discs/01_again.png", "duplicate_of"] == "discs/01.png"
+    assert samples["duplicate_of"].notna().sum() == 1

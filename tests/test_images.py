@@ -103,3 +103,45 @@ def test_missing_or_unknown_sources_say_what_to_give(tmp_path):
     odd.write_bytes(io.BytesIO(b"x").getvalue())
     with pytest.raises(DataError, match="not a folder"):
         load_collection(odd)
+
+
+def test_zip_bomb_is_refused(tmp_path):
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("cats/huge.png", b"\0" * (40 * 2**20))  # 40 MiB of zeros packs into ~40 KiB
+    assert archive.stat().st_size < 200_000
+    with pytest.raises(DataError, match="zip bomb"):
+        load_archive(archive, workspace=tmp_path / "ws")
+
+
+def test_tar_gz_that_expands_too_far_is_stopped_while_copying(tmp_path):
+    archive = tmp_path / "bomb.tar.gz"
+    payload = tmp_path / "huge.png"
+    payload.write_bytes(b"\0" * (40 * 2**20))
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(payload, arcname="cats/huge.png")
+    with pytest.raises(DataError, match="expands far beyond its size"):
+        load_archive(archive, workspace=tmp_path / "ws")
+
+
+def test_nested_archives_and_other_files_are_not_unpacked(tmp_path, image_folder):
+    archive = tmp_path / "outer.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(image_folder / "discs" / "00.png", "discs/00.png")
+        zf.writestr("discs/inner.zip", b"PK\x03\x04 nested")
+        zf.writestr("run.sh", b"rm -rf /")
+    collection = load_archive(archive, workspace=tmp_path / "ws")
+    assert collection.samples["sample_id"].tolist() == ["discs/00.png"]
+    assert not list((tmp_path / "ws").rglob("*.sh")) and not list((tmp_path / "ws").rglob("inner.zip"))
+
+
+def test_exact_duplicates_are_found(image_folder):
+    import shutil
+
+    from embedviz.images import find_duplicates
+
+    shutil.copy(image_folder / "discs" / "03.png", image_folder / "squares" / "copy_of_disc.png")
+    collection = load_folder(image_folder)
+    duplicates = find_duplicates(collection).set_axis(collection.samples["sample_id"])
+    assert duplicates["squares/copy_of_disc.png"] == "discs/03.png"
+    assert duplicates.notna().sum() == 1
