@@ -80,7 +80,12 @@ def _reduce(args: argparse.Namespace) -> None:
         raise EmbedVizError(f"Cannot write {Path(args.out).name}: --out must end in .csv, .parquet or .html.")
     if args.format and suffix == ".html":
         raise EmbedVizError("--format metascatter writes a table; give an --out ending in .csv or .parquet.")
-    features = load_feature_set(args.features)
+    if args.metadata or args.id_column:
+        from .precomputed import load_precomputed
+
+        features = load_precomputed(args.features, args.metadata, args.id_column)
+    else:
+        features = load_feature_set(args.features)
     embedding = compute_embedding(features.features, args.method, params, n_components=args.dims,
                                   random_state=args.seed, features_key=features.key or None,
                                   progress=_progress_printer(args.method, "steps"))
@@ -118,7 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_extract)
 
     p = sub.add_parser("reduce", help="reduce features to a 2-D or 3-D map")
-    p.add_argument("--features", required=True, help="a folder written by extract, or a .npy matrix")
+    p.add_argument("--features", required=True,
+                   help="a folder written by extract, or .npy/.npz, Parquet with a vector column, TensorBoard tensors.tsv")
+    p.add_argument("--metadata", help="CSV/Parquet joined to precomputed features on row order")
+    p.add_argument("--id-column", help="the metadata column holding sample ids (default: sample_id, id or path)")
     p.add_argument("--method", required=True, choices=("pca", "tsne", "umap"))
     p.add_argument("--dims", type=int, default=2, choices=(2, 3))
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="e.g. perplexity=30, n_neighbors=15")

@@ -9,6 +9,7 @@ against a path prefix.
 
 from __future__ import annotations
 
+import csv
 import io
 import shutil
 import tarfile
@@ -213,7 +214,11 @@ def _read_table(path: Path) -> pd.DataFrame:
             break
         except UnicodeDecodeError:
             continue
-    return pd.read_csv(io.StringIO(text), sep=None, engine="python")
+    try:  # sniff among real delimiters only: a one-column file would otherwise split on a letter
+        sep = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|").delimiter
+    except csv.Error:
+        sep = ","
+    return pd.read_csv(io.StringIO(text), sep=sep)
 
 
 def _find_path_column(table: pd.DataFrame) -> str:

@@ -75,21 +75,15 @@ def _check(features: np.ndarray, samples: pd.DataFrame, source: str) -> None:
 
 
 def load_feature_set(path: str | Path, mmap: bool = True) -> FeatureSet:
-    """A feature folder, or a bare ``.npy`` matrix (ids become row numbers)."""
+    """A feature folder written by ``extract``, or features made elsewhere (see :mod:`embedviz.precomputed`)."""
     path = Path(path).expanduser()
-    if path.is_file() and path.suffix == ".npy":
-        try:
-            features = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise DataError(f"{path.name} is not a numeric .npy matrix ({exc}).") from None
-        if features.ndim != 2 or not np.issubdtype(features.dtype, np.number):
-            raise DataError(f"{path.name} has shape {features.shape} and dtype {features.dtype}; expected a 2-D numeric matrix.")
-        ids = [str(i) for i in range(features.shape[0])]
-        samples = pd.DataFrame({"sample_id": ids})
-        return FeatureSet(np.asarray(features, dtype=np.float32), samples, pd.DataFrame(columns=["path", "reason"]),
-                          {"source": str(path)}, path=path)
     if not (path / "features.npy").is_file():
-        raise DataError(f"{path} is neither a feature folder (with features.npy) nor a .npy file.")
+        from .precomputed import is_precomputed, load_precomputed
+
+        if is_precomputed(path) or path.suffix.lower() == ".parquet":
+            return load_precomputed(path)
+        raise DataError(f"{path} is neither a feature folder (with features.npy) nor a .npy/.npz/.parquet/"
+                        "tensors.tsv features file.")
     features = np.load(path / "features.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
     samples = pd.read_parquet(path / "samples.parquet") if (path / "samples.parquet").exists() else \
         pd.DataFrame({"sample_id": [str(i) for i in range(features.shape[0])]})

@@ -80,7 +80,8 @@ def test_plain_npy_is_accepted(tmp_path):
 @pytest.mark.parametrize("args,words", [
     (["extract", "--data", "/no/such/folder", "--model", "pixels", "--out", "x"], "does not exist"),
     (["extract", "--data", ".", "--model", "resnet19", "--weights", "random", "--out", "x"], "Unknown architecture"),
-    (["reduce", "--features", "/no/such.npy", "--method", "pca", "--out", "m.csv"], "neither a feature folder"),
+    (["reduce", "--features", "/no/such.npy", "--method", "pca", "--out", "m.csv"], "does not exist"),
+    (["reduce", "--features", "/no/such/folder", "--method", "pca", "--out", "m.csv"], "neither a feature folder"),
     (["reduce", "--features", "FEATURES", "--method", "tsne", "--param", "perplexity", "--out", "m.csv"], "NAME=VALUE"),
     (["reduce", "--features", "FEATURES", "--method", "pca", "--out", "m.xlsx"], ".csv, .parquet or .html"),
     (["reduce", "--features", "FEATURES", "--method", "isomap", "--out", "m.csv"], "invalid choice"),
@@ -134,3 +135,14 @@ def test_duplicates_are_reported(tmp_path):
     samples = pd.read_parquet(out / "samples.parquet").set_index("sample_id")
     assert samples.loc["discs/01_again.png", "duplicate_of"] == "discs/01.png"
     assert samples["duplicate_of"].notna().sum() == 1
+
+
+def test_reduce_precomputed_features_with_metadata(tmp_path):
+    matrix = np.random.default_rng(1).normal(size=(25, 6)).astype(np.float32)
+    np.save(tmp_path / "emb.npy", matrix)
+    pd.DataFrame({"path": [f"p/{i}.jpg" for i in range(25)], "label": ["x", "y"] * 12 + ["x"]}).to_csv(
+        tmp_path / "meta.csv", index=False)
+    run("reduce", "--features", str(tmp_path / "emb.npy"), "--metadata", str(tmp_path / "meta.csv"),
+        "--method", "pca", "--format", "metascatter", "--out", str(tmp_path / "ms.csv"))
+    table = pd.read_csv(tmp_path / "ms.csv")
+    assert table["Paths"].tolist()[:2] == ["p/0.jpg", "p/1.jpg"] and "label" in table.columns

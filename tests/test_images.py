@@ -145,3 +145,11 @@ def test_exact_duplicates_are_found(image_folder):
     duplicates = find_duplicates(collection).set_axis(collection.samples["sample_id"])
     assert duplicates["squares/copy_of_disc.png"] == "discs/03.png"
     assert duplicates.notna().sum() == 1
+
+
+def test_one_column_manifest_is_not_split_on_a_letter(tmp_path, image_folder):
+    manifest = tmp_path / "only_paths.csv"
+    manifest.write_text("path\n" + "\n".join(f"discs/{i:02d}.png" for i in range(3)) + "\n")
+    collection = load_manifest(manifest, path_prefix=image_folder)
+    assert collection.samples.columns.tolist() == ["sample_id", "path"]
+    assert len(collection) == 3
