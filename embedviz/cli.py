@@ -59,6 +59,11 @@ def _extract(args: argparse.Namespace) -> None:
 
     collection = demo_collection() if args.data == "demo" else load_collection(args.data, args.path_prefix)
     model = load_model(args.model, args.weights)
+    if args.classes:
+        from .classes import load_class_index, name_labels
+
+        names = load_class_index(args.classes)
+        model, collection = model.with_class_names(names), name_labels(collection, names)
     result = compute_features(collection, model, args.layer, store=FeatureStore(), device=args.device,
                               batch_size=args.batch_size, progress=_progress_printer("extract", "images"))
     save_feature_set(result, args.out)
@@ -118,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", help="graph node to take features from (default: the final classifier's input)")
     p.add_argument("--out", required=True, help="folder for features.npy, samples.parquet, skipped.csv, manifest.json")
     p.add_argument("--path-prefix", help="folder that a manifest's relative paths start from")
+    p.add_argument("--classes", help="class index (JSON {\"0\": \"cat\"} or text) naming label and prediction ids")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(run=_extract)

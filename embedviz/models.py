@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +118,15 @@ class LoadedModel:
             "architecture": self.architecture,
             "weights_sha256": self.weights_sha256,
             "num_classes": self.num_classes,
+            "class_names": list(self.class_names) if self.class_names else None,
             "preprocessing": self.preprocessing.to_dict(),
         }
+
+    def with_class_names(self, names: list[str]) -> "LoadedModel":
+        """The same model reporting predictions by these names (from a class index)."""
+        if self.num_classes is not None and len(names) != self.num_classes:
+            raise ModelError(f"The class index names {len(names)} classes but the model has {self.num_classes}.")
+        return replace(self, class_names=tuple(names))
 
 
 def list_architectures() -> list[str]:

@@ -146,3 +146,12 @@ def test_reduce_precomputed_features_with_metadata(tmp_path):
         "--method", "pca", "--format", "metascatter", "--out", str(tmp_path / "ms.csv"))
     table = pd.read_csv(tmp_path / "ms.csv")
     assert table["Paths"].tolist()[:2] == ["p/0.jpg", "p/1.jpg"] and "label" in table.columns
+
+
+def test_class_index_names_labels_and_predictions(tmp_path):
+    (tmp_path / "digits.json").write_text(json.dumps({str(i): f"digit-{i}" for i in range(10)}))
+    out = tmp_path / "named"
+    run("extract", "--data", "demo", "--model", "demo", "--classes", str(tmp_path / "digits.json"), "--out", str(out))
+    samples = pd.read_parquet(out / "samples.parquet")
+    assert samples["label"].iat[0] == "digit-0" and samples["prediction"].str.startswith("digit-").all()
+    assert samples["correct"].mean() > 0.95
