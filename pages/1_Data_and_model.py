@@ -6,7 +6,7 @@ from embedviz import ui
 from embedviz.demo import EARLY_WEIGHTS
 from embedviz.layers import default_layer, list_layers
 from embedviz.models import DEMO, PIXELS, PRETRAINED, RANDOM, list_architectures
-from embedviz.ui.uploads import save_images, save_weights
+from embedviz.ui.uploads import save_class_index, save_images, save_weights
 
 ui.page_setup("Data & model", ":material/folder_open:")
 st.title("Data & model")
@@ -15,7 +15,7 @@ st.subheader("Images")
 SOURCES = ["Built-in demo (digits)", "Upload", "Path on this server"]
 source = st.radio("Where are the images?", SOURCES, horizontal=True,
                   index={"demo": 0, "upload": 1}.get(ui.dataset_spec().get("via", ui.dataset_spec()["kind"]), 2))
-with ui.guard():
+with ui.guard(stop=False):  # a bad choice is said here and the current data stays
     if source == "Built-in demo (digits)":
         if ui.dataset_spec()["kind"] != "demo":
             ui.set_dataset({"kind": "demo"})
@@ -32,6 +32,7 @@ with ui.guard():
                 st.warning("Type the path of a folder, archive or manifest first.")
             else:
                 ui.set_dataset({"kind": "path", "path": path.strip(), "prefix": prefix.strip()})
+with ui.guard():
     collection = ui.current_collection()
 
 table = collection.samples
@@ -56,20 +57,33 @@ elif architecture != PIXELS:
     if kind.startswith("Upload"):
         upload = st.file_uploader("State dict (.safetensors, .pt, .pth); the number of classes is read from it",
                                   type=["safetensors", "pt", "pth"])
-        with ui.guard():
+        with ui.guard(stop=False):
             weights = str(save_weights(upload)) if upload else None
     else:
         weights = RANDOM if kind.startswith("Random") else PRETRAINED
 chosen = {"architecture": architecture, "weights": weights}
 needs_file = architecture not in (DEMO, PIXELS) and weights is None
 if chosen != current and not needs_file:
-    with ui.guard(), st.spinner("Loading the model"):
-        ui.set_model(chosen)
-        ui.current_model()  # surfaces a bad file now, on this page
+    with ui.guard(stop=False), st.spinner("Loading the model"):
+        ui.set_model(chosen)  # a bad file is said here; the current model stays
 
 with ui.guard():
     model = ui.current_model()
 st.success(f"**Model:** {ui.model_label(model)}")
+index = st.file_uploader("Class index (optional): JSON {\"0\": \"cat\", …} or text, naming label and prediction ids",
+                         type=["json", "txt"])
+if index is not None:
+    with ui.guard(stop=False):  # a wrong count is said here, and nothing changes
+        path = str(save_class_index(index))
+        if path != ui.class_index():
+            ui.set_class_index(path)
+            st.rerun()
+if ui.class_index():
+    named, remove = st.columns([3, 1])
+    named.caption(f"Labels and predictions are named by {ui.class_index().rsplit('/', 1)[-1]}.")
+    if remove.button("Remove class index"):
+        ui.set_class_index(None)
+        st.rerun()
 
 st.subheader("Layer")
 layers = list_layers(model)

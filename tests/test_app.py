@@ -93,3 +93,19 @@ def test_filters_survive_a_trip_to_another_page(app):
     _assert_clean(at)
     assert not at.warning
     assert at.multiselect(key="ev_f_label").value == ["3", "8"] and at.metric[0].value == kept
+
+
+def test_a_bad_path_is_one_line_and_the_current_data_stays(app):
+    at = app.run()
+    at.switch_page("pages/1_Data_and_model.py").run()
+    at.radio[0].set_value("Path on this server").run()
+    at.text_input[0].input("/no/such/images").run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "/no/such/images does not exist: give a folder, a .zip/.tar archive or a CSV/Parquet manifest."]
+    assert any("1,797 images" in s.value for s in at.success)  # the demo is still the current data
+    assert at.selectbox[1].value == "classifier.1"  # the rest of the page still works
+    at.switch_page("app.py").run()
+    _assert_clean(at)
+    assert figure_points(_maps(at)[0]) == 1797

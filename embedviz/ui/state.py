@@ -12,6 +12,7 @@ from typing import Any
 
 import streamlit as st
 
+from ..classes import load_class_index, name_labels
 from ..demo import EARLY_WEIGHTS, demo_collection
 from ..features import compute_features, feature_key
 from ..images import ImageCollection, collection_hash, load_collection
@@ -55,6 +56,8 @@ def dataset_spec() -> dict[str, str]:
 
 
 def set_dataset(spec: dict[str, str]) -> None:
+    """Make ``spec`` current if it loads; otherwise raise and keep the current data."""
+    _collection(json.dumps(spec, sort_keys=True), class_index())
     st.session_state["dataset"] = spec
 
 
@@ -63,6 +66,8 @@ def model_spec() -> dict[str, Any]:
 
 
 def set_model(spec: dict[str, Any]) -> None:
+    """Make ``spec`` current if it loads; otherwise raise and keep the current model."""
+    _model(spec["architecture"], spec.get("weights"), class_index())
     st.session_state["model"] = spec
     st.session_state.pop("layer", None)
 
@@ -72,16 +77,16 @@ def set_layer(layer: str | None) -> None:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _collection(spec_json: str) -> ImageCollection:
+def _collection(spec_json: str, classes: str | None) -> ImageCollection:
     spec = json.loads(spec_json)
-    if spec["kind"] == "demo":
-        return demo_collection()
-    return load_collection(spec["path"], spec.get("prefix") or None)
+    collection = demo_collection() if spec["kind"] == "demo" else load_collection(spec["path"], spec.get("prefix") or None)
+    return name_labels(collection, load_class_index(classes)) if classes else collection
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _model(architecture: str, weights: str | None) -> LoadedModel:
-    return load_model(architecture, weights)
+def _model(architecture: str, weights: str | None, classes: str | None) -> LoadedModel:
+    model = load_model(architecture, weights)
+    return model.with_class_names(load_class_index(classes)) if classes and not model.is_pixels else model
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -104,13 +109,26 @@ def _stored_embedding(features_key: str, settings_json: str, _features: FeatureS
                              **json.loads(settings_json))
 
 
+def class_index() -> str | None:
+    """The path of the class index the user gave, if any."""
+    return st.session_state.get("classes")
+
+
+def set_class_index(path: str | None) -> None:
+    """Use this class index if it fits the current model; otherwise raise and keep the current one."""
+    if path is not None:
+        spec = model_spec()
+        _model(spec["architecture"], spec.get("weights"), path)
+    st.session_state["classes"] = path
+
+
 def current_collection() -> ImageCollection:
-    return _collection(json.dumps(dataset_spec(), sort_keys=True))
+    return _collection(json.dumps(dataset_spec(), sort_keys=True), class_index())
 
 
 def current_model() -> LoadedModel:
     spec = model_spec()
-    return _model(spec["architecture"], spec.get("weights"))
+    return _model(spec["architecture"], spec.get("weights"), class_index())
 
 
 def current_layer(model: LoadedModel) -> str:

@@ -13,7 +13,7 @@ from ..errors import DataError
 from ..home import home_dir
 from ..images import IMAGE_SUFFIXES
 
-__all__ = ["workspace", "save_images", "save_weights"]
+__all__ = ["workspace", "save_images", "save_weights", "save_class_index"]
 
 
 def workspace() -> Path:
@@ -53,14 +53,23 @@ def save_images(files: Sequence) -> Path:
     return folder
 
 
-def save_weights(file) -> Path:
-    """A weights upload, stored by content so the same file is kept once."""
+def _save_by_content(file, kind: str, suffixes: tuple[str, ...]) -> Path:
     suffix = PurePosixPath(file.name).suffix.lower()
-    if suffix not in (".safetensors", ".pt", ".pth"):
-        raise DataError(f"{file.name}: weights must be .safetensors, .pt or .pth.")
-    folder = home_dir() / "weights" / hashlib.sha256(file.getbuffer()).hexdigest()[:16]
+    if suffix not in suffixes:
+        raise DataError(f"{file.name}: a {kind} file must end in {', '.join(suffixes)}.")
+    folder = home_dir() / kind / hashlib.sha256(file.getbuffer()).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / PurePosixPath(file.name.replace("\\", "/")).name  # keeps the name the user knows
     if not target.exists():
         target.write_bytes(file.getbuffer())
     return target
+
+
+def save_weights(file) -> Path:
+    """A weights upload, stored by content so the same file is kept once."""
+    return _save_by_content(file, "weights", (".safetensors", ".pt", ".pth"))
+
+
+def save_class_index(file) -> Path:
+    """A class-index upload (JSON or text), stored by content."""
+    return _save_by_content(file, "classes", (".json", ".txt"))

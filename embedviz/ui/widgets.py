@@ -19,16 +19,22 @@ __all__ = ["guard", "progress_callback", "param_widgets", "gallery"]
 
 
 @contextlib.contextmanager
-def guard() -> Iterator[None]:
-    """Show an :class:`EmbedVizError` as one red line and stop the page; other errors are bugs."""
+def guard(stop: bool = True) -> Iterator[None]:
+    """Show an :class:`EmbedVizError` as one red line where it happened; other errors are bugs.
+
+    With ``stop`` the page ends there (nothing below could work); without it the rest of the
+    page goes on, for errors that leave the current choice as it was.
+    """
     try:
         yield
     except Cancelled as exc:
         st.warning(str(exc))
-        st.stop()
+        if stop:
+            st.stop()
     except EmbedVizError as exc:
         st.error(str(exc), icon=":material/error:")
-        st.stop()
+        if stop:
+            st.stop()
 
 
 @contextlib.contextmanager
