@@ -137,7 +137,7 @@ def extract_features(
     start = time.perf_counter()
     net = None
     out_node = output_layer(model)
-    want_logits = model.num_classes is not None and out_node is not None
+    want_logits = model.task == "classification" and model.num_classes is not None and out_node is not None
     if model.module is not None:
         from torchvision.models.feature_extraction import create_feature_extractor
 

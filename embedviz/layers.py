@@ -32,12 +32,17 @@ def output_layer(model: LoadedModel) -> str | None:
 def default_layer(model: LoadedModel) -> str:
     """The input of the final classifier: the node just before the last ``nn.Linear``.
 
-    For ResNets that is ``flatten``, for VGG ``classifier.5``, for the demo CNN ``classifier.1``.
-    Falls back to the node before the output.
+    For ResNets that is ``flatten``, for VGG ``classifier.5``, for the demo CNN ``classifier.1``;
+    for segmentation models, the last node of the encoder (``backbone.``). Falls back to the node
+    before the output.
     """
     layers = list_layers(model)
     if model.module is None:
         return PIXELS
+    if model.task == "segmentation":  # the last encoder layer
+        backbone = [n for n in layers if n.startswith("backbone.")]
+        if backbone:
+            return backbone[-1]
     last_linear = None
     for name, module in model.module.named_modules():
         if isinstance(module, nn.Linear) and name in layers:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,8 @@ class LoadedModel:
     class_names: tuple[str, ...] | None = None
     weights_name: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: ``classification`` (predictions are reported) or ``segmentation`` (features only).
+    task: str = "classification"
 
     @property
     def is_pixels(self) -> bool:
@@ -129,11 +132,18 @@ class LoadedModel:
         return replace(self, class_names=tuple(names))
 
 
-def list_architectures() -> list[str]:
-    """Every name :func:`load_model` takes: ``demo``, ``pixels`` and torchvision's classifiers."""
+def _families() -> dict[str, str]:
+    """torchvision model names and their task (classification, segmentation)."""
     import torchvision
 
-    return [DEMO, PIXELS, *sorted(torchvision.models.list_models(module=torchvision.models))]
+    names = {name: "classification" for name in torchvision.models.list_models(module=torchvision.models)}
+    names.update({name: "segmentation" for name in torchvision.models.list_models(module=torchvision.models.segmentation)})
+    return names
+
+
+def list_architectures() -> list[str]:
+    """Every name :func:`load_model` takes: ``demo``, ``pixels``, torchvision's classifiers and segmenters."""
+    return [DEMO, PIXELS, *sorted(_families())]
 
 
 def _strip_prefixes(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -174,15 +184,42 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             return load_file(str(path), device="cpu")
         except (SafetensorError, OSError, ValueError) as exc:
             raise ModelError(f"{path.name} is not a valid .safetensors file ({exc}).") from None
+    kind = _code_format(path)
+    if kind:
+        raise ModelError(f"{path.name} is {kind}, which needs code to load; embedviz loads only weights. "
+                         f"{_SAVE_HINT}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError or others for bad files
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(
-            f"{path.name} could not be read as a plain state_dict ({first[:160]}). embedviz loads only "
-            "tensors: save with torch.save(model.state_dict(), path) or as .safetensors."
-        ) from None
+        text = str(exc)
+        globals_ = re.findall(r"GLOBAL ([\w.]+)", text)
+        if globals_:
+            raise ModelError(f"{path.name} holds a whole pickled object ({globals_[0]}), which would run code "
+                             f"to load; embedviz will not unpickle it. {_SAVE_HINT}") from None
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise ModelError(f"{path.name} could not be read as a plain state_dict ({first[:120]}). {_SAVE_HINT}") from None
     return _unwrap(obj, path.name)
+
+
+_SAVE_HINT = ("Save the weights with torch.save(model.state_dict(), 'model.pth') or "
+              "safetensors.torch.save_file(model.state_dict(), 'model.safetensors').")
+
+
+def _code_format(path: Path) -> str | None:
+    """Name the formats that carry a program rather than weights: TorchScript, torch.export, ONNX."""
+    import zipfile
+
+    if path.suffix.lower() == ".onnx":
+        return "an ONNX graph"
+    if not zipfile.is_zipfile(path):
+        return None
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+    if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
+        return "a TorchScript archive"
+    if any(n.endswith(("/archive_format", "/models/model.json")) for n in names):
+        return "a torch.export program"
+    return None
 
 
 def _last_linear(module: nn.Module) -> str | None:
@@ -193,20 +230,30 @@ def _last_linear(module: nn.Module) -> str | None:
     return name
 
 
-def _check_architecture(architecture: str) -> None:
-    import torchvision
+def _head(module: nn.Module, task: str) -> str | None:
+    """The layer whose output size is the number of classes."""
+    if task == "segmentation":
+        convs = [n for n, m in module.named_modules() if isinstance(m, nn.Conv2d) and n.startswith("classifier")]
+        return convs[-1] if convs else None
+    return _last_linear(module)
 
-    if architecture not in torchvision.models.list_models(module=torchvision.models):
+
+def _check_architecture(architecture: str) -> str:
+    """The architecture's task; a clear error for names torchvision does not have."""
+    task = _families().get(architecture)
+    if task is None:
         raise ModelError(
             f"Unknown architecture {architecture!r}: use 'demo', 'pixels' or a torchvision classifier "
-            "such as resnet18, vgg16 or efficientnet_b0."
+            "such as resnet18, vgg16, efficientnet_b0 or deeplabv3_resnet50."
         )
+    return task
 
 
 def _build(architecture: str, **kwargs: Any) -> nn.Module:
     import torchvision
 
-    _check_architecture(architecture)
+    if _check_architecture(architecture) == "segmentation":
+        kwargs.setdefault("weights_backbone", None)  # never download a backbone behind the user's back
     try:
         return torchvision.models.get_model(architecture, **kwargs)
     except (ValueError, TypeError) as exc:
@@ -231,10 +278,11 @@ def _load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -
 def _pretrained(architecture: str) -> LoadedModel:
     import torchvision
 
-    _check_architecture(architecture)
+    task = _check_architecture(architecture)
     weights_enum = torchvision.models.get_model_weights(architecture).DEFAULT
     try:
-        module = torchvision.models.get_model(architecture, weights=None, num_classes=len(weights_enum.meta["categories"]))
+        extra = {"aux_loss": True} if task == "segmentation" and "aux" in str(weights_enum.meta.get("_docs", "")) else {}
+        module = _build(architecture, num_classes=len(weights_enum.meta["categories"]), **extra)
         with contextlib.redirect_stdout(io.StringIO()):  # torch.hub always prints "Downloading: ..."
             state = weights_enum.get_state_dict(progress=False, check_hash=True)
         module.load_state_dict(state)
@@ -252,6 +300,7 @@ def _pretrained(architecture: str) -> LoadedModel:
         num_classes=len(categories) if categories else None,
         class_names=categories,
         weights_name=str(weights_enum),
+        task=task,
     )
 
 
@@ -291,31 +340,39 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
         return _pretrained(architecture)
     if str(weights) == RANDOM:
         torch.manual_seed(0)
+        task = _check_architecture(architecture)
         module = _build(architecture)
         return LoadedModel(architecture=architecture, module=module.eval(), preprocessing=Preprocessing(),
-                           weights_sha256="random:seed0", num_classes=_num_outputs(module), weights_name=RANDOM)
+                           weights_sha256="random:seed0", num_classes=_num_outputs(module, task), weights_name=RANDOM,
+                           task=task)
     path = Path(weights).expanduser()
     state = read_state_dict(path)
+    task = _check_architecture(architecture)
     default = _build(architecture)
-    head = _last_linear(default)
+    head = _head(default, task)
     kwargs: dict[str, Any] = {}
     if head and f"{head}.weight" in state:
         kwargs["num_classes"] = int(state[f"{head}.weight"].shape[0])
     if architecture in ("googlenet", "inception_v3"):
         kwargs["aux_logits"] = any(k.startswith("aux") for k in state)
         kwargs["init_weights"] = False
+    if task == "segmentation" and "aux_classifier" in dict(default.named_children()):
+        kwargs["aux_loss"] = any(k.startswith("aux_classifier.") for k in state)
     module = _build(architecture, **kwargs) if kwargs else default
     _load_into(module, state, path.name)
     return LoadedModel(
         architecture=architecture, module=module.eval(), preprocessing=Preprocessing(),
-        weights_sha256=sha256_file(path), num_classes=kwargs.get("num_classes") or _num_outputs(module),
-        weights_name=path.name,
+        weights_sha256=sha256_file(path), num_classes=kwargs.get("num_classes") or _num_outputs(module, task),
+        weights_name=path.name, task=task,
     )
 
 
-def _num_outputs(module: nn.Module) -> int | None:
-    head = _last_linear(module)
-    return int(dict(module.named_modules())[head].out_features) if head else None
+def _num_outputs(module: nn.Module, task: str = "classification") -> int | None:
+    head = _head(module, task)
+    if head is None:
+        return None
+    layer = dict(module.named_modules())[head]
+    return int(layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features)
 
 
 def describe(model: LoadedModel) -> str:

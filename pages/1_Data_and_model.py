@@ -45,7 +45,7 @@ architectures = list_architectures()
 current = ui.model_spec()
 architecture = st.selectbox("Architecture", architectures, index=architectures.index(current["architecture"]),
                             help="demo: the CNN trained on the digits · pixels: raw intensities, no model · "
-                                 "others: torchvision classifiers with your weights")
+                                 "others: torchvision classifiers and segmentation models with your weights")
 weights = None
 if architecture == DEMO:
     early = st.radio("Checkpoint", ["final (12 epochs)", "early (epoch 1)"], horizontal=True,

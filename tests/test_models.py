@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 
 import pytest
 import torch
@@ -122,3 +123,41 @@ def test_mismatch_names_wrongly_shaped_keys(tmp_path):
     message = str(info.value)
     assert "missing bn1.bias" in message
     assert "wrong shape layer1.0.conv1.weight (file (64, 64, 5, 5), model (64, 64, 3, 3))" in message
+
+
+def test_formats_that_carry_code_are_refused_by_name(tmp_path):
+    from embedviz.models import DigitsCNN
+
+    module = DigitsCNN().eval()
+    torch.jit.save(torch.jit.script(module), tmp_path / "scripted.pt")
+    torch.save(module, tmp_path / "whole.pt")
+    torch.export.save(torch.export.export(module, (torch.zeros(1, 1, 8, 8),)), tmp_path / "exported.pt2")
+    (tmp_path / "model.onnx").write_bytes(b"\x08\x07\x12\x07pytorch")
+    expected = {"scripted.pt": "a TorchScript archive", "whole.pt": "whole pickled object (embedviz.models.DigitsCNN)",
+                "exported.pt2": "a torch.export program", "model.onnx": "an ONNX graph"}
+    for name, words in expected.items():
+        with pytest.raises(ModelError, match=re.escape(words)) as info:
+            read_state_dict(tmp_path / name)
+        assert "torch.save(model.state_dict()" in str(info.value)
+
+
+def test_segmentation_models_use_the_last_encoder_layer(tmp_path):
+    import torchvision
+
+    from embedviz.demo import demo_collection
+    from embedviz.features import extract_features
+    from embedviz.images import ImageCollection
+
+    torch.manual_seed(0)
+    state = torchvision.models.segmentation.lraspp_mobilenet_v3_large(
+        weights=None, weights_backbone=None, num_classes=6).state_dict()
+    path = tmp_path / "seg.safetensors"
+    save_file(state, str(path))
+    model = load_model("lraspp_mobilenet_v3_large", path)
+    assert model.task == "segmentation" and model.num_classes == 6
+    assert default_layer(model) == "backbone.16"
+    demo = demo_collection()
+    part = ImageCollection(demo.root, demo.samples.iloc[:4].reset_index(drop=True), "part")
+    result = extract_features(part, model)
+    assert result.features.shape == (4, 960)
+    assert "prediction" not in result.samples.columns  # per-pixel outputs are not class predictions
