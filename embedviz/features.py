@@ -162,7 +162,14 @@ def extract_features(
                 if net is None:
                     feats.append(x.reshape(len(good), -1).cpu().numpy())
                 else:
-                    out = net(x)
+                    try:
+                        out = net(x)
+                    except torch.cuda.OutOfMemoryError:
+                        raise
+                    except RuntimeError as exc:  # shape or dtype mismatches inside the model
+                        first = str(exc).strip().splitlines()[0][:140]
+                        raise ModelError(f"{model.architecture} cannot take inputs of shape {tuple(x.shape[1:])} "
+                                         f"({first}); check the size and channels under Preprocessing.") from None
                     f = _pool(out["features"]).float()
                     if not torch.isfinite(f).all():
                         raise ModelError(f"Layer {layer} produced NaN or infinite values; check the weights.")

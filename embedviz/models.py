@@ -19,6 +19,7 @@ from torch import nn
 
 from .errors import ModelError
 from .home import sha256_file
+from .preprocessing import Preprocessing
 
 __all__ = [
     "Preprocessing",
@@ -39,40 +40,9 @@ PRETRAINED = "pretrained"
 #: Use the architecture's random initialisation: a baseline to compare against.
 RANDOM = "random"
 
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights", "params",
                  "state_dict_ema", "model_ema", "ema_state_dict", "ema")
 _PREFIXES = ("module.", "_orig_mod.")
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How an image becomes the model's input: square resize, channels, normalisation."""
-
-    size: int = 224
-    channels: int = 3
-    mean: tuple[float, ...] = _IMAGENET_MEAN
-    std: tuple[float, ...] = _IMAGENET_STD
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "channels": self.channels, "mean": list(self.mean), "std": list(self.std)}
-
-    def __call__(self, image: "Image.Image") -> torch.Tensor:  # noqa: F821 - PIL type
-        """A PIL image in, a float tensor of shape (channels, size, size) out."""
-        from PIL import Image
-
-        image = image.convert("L") if self.channels == 1 else image.convert("RGB")
-        if image.size != (self.size, self.size):
-            image = image.resize((self.size, self.size), Image.Resampling.BILINEAR)
-        array = np.asarray(image, dtype=np.float32) / 255.0
-        if array.ndim == 2:
-            array = array[None]
-        else:
-            array = array.transpose(2, 0, 1)
-        mean = np.asarray(self.mean, dtype=np.float32)[:, None, None]
-        std = np.asarray(self.std, dtype=np.float32)[:, None, None]
-        return torch.from_numpy((array - mean) / std)
 
 
 class DigitsCNN(nn.Module):
@@ -92,8 +62,8 @@ class DigitsCNN(nn.Module):
         return self.classifier(self.flatten(self.features(x)))
 
 
-DIGITS_PREPROCESSING = Preprocessing(size=8, channels=1, mean=(0.3,), std=(0.4,))
-PIXELS_PREPROCESSING = Preprocessing(size=32, channels=3, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+DIGITS_PREPROCESSING = Preprocessing(size=8, channels=1, mean=(0.3,), std=(0.4,), resize="squash")
+PIXELS_PREPROCESSING = Preprocessing(size=32, channels=3, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), resize="squash")
 
 
 @dataclass(frozen=True)
@@ -130,6 +100,10 @@ class LoadedModel:
         if self.num_classes is not None and len(names) != self.num_classes:
             raise ModelError(f"The class index names {len(names)} classes but the model has {self.num_classes}.")
         return replace(self, class_names=tuple(names))
+
+    def with_preprocessing(self, preprocessing: Preprocessing) -> "LoadedModel":
+        """The same model fed differently; the store key follows, since it hashes the preprocessing."""
+        return replace(self, preprocessing=preprocessing)
 
 
 def _families() -> dict[str, str]:
@@ -382,4 +356,5 @@ def describe(model: LoadedModel) -> str:
         return f"raw pixels ({s}x{s}x{model.preprocessing.channels})"
     classes = f", {model.num_classes} classes" if model.num_classes else ""
     return f"{model.architecture} ({model.weights_name or 'weights'}{classes})"
+
 

@@ -6,6 +6,7 @@ from embedviz import ui
 from embedviz.demo import EARLY_WEIGHTS
 from embedviz.layers import default_layer, list_layers
 from embedviz.models import DEMO, PIXELS, PRETRAINED, RANDOM, list_architectures
+from embedviz.ui.preprocessing import preprocessing_panel
 from embedviz.ui.uploads import save_class_index, save_images, save_weights
 
 ui.page_setup("Data & model", ":material/folder_open:")
@@ -63,13 +64,14 @@ elif architecture != PIXELS:
         weights = RANDOM if kind.startswith("Random") else PRETRAINED
 chosen = {"architecture": architecture, "weights": weights}
 needs_file = architecture not in (DEMO, PIXELS) and weights is None
-if chosen != current and not needs_file:
+if (architecture, weights) != (current["architecture"], current.get("weights")) and not needs_file:
     with ui.guard(stop=False), st.spinner("Loading the model"):
         ui.set_model(chosen)  # a bad file is said here; the current model stays
 
 with ui.guard():
     model = ui.current_model()
 st.success(f"**Model:** {ui.model_label(model)}")
+preprocessing_panel(model)
 index = st.file_uploader("Class index (optional): JSON {\"0\": \"cat\", …} or text, naming label and prediction ids",
                          type=["json", "txt"])
 if index is not None:

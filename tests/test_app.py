@@ -105,7 +105,27 @@ def test_a_bad_path_is_one_line_and_the_current_data_stays(app):
     assert [e.value for e in at.error] == [
         "/no/such/images does not exist: give a folder, a .zip/.tar archive or a CSV/Parquet manifest."]
     assert any("1,797 images" in s.value for s in at.success)  # the demo is still the current data
-    assert at.selectbox[1].value == "classifier.1"  # the rest of the page still works
+    layer = [s for s in at.selectbox if s.label == "Take features from"][0]
+    assert layer.value == "classifier.1"  # the rest of the page still works
     at.switch_page("app.py").run()
     _assert_clean(at)
     assert figure_points(_maps(at)[0]) == 1797
+
+
+def test_preprocessing_is_shown_editable_and_checked(app):
+    at = app.run()
+    at.switch_page("pages/1_Data_and_model.py").run()
+    assert any(e.label.startswith("Preprocessing: 8x8 grey, squash") for e in at.expander)
+    std = [t for t in at.text_input if t.label == "Std per channel"][0]
+    std.input("0").run()
+    [b for b in at.button if b.label == "Apply"][0].click().run()
+    assert [e.value for e in at.error] == ["Every std value must be above 0."]
+    assert any(e.label.startswith("Preprocessing: 8x8 grey") and "(changed)" not in e.label for e in at.expander)
+    [t for t in at.number_input if t.label == "Input size (pixels)"][0].set_value(16).run()
+    std = [t for t in at.text_input if t.label == "Std per channel"][0]
+    std.input("0.4").run()
+    [b for b in at.button if b.label == "Apply"][0].click().run()
+    assert any("16x16 grey" in e.label and "(changed)" in e.label for e in at.expander)
+    at.switch_page("app.py").run()  # the demo CNN cannot take 16x16 inputs: said in one line
+    assert not at.exception
+    assert [e.value for e in at.error][0].startswith("demo cannot take inputs of shape (1, 16, 16)")

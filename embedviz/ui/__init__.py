@@ -1,7 +1,7 @@
 """The Streamlit layer: the only part of embedviz that imports streamlit."""
 
 from .state import (
-    class_index, set_class_index, current_collection, current_layer, current_map, current_model, dataset_spec, model_label, model_spec,
+    class_index, set_class_index, set_preprocessing, current_collection, current_layer, current_map, current_model, dataset_spec, model_label, model_spec,
     page_setup, reducer_settings, require_embedding, require_features, set_dataset, set_layer, set_model,
     stored_features,
 )
@@ -9,7 +9,7 @@ from .summary import sidebar_summary
 from .widgets import gallery, guard, param_widgets, progress_callback
 
 __all__ = [
-    "class_index", "set_class_index",
+    "class_index", "set_class_index", "set_preprocessing",
     "current_collection", "current_layer", "current_map", "current_model", "dataset_spec", "model_label",
     "model_spec", "page_setup", "reducer_settings", "require_embedding", "require_features", "set_dataset",
     "set_layer", "set_model", "stored_features", "sidebar_summary", "gallery", "guard", "param_widgets",

@@ -18,6 +18,7 @@ from ..features import compute_features, feature_key
 from ..images import ImageCollection, collection_hash, load_collection
 from ..layers import check_layer, default_layer
 from ..models import DEMO, LoadedModel, describe, load_model
+from ..preprocessing import make_preprocessing
 from ..reducers import REDUCERS, Embedding, compute_embedding
 from ..store import FeatureSet, FeatureStore
 from .widgets import progress_callback
@@ -67,9 +68,15 @@ def model_spec() -> dict[str, Any]:
 
 def set_model(spec: dict[str, Any]) -> None:
     """Make ``spec`` current if it loads; otherwise raise and keep the current model."""
-    _model(spec["architecture"], spec.get("weights"), class_index())
+    _model(spec["architecture"], spec.get("weights"), class_index(), _preprocessing_json(spec))
+    if (spec["architecture"], spec.get("weights")) != (model_spec()["architecture"], model_spec().get("weights")):
+        st.session_state.pop("layer", None)
     st.session_state["model"] = spec
-    st.session_state.pop("layer", None)
+
+
+def set_preprocessing(values: dict[str, Any] | None) -> None:
+    """Feed the current model differently (``None``: its own default); checked before it is kept."""
+    set_model({**model_spec(), "preprocessing": values})
 
 
 def set_layer(layer: str | None) -> None:
@@ -84,9 +91,15 @@ def _collection(spec_json: str, classes: str | None) -> ImageCollection:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _model(architecture: str, weights: str | None, classes: str | None) -> LoadedModel:
+def _model(architecture: str, weights: str | None, classes: str | None, preprocessing: str | None = None) -> LoadedModel:
     model = load_model(architecture, weights)
+    if preprocessing:
+        model = model.with_preprocessing(make_preprocessing(**json.loads(preprocessing)))
     return model.with_class_names(load_class_index(classes)) if classes and not model.is_pixels else model
+
+
+def _preprocessing_json(spec: dict[str, Any]) -> str | None:
+    return json.dumps(spec["preprocessing"], sort_keys=True) if spec.get("preprocessing") else None
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -118,7 +131,7 @@ def set_class_index(path: str | None) -> None:
     """Use this class index if it fits the current model; otherwise raise and keep the current one."""
     if path is not None:
         spec = model_spec()
-        _model(spec["architecture"], spec.get("weights"), path)
+        _model(spec["architecture"], spec.get("weights"), path, _preprocessing_json(spec))
     st.session_state["classes"] = path
 
 
@@ -128,7 +141,7 @@ def current_collection() -> ImageCollection:
 
 def current_model() -> LoadedModel:
     spec = model_spec()
-    return _model(spec["architecture"], spec.get("weights"), class_index())
+    return _model(spec["architecture"], spec.get("weights"), class_index(), _preprocessing_json(spec))
 
 
 def current_layer(model: LoadedModel) -> str:

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from embedviz.errors import ModelError
+from embedviz.preprocessing import make_preprocessing
+
+
+def test_crop_keeps_the_centre_and_squash_keeps_everything():
+    image = Image.new("RGB", (300, 100), (0, 0, 0))
+    image.paste((255, 255, 255), (0, 0, 50, 100))  # a white band at the far left
+    crop = make_preprocessing(32, 3, (0, 0, 0), (1, 1, 1), "crop")(image)
+    squash = make_preprocessing(32, 3, (0, 0, 0), (1, 1, 1), "squash")(image)
+    assert crop.shape == squash.shape == (3, 32, 32)
+    assert crop.max() == 0  # the centre square never sees the left band
+    assert squash[:, :, :4].mean() > 0.9  # squashing keeps it
+
+
+def test_normalisation_and_grey():
+    grey = make_preprocessing(8, 1, (0.5,), (0.25,), "squash")(Image.new("RGB", (8, 8), (255, 255, 255)))
+    assert grey.shape == (1, 8, 8) and torch.allclose(grey, torch.full((1, 8, 8), 2.0))
+
+
+@pytest.mark.parametrize("args,words", [
+    ((2, 3, (0, 0, 0), (1, 1, 1)), "outside 4–2048"),
+    ((32, 2, (0, 0), (1, 1)), "1 (grey) or 3 (RGB)"),
+    ((32, 3, (0,), (1, 1, 1)), "one per channel"),
+    ((32, 3, (0, 0, 0), (1, 0, 1)), "above 0"),
+])
+def test_bad_settings_are_named(args, words):
+    with pytest.raises(ModelError, match=re.escape(words)):
+        make_preprocessing(*args)
+
+
+def test_a_model_that_rejects_its_input_says_so(image_folder):
+    from embedviz.features import extract_features
+    from embedviz.images import load_folder
+    from embedviz.models import load_model
+
+    model = load_model("demo")
+    wrong = model.with_preprocessing(make_preprocessing(16, 1, (0.3,), (0.4,), "squash"))
+    assert wrong.identity() != model.identity()
+    with pytest.raises(ModelError, match=r"cannot take inputs of shape \(1, 16, 16\)"):
+        extract_features(load_folder(image_folder), wrong)
+    assert np.isfinite(extract_features(load_folder(image_folder), model).features).all()
