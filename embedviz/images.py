@@ -274,7 +274,8 @@ def load_manifest(
 
 
 def load_collection(
-    source: str | Path, path_prefix: str | Path | None = None, workspace: Path | None = None
+    source: str | Path, path_prefix: str | Path | None = None, workspace: Path | None = None,
+    path_column: str | None = None,
 ) -> ImageCollection:
     """A folder, an archive or a manifest, told apart by what ``source`` is."""
     source = Path(source).expanduser()
@@ -286,7 +287,7 @@ def load_collection(
     if lower.endswith(_ARCHIVE_SUFFIXES):
         return load_archive(source, workspace)
     if lower.endswith((".csv", ".tsv", ".txt", ".parquet")):
-        return load_manifest(source, path_prefix)
+        return load_manifest(source, path_prefix, path_column)
     raise DataError(f"{source.name} is not a folder, .zip/.tar archive or CSV/Parquet manifest.")
 
 

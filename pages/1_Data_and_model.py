@@ -27,12 +27,14 @@ with ui.guard(stop=False):  # a bad choice is said here and the current data sta
             ui.set_dataset({"kind": "path", "via": "upload", "path": str(save_images(files))})
     else:
         path = st.text_input("Folder, archive or CSV/Parquet manifest", placeholder="/data/test_images")
-        prefix = st.text_input("Path prefix for a manifest's relative paths (optional)")
+        prefix, column = st.columns(2)
+        prefix = prefix.text_input("Path prefix for a manifest's relative paths (optional)")
+        column = column.text_input("Manifest column with the paths (optional; found by name otherwise)")
         if st.button("Use this path", type="primary"):
             if not path.strip():
                 st.warning("Type the path of a folder, archive or manifest first.")
             else:
-                ui.set_dataset({"kind": "path", "path": path.strip(), "prefix": prefix.strip()})
+                ui.set_dataset({"kind": "path", "path": path.strip(), "prefix": prefix.strip(), "column": column.strip()})
 with ui.guard():
     collection = ui.current_collection()
 

@@ -129,3 +129,26 @@ def test_preprocessing_is_shown_editable_and_checked(app):
     at.switch_page("app.py").run()  # the demo CNN cannot take 16x16 inputs: said in one line
     assert not at.exception
     assert [e.value for e in at.error][0].startswith("demo cannot take inputs of shape (1, 16, 16)")
+
+
+def test_a_manifest_with_its_own_path_column_and_prefix(app, tmp_path):
+    import pandas as pd
+
+    from .conftest import make_image_folder
+
+    images = make_image_folder(tmp_path / "images", per_class=5)
+    manifest = tmp_path / "list.csv"
+    pd.DataFrame({"文件": [f"discs/{i:02d}.png" for i in range(5)], "标注类别名称": ["圆"] * 5}).to_csv(
+        manifest, index=False)
+    at = app.run()
+    at.switch_page("pages/1_Data_and_model.py").run()
+    at.radio[0].set_value("Path on this server").run()
+    at.text_input[0].input(str(manifest))
+    at.text_input[1].input(str(images))
+    at.text_input[2].input("文件")
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("list**: 5 images (no labels)" in s.value for s in at.success), [s.value for s in at.success]
+    at.switch_page("pages/4_Explore.py").run()
+    _assert_clean(at)
+    assert figure_points(_maps(at)[0]) == 5

@@ -86,7 +86,10 @@ def set_layer(layer: str | None) -> None:
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _collection(spec_json: str, classes: str | None) -> ImageCollection:
     spec = json.loads(spec_json)
-    collection = demo_collection() if spec["kind"] == "demo" else load_collection(spec["path"], spec.get("prefix") or None)
+    if spec["kind"] == "demo":
+        collection = demo_collection()
+    else:
+        collection = load_collection(spec["path"], spec.get("prefix") or None, path_column=spec.get("column") or None)
     return name_labels(collection, load_class_index(classes)) if classes else collection
 
 
