@@ -100,8 +100,9 @@ def test_upload_a_zip_and_see_its_map(app_server, browser, artifacts, tmp_path):
     url, _ = app_server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(f"{url}/Data_and_model")
-    page.get_by_text("Upload", exact=True).click()
-    page.locator("input[type='file']").first.set_input_files(str(archive))
+    page.locator("[data-testid='stRadio'] label", has_text="Upload").click()
+    uploader = page.locator("[data-testid='stFileUploader']", has_text="A .zip/.tar of class folders")
+    uploader.locator("input[type='file']").set_input_files(str(archive))
     page.get_by_role("button", name="Use these images").click()
     page.wait_for_selector("text=25 images in 2 classes", timeout=60_000)
     # A fresh page load is a new session; a user moves on through the sidebar, which keeps it.
