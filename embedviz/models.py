@@ -255,16 +255,14 @@ def _pretrained(architecture: str) -> LoadedModel:
     task = _check_architecture(architecture)
     weights_enum = torchvision.models.get_model_weights(architecture).DEFAULT
     try:
-        extra = {"aux_loss": True} if task == "segmentation" and "aux" in str(weights_enum.meta.get("_docs", "")) else {}
-        module = _build(architecture, num_classes=len(weights_enum.meta["categories"]), **extra)
         with contextlib.redirect_stdout(io.StringIO()):  # torch.hub always prints "Downloading: ..."
             state = weights_enum.get_state_dict(progress=False, check_hash=True)
-        module.load_state_dict(state)
     except Exception as exc:  # urllib, socket and hash errors all mean "could not fetch"
         raise ModelError(
             f"Could not download torchvision's pretrained {architecture} weights ({type(exc).__name__}); "
             "this machine may be offline. Fetch them where there is internet, or pass a weights file."
         ) from None
+    module, _ = _from_state(architecture, task, state, str(weights_enum))
     categories = tuple(weights_enum.meta.get("categories") or ()) or None
     return LoadedModel(
         architecture=architecture,
@@ -322,23 +320,29 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
     path = Path(weights).expanduser()
     state = read_state_dict(path)
     task = _check_architecture(architecture)
-    default = _build(architecture)
-    head = _head(default, task)
+    module, num_classes = _from_state(architecture, task, state, path.name)
+    return LoadedModel(
+        architecture=architecture, module=module.eval(), preprocessing=Preprocessing(),
+        weights_sha256=sha256_file(path), num_classes=num_classes, weights_name=path.name, task=task,
+    )
+
+
+def _from_state(architecture: str, task: str, state: dict[str, torch.Tensor], source: str) -> tuple[nn.Module, int | None]:
+    """Build ``architecture`` shaped as ``state`` says (class count, auxiliary heads), then load it."""
+    with torch.device("meta"):  # a free probe for the head's name: no memory, no initialisation
+        probe = _build(architecture)
+    head = _head(probe, task)
     kwargs: dict[str, Any] = {}
     if head and f"{head}.weight" in state:
         kwargs["num_classes"] = int(state[f"{head}.weight"].shape[0])
     if architecture in ("googlenet", "inception_v3"):
         kwargs["aux_logits"] = any(k.startswith("aux") for k in state)
         kwargs["init_weights"] = False
-    if task == "segmentation" and "aux_classifier" in dict(default.named_children()):
+    if task == "segmentation" and architecture.startswith(("deeplabv3", "fcn")):  # lraspp has no aux head
         kwargs["aux_loss"] = any(k.startswith("aux_classifier.") for k in state)
-    module = _build(architecture, **kwargs) if kwargs else default
-    _load_into(module, state, path.name)
-    return LoadedModel(
-        architecture=architecture, module=module.eval(), preprocessing=Preprocessing(),
-        weights_sha256=sha256_file(path), num_classes=kwargs.get("num_classes") or _num_outputs(module, task),
-        weights_name=path.name, task=task,
-    )
+    module = _build(architecture, **kwargs)
+    _load_into(module, state, source)
+    return module, kwargs.get("num_classes") or _num_outputs(module, task)
 
 
 def _num_outputs(module: nn.Module, task: str = "classification") -> int | None:

@@ -161,3 +161,13 @@ def test_segmentation_models_use_the_last_encoder_layer(tmp_path):
     result = extract_features(part, model)
     assert result.features.shape == (4, 960)
     assert "prediction" not in result.samples.columns  # per-pixel outputs are not class predictions
+
+
+def test_segmentation_checkpoint_with_an_auxiliary_head(tmp_path):
+    import torchvision
+
+    state = torchvision.models.segmentation.deeplabv3_mobilenet_v3_large(
+        weights=None, weights_backbone=None, num_classes=4, aux_loss=True).state_dict()
+    save_file(state, str(tmp_path / "deeplab_aux.safetensors"))
+    model = load_model("deeplabv3_mobilenet_v3_large", tmp_path / "deeplab_aux.safetensors")
+    assert model.num_classes == 4 and default_layer(model) == "backbone.16"
