@@ -216,12 +216,17 @@ def compute_features(
     *,
     store: FeatureStore | None = None,
     progress: ProgressCallback | None = None,
+    hashes: list[str] | None = None,
     **options,
 ) -> FeatureSet:
-    """:func:`extract_features` through the store: a second call with the same inputs is a read."""
+    """:func:`extract_features` through the store: a second call with the same inputs is a read.
+
+    ``hashes`` are the images' SHA-256s from :func:`~embedviz.images.file_hashes`, when the
+    caller already has them; otherwise every file is read once here.
+    """
     layer = check_layer(model, layer)
     store = store or FeatureStore()
-    hashes = file_hashes(collection)
+    hashes = file_hashes(collection) if hashes is None else hashes
     images_sha = collection_hash(collection, hashes)
     key = feature_key(images_sha, model, layer)
     cached = store.get(key)

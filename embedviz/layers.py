@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from torch import nn
 
 from .errors import ModelError
@@ -10,17 +12,23 @@ from .models import PIXELS, LoadedModel
 __all__ = ["list_layers", "default_layer", "output_layer", "check_layer"]
 
 
+@functools.lru_cache(maxsize=16)
+def _node_names(module: nn.Module) -> tuple[str, ...]:
+    """Tracing costs tens of milliseconds and pages ask several times a rerun: once per module."""
+    from torchvision.models.feature_extraction import get_graph_node_names
+
+    _, eval_nodes = get_graph_node_names(module)
+    return tuple(n for n in eval_nodes if n != "x")
+
+
 def list_layers(model: LoadedModel) -> list[str]:
     """The graph nodes features can be taken from, in execution order (torchvision names)."""
     if model.module is None:
         return [PIXELS]
-    from torchvision.models.feature_extraction import get_graph_node_names
-
     try:
-        _, eval_nodes = get_graph_node_names(model.module)
+        return list(_node_names(model.module))
     except Exception as exc:  # fx tracing fails on data-dependent control flow
         raise ModelError(f"Could not trace {model.architecture} to list its layers ({exc}).") from None
-    return [n for n in eval_nodes if n != "x"]
 
 
 def output_layer(model: LoadedModel) -> str | None:

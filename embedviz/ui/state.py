@@ -15,11 +15,11 @@ import streamlit as st
 from ..classes import load_class_index, name_labels
 from ..demo import EARLY_WEIGHTS, demo_collection
 from ..features import compute_features, feature_key
-from ..images import ImageCollection, collection_hash, load_collection
+from ..images import ImageCollection, collection_hash, file_hashes, load_collection
 from ..layers import check_layer, default_layer
 from ..models import DEMO, LoadedModel, describe, load_model
 from ..preprocessing import make_preprocessing
-from ..reducers import REDUCERS, Embedding, compute_embedding
+from ..reducers import REDUCERS, Embedding, compute_embedding, get_reducer, param_specs
 from ..store import FeatureSet, FeatureStore
 from .widgets import progress_callback
 
@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULTS", "page_setup", "dataset_spec", "set_dataset", "model_spec", "set_model", "set_layer",
     "current_collection", "current_model", "current_layer", "stored_features", "require_features",
     "reducer_settings", "require_embedding", "MapView", "current_map", "model_label",
+    "class_index", "set_class_index", "set_preprocessing",
 ]
 
 #: Widget keys start with ``ev_`` and are kept across pages; these are their first values.
@@ -106,8 +107,9 @@ def _preprocessing_json(spec: dict[str, Any]) -> str | None:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _images_sha(spec_json: str, _collection: ImageCollection) -> str:
-    return collection_hash(_collection)
+def _image_hashes(spec_json: str, _collection: ImageCollection) -> list[str]:
+    """Each image file's SHA-256, read once per dataset and reused by the key and by extraction."""
+    return file_hashes(_collection)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -159,11 +161,11 @@ def model_label(model: LoadedModel) -> str:
     return describe(model)
 
 
-def _feature_key() -> tuple[ImageCollection, LoadedModel, str, str]:
+def _feature_key() -> tuple[ImageCollection, LoadedModel, str, list[str], str]:
     collection, model = current_collection(), current_model()
     layer = current_layer(model)
-    spec_json = json.dumps(dataset_spec(), sort_keys=True)
-    return collection, model, layer, feature_key(_images_sha(spec_json, collection), model, layer)
+    hashes = _image_hashes(json.dumps(dataset_spec(), sort_keys=True), collection)
+    return collection, model, layer, hashes, feature_key(collection_hash(collection, hashes), model, layer)
 
 
 def stored_features() -> FeatureSet | None:
@@ -177,23 +179,19 @@ def stored_features() -> FeatureSet | None:
 
 def require_features() -> FeatureSet:
     """The current features, extracted now under a progress bar if the store lacks them."""
-    collection, model, layer, key = _feature_key()
+    collection, model, layer, hashes, key = _feature_key()
     try:
         return _stored(key)
     except KeyError:
         pass
     with progress_callback(f"Extracting features from {layer}", "images") as progress:
-        compute_features(collection, model, layer, progress=progress, device=st.session_state["ev_device"],
-                         batch_size=int(st.session_state["ev_batch_size"]))
-    fresh = _stored(key)
-    st.session_state["last_extraction"] = {"key": key, "seconds": fresh.manifest.get("seconds")}
-    return fresh
+        compute_features(collection, model, layer, progress=progress, hashes=hashes,
+                         device=st.session_state["ev_device"], batch_size=int(st.session_state["ev_batch_size"]))
+    return _stored(key)
 
 
 def reducer_settings() -> dict[str, Any]:
     """Method, dimensions, seed and the method's parameter values, from the widgets' state."""
-    from ..reducers import get_reducer, param_specs
-
     method = st.session_state["ev_method"]
     reducer = get_reducer(method)
     params = {}
