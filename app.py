@@ -27,9 +27,9 @@ cols[3].metric("Feature size", view.features.features.shape[1], help=f"layer {vi
 cols[4].metric("Map", f"{REDUCERS[view.embedding.method].label} {view.embedding.n_components}-D",
                help=f"computed in {view.embedding.seconds:.1f} s")
 
-st.markdown(f"**{view.collection.name}** through **{ui.model_label(model)}**, "
-            f"layer `{view.features.manifest.get('layer')}`, coloured by label.")
 color = "label" if "label" in samples.columns else None
+st.markdown(f"**{view.collection.name}** through **{ui.model_label(model)}**, "
+            f"layer `{view.features.manifest.get('layer')}`" + (", coloured by label." if color else "."))
 st.plotly_chart(scatter_figure(view.embedding.coords, samples, color, height=560), key="home_map")
 
 st.markdown("**Next:** ")

@@ -10,7 +10,7 @@ from .errors import DataError
 from .figures import scatter_figure
 from .reducers import Embedding
 
-__all__ = ["coordinates_table", "metascatter_table", "write_map"]
+__all__ = ["coordinates_table", "metascatter_table", "selection_table", "write_map"]
 
 _AXES = ("x", "y", "z")
 
@@ -29,6 +29,11 @@ def metascatter_table(embedding: Embedding, samples: pd.DataFrame) -> pd.DataFra
     meta = table.drop(columns=[c for c in ("sample_id", "path", "x", "y", "z") if c in table.columns])
     front = pd.DataFrame({"Paths": paths, "X-Coord": table["x"], "Y-Coord": table["y"]})
     return pd.concat([front, meta], axis=1)
+
+
+def selection_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """A selection as ids (and paths where known), in selection order: what other tools read back."""
+    return rows[["sample_id", *(["path"] if "path" in rows.columns else [])]].reset_index(drop=True)
 
 
 def write_map(embedding: Embedding, samples: pd.DataFrame, out: str | Path, *, fmt: str | None = None,

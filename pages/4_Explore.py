@@ -3,7 +3,7 @@
 import streamlit as st
 
 from embedviz import ui
-from embedviz.export import coordinates_table
+from embedviz.export import coordinates_table, selection_table
 from embedviz.figures import scatter_figure
 from embedviz.filters import apply_filters
 from embedviz.selection import rows_for_ids, selected_ids
@@ -34,9 +34,11 @@ with main:
 selected = rows_for_ids(samples, selected_ids(event))
 st.subheader(f"Selection · {len(selected):,} images")
 ui.gallery(selected, view.collection.root, key="selection")
+# The CSVs are built when clicked, not on every rerun (a lasso is a rerun).
 if len(selected):
-    st.download_button("Download selected ids and paths (CSV)", selected[["sample_id", *(["path"] if "path" in selected else [])]]
-                       .to_csv(index=False), file_name="selection.csv", mime="text/csv")
+    st.download_button("Download selected ids and paths (CSV)", lambda: selection_table(selected).to_csv(index=False),
+                       file_name="selection.csv", mime="text/csv")
 st.download_button("Download map coordinates and metadata (CSV)",
-                   coordinates_table(view.embedding, samples).to_csv(index=False), file_name="map.csv", mime="text/csv")
+                   lambda: coordinates_table(view.embedding, samples).to_csv(index=False), file_name="map.csv",
+                   mime="text/csv")
 ui.sidebar_summary()

@@ -80,3 +80,13 @@ def test_selection_maps_by_id_not_position(samples):
     assert ids == ["img/007.png", "img/003.png"]
     assert rows_for_ids(samples, ids)["sample_id"].tolist() == ids
     assert selected_ids(None) == [] and selected_ids({"selection": {"points": []}}) == []
+
+
+def test_selection_export_keeps_selection_order(samples):
+    from embedviz.export import selection_table
+
+    rows = rows_for_ids(samples, ["img/009.png", "img/002.png"])
+    table = selection_table(rows)
+    assert table.columns.tolist() == ["sample_id", "path"]
+    assert table["sample_id"].tolist() == ["img/009.png", "img/002.png"]
+    assert selection_table(rows.drop(columns="path")).columns.tolist() == ["sample_id"]
