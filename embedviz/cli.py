@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import EmbedVizError
+from .reducers.methods import REDUCERS
 
 __all__ = ["main"]
 
@@ -133,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="a folder written by extract, or .npy/.npz, Parquet with a vector column, TensorBoard tensors.tsv")
     p.add_argument("--metadata", help="CSV/Parquet joined to precomputed features on row order")
     p.add_argument("--id-column", help="the metadata column holding sample ids (default: sample_id, id or path)")
-    p.add_argument("--method", required=True, choices=("pca", "tsne", "umap"))
+    p.add_argument("--method", required=True, choices=tuple(REDUCERS),
+                   help="precomputed: show the 2-D/3-D coordinates given with the data (Metascatter X-/Y-Coord)")
     p.add_argument("--dims", type=int, default=2, choices=(2, 3))
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="e.g. perplexity=30, n_neighbors=15")
     p.add_argument("--seed", type=int, default=0)

@@ -75,8 +75,13 @@ class _Images(torch.utils.data.Dataset):
             return _Item(index, None, str(exc))
 
 
-def _pool(tensor: torch.Tensor) -> torch.Tensor:
-    """One vector per image: spatial maps (N, C, H, W) and token maps (N, L, D) are averaged."""
+def _pool(tensor: torch.Tensor | dict | list | tuple) -> torch.Tensor:
+    """One vector per image: spatial maps (N, C, H, W) and token maps (N, L, D) are averaged;
+    several outputs at once (a feature pyramid's levels) are each averaged, then concatenated."""
+    if isinstance(tensor, dict):
+        tensor = list(tensor.values())
+    if isinstance(tensor, (list, tuple)):
+        return torch.cat([_pool(t) for t in tensor], dim=1)
     if tensor.ndim == 4:
         return tensor.mean(dim=(2, 3))
     if tensor.ndim == 3:
@@ -202,6 +207,7 @@ def extract_features(
         "num_skipped": len(skipped),
         "dim": int(features.shape[1]),
         "device": str(target),
+        "notes": list(model.notes),
         "seconds": round(time.perf_counter() - start, 3),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),

@@ -51,6 +51,9 @@ def default_layer(model: LoadedModel) -> str:
         backbone = [n for n in layers if n.startswith("backbone.")]
         if backbone:
             return backbone[-1]
+    if model.task == "detection":  # the deepest map of the body, before a feature pyramid
+        body = [n for n in layers if n.startswith("body.")]
+        return body[-1] if body else layers[-1]
     last_linear = None
     for name, module in model.module.named_modules():
         if isinstance(module, nn.Linear) and name in layers:

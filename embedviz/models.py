@@ -19,7 +19,7 @@ from torch import nn
 
 from .errors import ModelError
 from .home import sha256_file
-from .preprocessing import Preprocessing
+from .preprocessing import Preprocessing, weights_preprocessing
 
 __all__ = [
     "Preprocessing",
@@ -107,16 +107,18 @@ class LoadedModel:
 
 
 def _families() -> dict[str, str]:
-    """torchvision model names and their task (classification, segmentation)."""
+    """torchvision model names and their task (classification, segmentation, detection)."""
     import torchvision
 
     names = {name: "classification" for name in torchvision.models.list_models(module=torchvision.models)}
     names.update({name: "segmentation" for name in torchvision.models.list_models(module=torchvision.models.segmentation)})
+    names.update({name: "detection" for name in torchvision.models.list_models(module=torchvision.models.detection)})
     return names
 
 
 def list_architectures() -> list[str]:
-    """Every name :func:`load_model` takes: ``demo``, ``pixels``, torchvision's classifiers and segmenters."""
+    """Every name :func:`load_model` takes: ``demo``, ``pixels``, torchvision's classifiers, segmenters
+    and detectors (of which only the backbone is used: features, no predictions)."""
     return [DEMO, PIXELS, *sorted(_families())]
 
 
@@ -217,8 +219,8 @@ def _check_architecture(architecture: str) -> str:
     task = _families().get(architecture)
     if task is None:
         raise ModelError(
-            f"Unknown architecture {architecture!r}: use 'demo', 'pixels' or a torchvision classifier "
-            "such as resnet18, vgg16, efficientnet_b0 or deeplabv3_resnet50."
+            f"Unknown architecture {architecture!r}: use 'demo', 'pixels' or a torchvision model such as "
+            "resnet18, vgg16, efficientnet_b0, deeplabv3_resnet50 or fasterrcnn_resnet50_fpn (its backbone)."
         )
     return task
 
@@ -226,7 +228,7 @@ def _check_architecture(architecture: str) -> str:
 def _build(architecture: str, **kwargs: Any) -> nn.Module:
     import torchvision
 
-    if _check_architecture(architecture) == "segmentation":
+    if _check_architecture(architecture) in ("segmentation", "detection"):
         kwargs.setdefault("weights_backbone", None)  # never download a backbone behind the user's back
     try:
         return torchvision.models.get_model(architecture, **kwargs)
@@ -237,6 +239,8 @@ def _build(architecture: str, **kwargs: Any) -> nn.Module:
 def _load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Load strictly; a mismatch names the first missing, unexpected and wrongly shaped keys."""
     expected = module.state_dict()
+    # Frozen batch norm (detection backbones) saves no step counter; the module's own serves.
+    state = {**{k: v for k, v in expected.items() if k.endswith(".num_batches_tracked")}, **state}
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     shaped = [f"{k} (file {tuple(state[k].shape)}, model {tuple(expected[k].shape)})"
@@ -247,6 +251,18 @@ def _load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -
                  if names]
         raise ModelError(f"{source} does not fit this architecture ({'; '.join(parts)}); is it the right one?")
     module.load_state_dict(state, strict=True)
+
+
+def default_preprocessing(architecture: str) -> Preprocessing:
+    """How torchvision's own weights for ``architecture`` are fed at evaluation (Inception 299 px from
+    342, EfficientNet-B3 300 px from 320, bicubic...): the right start for weights trained the same way."""
+    import torchvision
+
+    try:
+        default = torchvision.models.get_model_weights(architecture).DEFAULT
+    except (ValueError, KeyError, AttributeError):
+        return Preprocessing()
+    return weights_preprocessing(default.transforms()) or Preprocessing()
 
 
 def _pretrained(architecture: str) -> LoadedModel:
@@ -263,11 +279,13 @@ def _pretrained(architecture: str) -> LoadedModel:
             "this machine may be offline. Fetch them where there is internet, or pass a weights file."
         ) from None
     module, _ = _from_state(architecture, task, state, str(weights_enum))
+    if task == "detection":
+        return _detection_model(architecture, module, f"torchvision:{weights_enum}", str(weights_enum))
     categories = tuple(weights_enum.meta.get("categories") or ()) or None
     return LoadedModel(
         architecture=architecture,
         module=module.eval(),
-        preprocessing=Preprocessing(),
+        preprocessing=weights_preprocessing(weights_enum.transforms()) or Preprocessing(),
         weights_sha256=f"torchvision:{weights_enum}",
         num_classes=len(categories) if categories else None,
         class_names=categories,
@@ -313,22 +331,54 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
     if str(weights) == RANDOM:
         torch.manual_seed(0)
         task = _check_architecture(architecture)
-        module = _build(architecture)
-        return LoadedModel(architecture=architecture, module=module.eval(), preprocessing=Preprocessing(),
-                           weights_sha256="random:seed0", num_classes=_num_outputs(module, task), weights_name=RANDOM,
+        # googlenet/inception warn that their init will change unless told which one to use.
+        module = _build(architecture, **({"init_weights": True} if architecture in ("googlenet", "inception_v3") else {}))
+        if task == "detection":
+            return _detection_model(architecture, module.backbone, "random:seed0", RANDOM, module)
+        return LoadedModel(architecture=architecture, module=module.eval(),
+                           preprocessing=default_preprocessing(architecture), weights_sha256="random:seed0", num_classes=_num_outputs(module, task), weights_name=RANDOM,
                            task=task)
     path = Path(weights).expanduser()
     state = read_state_dict(path)
     task = _check_architecture(architecture)
     module, num_classes = _from_state(architecture, task, state, path.name)
+    if task == "detection":
+        return _detection_model(architecture, module, sha256_file(path), path.name)
     return LoadedModel(
-        architecture=architecture, module=module.eval(), preprocessing=Preprocessing(),
+        architecture=architecture, module=module.eval(), preprocessing=default_preprocessing(architecture),
         weights_sha256=sha256_file(path), num_classes=num_classes, weights_name=path.name, task=task,
     )
 
 
+def _detection_model(architecture: str, backbone: nn.Module, sha: str, name: str,
+                     detector: nn.Module | None = None) -> LoadedModel:
+    """A detector's backbone as a feature extractor, fed as the detector's own transform normalises."""
+    transform = getattr(detector, "transform", None) if detector is not None else None
+    if transform is None:
+        with torch.device("meta"):
+            transform = _build(architecture).transform
+    mean, std = tuple(float(m) for m in transform.image_mean), tuple(float(s) for s in transform.image_std)
+    size = min(int(transform.min_size[0]), 320)  # detectors run at 300-800 px; 320 keeps extraction quick
+    return LoadedModel(architecture=architecture, module=backbone.eval(),
+                       preprocessing=Preprocessing(size=size, mean=mean, std=std, resize="squash"),
+                       weights_sha256=sha, weights_name=name, task="detection",
+                       notes=("Only the detector's backbone is used: features, no predictions.",))
+
+
+def _backbone_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A detector checkpoint's backbone tensors (``backbone.`` keys); a saved backbone alone as is."""
+    inner = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    return inner or state
+
+
 def _from_state(architecture: str, task: str, state: dict[str, torch.Tensor], source: str) -> tuple[nn.Module, int | None]:
-    """Build ``architecture`` shaped as ``state`` says (class count, auxiliary heads), then load it."""
+    """Build ``architecture`` shaped as ``state`` says (class count, auxiliary heads), then load it.
+
+    For a detector only the backbone is built from the file; its heads are never run."""
+    if task == "detection":
+        backbone = _build(architecture).backbone
+        _load_into(backbone, _backbone_state(state), source)
+        return backbone, None
     with torch.device("meta"):  # a free probe for the head's name: no memory, no initialisation
         probe = _build(architecture)
     head = _head(probe, task)
@@ -359,6 +409,7 @@ def describe(model: LoadedModel) -> str:
         s = model.preprocessing.size
         return f"raw pixels ({s}x{s}x{model.preprocessing.channels})"
     classes = f", {model.num_classes} classes" if model.num_classes else ""
-    return f"{model.architecture} ({model.weights_name or 'weights'}{classes})"
+    part = " backbone" if model.task == "detection" else ""
+    return f"{model.architecture}{part} ({model.weights_name or 'weights'}{classes})"
 
 

@@ -1,5 +1,7 @@
 """Features computed elsewhere: ``.npy``/``.npz``, Parquet with a vector column, TensorBoard
-projector files (``tensors.tsv`` + ``metadata.tsv``), each optionally joined to a metadata table.
+projector files (``tensors.tsv`` + ``metadata.tsv``), each optionally joined to a metadata table,
+and maps made elsewhere: Metascatter's table (``Paths``, ``X-Coord``, ``Y-Coord``, metadata),
+whose coordinates become 2-D "features" that the ``precomputed`` method shows as they are.
 
 Nothing is unpickled (``allow_pickle=False``); every mismatch gets a message naming it.
 """
@@ -12,10 +14,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .images import _read_table
+from .home import sha256_file, sha256_json
+from .images import _PATH_COLUMN_NAMES, ImageCollection, _check_relative, _read_table
 from .store import FeatureSet
 
-__all__ = ["load_precomputed", "is_precomputed"]
+__all__ = ["load_precomputed", "is_precomputed", "coordinate_columns", "images_of", "precomputed_key"]
 
 _VECTOR_NAMES = ("features", "feature", "embedding", "embeddings", "vector", "vectors", "x")
 _ID_NAMES = ("sample_id", "id", "ids", "path", "paths", "filename")
@@ -28,6 +31,31 @@ def is_precomputed(path: str | Path) -> bool:
     if path.is_dir():
         return (path / "tensors.tsv").is_file()
     return path.suffix.lower() in (".npy", ".npz") or path.name.lower() == "tensors.tsv"
+
+
+def coordinate_columns(table: pd.DataFrame) -> list[str]:
+    """Metascatter's ``X-Coord``, ``Y-Coord`` (and a ``Z-Coord``) columns, if the table has them."""
+    lower = {str(c).strip().lower(): c for c in table.columns}
+    found = [lower[n] for n in ("x-coord", "y-coord", "z-coord") if n in lower]
+    return found if len(found) >= 2 and found[0] == lower.get("x-coord") and found[1] == lower.get("y-coord") else []
+
+
+def _from_table(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
+    """A Metascatter-style table: its coordinates are the features, the other columns the metadata."""
+    try:
+        table = _read_table(path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"Could not read {path.name} as a table ({exc}).") from None
+    coords = coordinate_columns(table)
+    if not coords:
+        raise DataError(f"{path.name} has no X-Coord and Y-Coord columns (Metascatter's layout); to load it as "
+                        "images, use it as a manifest instead.")
+    values = table[coords].apply(pd.to_numeric, errors="coerce")
+    bad = values.isna().any(axis=1)
+    if bad.any():
+        raise DataError(f"{int(bad.sum())} rows of {path.name} have a missing or non-numeric coordinate "
+                        f"(first: row {int(bad.idxmax()) + 2}); fix or drop them.")
+    return values.to_numpy(np.float64), table.drop(columns=coords)
 
 
 def _from_npy(path: Path) -> np.ndarray:
@@ -53,20 +81,23 @@ def _from_npz(path: Path) -> np.ndarray:
         raise DataError(f"{path.name} holds Python objects or is not a numeric .npz ({exc}).") from None
 
 
-def _from_parquet(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
+def _from_parquet(path: Path) -> tuple[np.ndarray, pd.DataFrame, bool]:
+    """Vectors from a list column, or Metascatter coordinates; the flag says which."""
     table = pd.read_parquet(path)
     lower = {str(c).lower(): c for c in table.columns}
     vector = next((lower[n] for n in _VECTOR_NAMES if n in lower), None)
     if vector is None:
         vector = next((c for c in table.columns if len(table) and isinstance(table[c].iloc[0], (list, np.ndarray))), None)
+    if vector is None and coordinate_columns(table):
+        return (*_from_table(path), True)
     if vector is None:
-        raise DataError(f"{path.name} has no vector column (a list per row, named e.g. 'embedding'); "
-                        f"columns: {', '.join(map(str, table.columns))}.")
+        raise DataError(f"{path.name} has no vector column (a list per row, named e.g. 'embedding') and no "
+                        f"X-Coord/Y-Coord columns; columns: {', '.join(map(str, table.columns))}.")
     lengths = table[vector].map(len)
     if lengths.nunique() != 1:
         raise DataError(f"Rows of {path.name}'s column {vector!r} have different lengths "
                         f"({lengths.min()}–{lengths.max()}); every vector must have the same size.")
-    return np.stack(table[vector].map(np.asarray).to_list()), table.drop(columns=[vector])
+    return np.stack(table[vector].map(np.asarray).to_list()), table.drop(columns=[vector]), False
 
 
 def _from_tensorboard(path: Path) -> tuple[np.ndarray, pd.DataFrame | None]:
@@ -111,8 +142,34 @@ def _join(count: int, meta: pd.DataFrame | None, id_column: str | None, source: 
     if not ids.is_unique:
         repeated = ids[ids.duplicated()].iloc[0]
         raise DataError(f"Sample ids must be unique, but {repeated!r} appears more than once in column {column!r}.")
-    rest = meta.drop(columns=[c for c in ("sample_id",) if c in meta.columns])
-    return pd.concat([pd.DataFrame({"sample_id": ids.to_numpy()}), rest], axis=1)
+    rest = meta.drop(columns=[c for c in ("sample_id", "path") if c in meta.columns])
+    joined = pd.concat([pd.DataFrame({"sample_id": ids.to_numpy()}), rest], axis=1)
+    lower = {c.strip().lower(): c for c in meta.columns}
+    path_column = next((lower[n] for n in _PATH_COLUMN_NAMES if n in lower), None)
+    if path_column is not None:  # image paths for thumbnails, only those that stay under the prefix
+        joined.insert(1, "path", meta[path_column].map(_confined).astype("string"))
+    return joined
+
+
+def _confined(value) -> str | None:
+    if pd.isna(value):
+        return None
+    try:
+        return _check_relative(str(value))
+    except DataError:
+        return None
+
+
+def images_of(feature_set: FeatureSet, prefix: str | Path | None = None) -> ImageCollection:
+    """The feature set's samples as a collection whose ``path`` column (where there is one) is read
+    under ``prefix`` (default: the source file's folder) to show thumbnails; absolute paths, ``..``
+    and URLs are never followed, so such rows simply have no image."""
+    source = Path(feature_set.manifest.get("source", "."))
+    root = Path(prefix).expanduser().resolve() if prefix else (source if source.is_dir() else source.parent).resolve()
+    samples = feature_set.samples
+    if "path" not in samples.columns:
+        samples = samples.assign(path=pd.Series(pd.NA, index=samples.index, dtype="string"))
+    return ImageCollection(root=root, samples=samples, name=source.stem or source.name)
 
 
 def load_precomputed(path: str | Path, metadata: str | Path | None = None, id_column: str | None = None) -> FeatureSet:
@@ -125,17 +182,20 @@ def load_precomputed(path: str | Path, metadata: str | Path | None = None, id_co
     path = Path(path).expanduser()
     if not path.exists():
         raise DataError(f"{path} does not exist.")
-    suffix, meta = path.suffix.lower(), None
+    suffix, meta, given = path.suffix.lower(), None, False
     if suffix == ".npy":
         features = _from_npy(path)
     elif suffix == ".npz":
         features = _from_npz(path)
     elif suffix == ".parquet":
-        features, meta = _from_parquet(path)
+        features, meta, given = _from_parquet(path)
     elif path.is_dir() or path.name.lower() == "tensors.tsv":
         features, meta = _from_tensorboard(path)
+    elif suffix in (".csv", ".tsv", ".txt"):
+        (features, meta), given = _from_table(path), True
     else:
-        raise DataError(f"{path.name} is not .npy, .npz, .parquet or a TensorBoard tensors.tsv.")
+        raise DataError(f"{path.name} is not .npy, .npz, .parquet, a TensorBoard tensors.tsv or a Metascatter "
+                        ".csv with X-Coord and Y-Coord.")
     features = _check(features, path.name)
     if metadata is not None:
         try:
@@ -149,6 +209,21 @@ def load_precomputed(path: str | Path, metadata: str | Path | None = None, id_co
         raise DataError(f"{int(bad.sum())} feature rows contain NaN or infinite values (first: {first}); "
                         "drop or fix them before loading.")
     manifest = {"source": str(path), "model": "precomputed", "layer": "", "num_features": int(features.shape[0]),
-                "dim": int(features.shape[1])}
+                "dim": int(features.shape[1]), "given_coordinates": given}
+    if "path" in samples.columns and samples["path"].isna().any():
+        manifest["paths_not_shown"] = int(samples["path"].isna().sum())
     return FeatureSet(np.ascontiguousarray(features), samples, pd.DataFrame(columns=["path", "reason"]), manifest,
                       path=path)
+
+
+def precomputed_key(path: str | Path, metadata: str | Path | None = None, id_column: str | None = None) -> str:
+    """A store-style key from the files' bytes and the join options: the same inputs, the same maps."""
+    path = Path(path).expanduser()
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() == ".tsv") if path.is_dir() else [path]
+    if metadata:
+        files.append(Path(metadata).expanduser())
+    try:
+        digests = [sha256_file(p) for p in files]
+    except OSError as exc:
+        raise DataError(f"Could not read {exc.filename}: {exc.strerror}.") from None
+    return "pre-" + sha256_json({"files": digests, "id_column": id_column or ""})[:28]

@@ -10,13 +10,15 @@ import torch
 
 from .errors import ModelError
 
-__all__ = ["Preprocessing", "RESIZE_POLICIES", "make_preprocessing", "parse_values"]
+__all__ = ["Preprocessing", "RESIZE_POLICIES", "INTERPOLATIONS", "make_preprocessing", "parse_values",
+           "weights_preprocessing"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: ``crop``: shorter side to size·256/224, then a centred square (torchvision's ImageNet evaluation);
 #: ``squash``: the whole image resized to a square, aspect ratio not kept.
 RESIZE_POLICIES = ("crop", "squash")
+INTERPOLATIONS = ("bilinear", "bicubic")
 
 
 @dataclass(frozen=True)
@@ -28,21 +30,41 @@ class Preprocessing:
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     resize: str = "crop"
+    #: For ``crop``: the shorter side before cropping; 0 means size·256/224 (ImageNet's usual ratio).
+    resize_to: int = 0
+    interpolation: str = "bilinear"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "channels": self.channels, "mean": list(self.mean), "std": list(self.std),
-                "resize": self.resize}
+        values = {"size": self.size, "channels": self.channels, "mean": list(self.mean), "std": list(self.std),
+                  "resize": self.resize}
+        # Only when set, so feature keys made before these fields existed stay valid.
+        if self.resize_to:
+            values["resize_to"] = self.resize_to
+        if self.interpolation != "bilinear":
+            values["interpolation"] = self.interpolation
+        return values
+
+    def describe(self) -> str:
+        colour = "grey" if self.channels == 1 else "RGB"
+        resize = f"crop from {self.shorter_side}" if self.resize == "crop" else "squash"
+        how = f", {self.interpolation}" if self.interpolation != "bilinear" else ""
+        return f"{self.size}x{self.size} {colour}, {resize}{how}, mean {list(self.mean)}, std {list(self.std)}"
+
+    @property
+    def shorter_side(self) -> int:
+        return self.resize_to or round(self.size * 256 / 224)
 
     def _resized(self, image: "Image.Image") -> "Image.Image":  # noqa: F821 - PIL type
         from PIL import Image
 
+        resample = Image.Resampling.BICUBIC if self.interpolation == "bicubic" else Image.Resampling.BILINEAR
         if self.resize == "squash" or image.size == (self.size, self.size):
             return image if image.size == (self.size, self.size) else image.resize(
-                (self.size, self.size), Image.Resampling.BILINEAR)
-        short = round(self.size * 256 / 224)
+                (self.size, self.size), resample)
+        short = self.shorter_side
         scale = short / min(image.size)
         image = image.resize((max(short, round(image.width * scale)), max(short, round(image.height * scale))),
-                             Image.Resampling.BILINEAR)
+                             resample)
         left, top = (image.width - self.size) // 2, (image.height - self.size) // 2
         return image.crop((left, top, left + self.size, top + self.size))
 
@@ -56,10 +78,15 @@ class Preprocessing:
 
 
 def make_preprocessing(size: int, channels: int, mean: Sequence[float], std: Sequence[float],
-                       resize: str = "crop") -> Preprocessing:
+                       resize: str = "crop", resize_to: int = 0, interpolation: str = "bilinear") -> Preprocessing:
     """A checked :class:`Preprocessing`; the message names what is off."""
     if not 4 <= int(size) <= 2048:
         raise ModelError(f"Input size {size} is outside 4–2048 pixels.")
+    if resize_to and not int(size) <= int(resize_to) <= 4096:
+        raise ModelError(f"The shorter side before cropping ({resize_to}) must be at least the input size "
+                         f"({size}) and at most 4096; 0 means size·256/224.")
+    if interpolation not in INTERPOLATIONS:
+        raise ModelError(f"Interpolation must be one of {', '.join(INTERPOLATIONS)}, not {interpolation!r}.")
     if channels not in (1, 3):
         raise ModelError(f"Channels must be 1 (grey) or 3 (RGB), not {channels}.")
     if resize not in RESIZE_POLICIES:
@@ -70,7 +97,22 @@ def make_preprocessing(size: int, channels: int, mean: Sequence[float], std: Seq
                          f"(got {len(mean)} and {len(std)}).")
     if any(s <= 0 for s in std):
         raise ModelError("Every std value must be above 0.")
-    return Preprocessing(int(size), int(channels), mean, std, resize)
+    return Preprocessing(int(size), int(channels), mean, std, resize, int(resize_to or 0), interpolation)
+
+
+def weights_preprocessing(transforms: Any) -> Preprocessing | None:
+    """torchvision's evaluation transform for a set of weights (``weights.transforms()``) as a
+    :class:`Preprocessing`: crop size, the resize before it, mean, std and interpolation.
+    ``None`` for transforms that are not a classification crop (detection, segmentation)."""
+    crop, resize = getattr(transforms, "crop_size", None), getattr(transforms, "resize_size", None)
+    if not crop or not resize:
+        return None
+    mode = str(getattr(transforms, "interpolation", "bilinear")).rsplit(".", 1)[-1].lower()
+    size, shorter = int(crop[0]), int(resize[0])
+    return Preprocessing(size=size, channels=3, mean=tuple(float(m) for m in transforms.mean),
+                         std=tuple(float(s) for s in transforms.std), resize="crop",
+                         resize_to=0 if shorter == round(size * 256 / 224) else shorter,
+                         interpolation=mode if mode in INTERPOLATIONS else "bilinear")
 
 
 def parse_values(text: str, what: str) -> tuple[float, ...]:

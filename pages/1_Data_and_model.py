@@ -7,38 +7,22 @@ from embedviz.demo import EARLY_WEIGHTS
 from embedviz.layers import default_layer, list_layers
 from embedviz.models import DEMO, PIXELS, PRETRAINED, RANDOM, list_architectures
 from embedviz.ui.preprocessing import preprocessing_panel
-from embedviz.ui.uploads import save_class_index, save_images, save_weights
+from embedviz.ui.sources import data_source_panel, precomputed_panel
+from embedviz.ui.uploads import save_class_index, save_weights
 
 ui.page_setup("Data & model", ":material/folder_open:")
 st.title("Data & model")
 
-st.subheader("Images")
-SOURCES = ["Built-in demo (digits)", "Upload", "Path on this server"]
-source = st.radio("Where are the images?", SOURCES, horizontal=True,
-                  index={"demo": 0, "upload": 1}.get(ui.dataset_spec().get("via", ui.dataset_spec()["kind"]), 2))
-with ui.guard(stop=False):  # a bad choice is said here and the current data stays
-    if source == "Built-in demo (digits)":
-        if ui.dataset_spec()["kind"] != "demo":
-            ui.set_dataset({"kind": "demo"})
-    elif source == "Upload":
-        files = st.file_uploader("A .zip/.tar of class folders, or several images", accept_multiple_files=True,
-                                 type=["zip", "tar", "gz", "tgz", "png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"])
-        if files and st.button("Use these images", type="primary"):
-            ui.set_dataset({"kind": "path", "via": "upload", "path": str(save_images(files))})
-    else:
-        path = st.text_input("Folder, archive or CSV/Parquet manifest", placeholder="/data/test_images")
-        prefix, column = st.columns(2)
-        prefix = prefix.text_input("Path prefix for a manifest's relative paths (optional)")
-        column = column.text_input("Manifest column with the paths (optional; found by name otherwise)")
-        if st.button("Use this path", type="primary"):
-            if not path.strip():
-                st.warning("Type the path of a folder, archive or manifest first.")
-            else:
-                ui.set_dataset({"kind": "path", "path": path.strip(), "prefix": prefix.strip(), "column": column.strip()})
+st.subheader("Data")
+data_source_panel()
 with ui.guard():
     collection = ui.current_collection()
 
 table = collection.samples
+if ui.is_precomputed():
+    precomputed_panel(collection)
+    ui.sidebar_summary()
+    st.stop()
 st.success(f"**{collection.name}**: {len(table):,} images"
            + (f" in {table['label'].nunique()} classes" if collection.has_labels else " (no labels)"))
 st.dataframe(table.head(200), hide_index=True, height=220)

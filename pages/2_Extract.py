@@ -8,6 +8,14 @@ from embedviz.store import FeatureStore
 ui.page_setup("Extract", ":material/memory:")
 st.title("Extract features")
 
+if ui.is_precomputed():
+    with ui.guard():
+        features = ui.precomputed_features()
+    st.success(f"Nothing to extract: {len(features):,} feature vectors of {features.features.shape[1]} dimensions "
+               f"were loaded from {features.manifest['source'].rsplit('/', 1)[-1]}.")
+    st.page_link("pages/3_Reduce.py", label="Next: make the map", icon=":material/tune:")
+    ui.sidebar_summary()
+    st.stop()
 with ui.guard():
     collection, model = ui.current_collection(), ui.current_model()
     layer = ui.current_layer(model)

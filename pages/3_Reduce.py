@@ -12,10 +12,13 @@ st.title("Reduce to a map")
 with ui.guard():
     features = ui.require_features()
 samples = features.samples
+methods = ui.methods_for(features.features.shape[1])
+if st.session_state["ev_method"] not in methods:
+    st.session_state["ev_method"] = methods[0] if "tsne" not in methods else "tsne"
 
 controls, plot = st.columns([1, 3])
 with controls:
-    st.segmented_control("Method", list(REDUCERS), key="ev_method", required=True,
+    st.segmented_control("Method", methods, key="ev_method", required=True,
                          format_func=lambda m: REDUCERS[m].label)
     st.segmented_control("Dimensions", [2, 3], key="ev_dims", required=True, format_func=lambda d: f"{d}-D")
     st.number_input("Seed", 0, 2**31 - 1, key="ev_seed", help="The same seed gives the same map.")

@@ -152,3 +152,60 @@ def test_a_manifest_with_its_own_path_column_and_prefix(app, tmp_path):
     at.switch_page("pages/4_Explore.py").run()
     _assert_clean(at)
     assert figure_points(_maps(at)[0]) == 5
+
+
+def test_a_metascatter_map_on_the_server_opens_without_reducing(app, tmp_path):
+    import pandas as pd
+
+    from .conftest import make_image_folder
+
+    make_image_folder(tmp_path, per_class=4)
+    paths = [f"{c}/{i:02d}.png" for c in ("discs", "squares") for i in range(4)]
+    pd.DataFrame({"Paths": paths, "X-Coord": range(8), "Y-Coord": [0, 1] * 4,
+                  "label": [p.split("/")[0] for p in paths]}).to_csv(tmp_path / "map.csv", index=False)
+    at = app.run()
+    at.switch_page("pages/1_Data_and_model.py").run()
+    at.radio[0].set_value("Path on this server").run()
+    at.radio[1].set_value("Features or a map made elsewhere").run()
+    at.text_input[0].input(str(tmp_path / "map.csv")).run()
+    at.button[0].click().run()
+    _assert_clean(at)
+    assert any("8 points, a map with its own coordinates, 2 classes" in s.value for s in at.success)
+    at.switch_page("pages/3_Reduce.py").run()
+    _assert_clean(at)
+    assert at.segmented_control(key="ev_method").value == "precomputed"
+    assert any("nothing was reduced" in i.value for i in at.info)
+    assert figure_points(_maps(at)[0]) == 8
+    at.switch_page("pages/4_Explore.py").run()
+    _assert_clean(at)
+    at.switch_page("pages/1_Data_and_model.py").run()  # back to images: the method fits them again
+    at.radio[0].set_value("Built-in demo (digits)").run()
+    at.switch_page("pages/3_Reduce.py").run()
+    _assert_clean(at)
+    assert at.segmented_control(key="ev_method").value == "tsne"
+
+
+def test_features_with_a_bad_metadata_table_say_so_then_load_without_it(app, tmp_path):
+    import numpy as np
+
+    at = app.run()
+    at.switch_page("pages/1_Data_and_model.py").run()
+    features = tmp_path / "f.npy"
+    np.save(features, np.random.default_rng(0).normal(size=(30, 6)).astype(np.float32))
+    at.radio[0].set_value("Path on this server").run()
+    at.radio[1].set_value("Features or a map made elsewhere").run()
+    (tmp_path / "meta.csv").write_text("name\n" + "\n".join(f"s{i}" for i in range(29)))
+    at.text_input[0].input(str(features))
+    [t for t in at.text_input if t.label.startswith("Metadata table")][0].input(str(tmp_path / "meta.csv"))
+    at.button[0].click().run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [
+        "f.npy has 30 feature rows but the metadata has 29 rows; they are joined on row order, so the counts must match."]
+    [t for t in at.text_input if t.label.startswith("Metadata table")][0].input("")
+    at.button[0].click().run()
+    _assert_clean(at)
+    assert any("30 points, 6-dimensional features" in s.value for s in at.success)
+    at.switch_page("pages/3_Reduce.py").run()
+    _assert_clean(at)
+    assert "precomputed" not in at.segmented_control(key="ev_method").options
+    assert figure_points(_maps(at)[0]) == 30

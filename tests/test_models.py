@@ -171,3 +171,49 @@ def test_segmentation_checkpoint_with_an_auxiliary_head(tmp_path):
     save_file(state, str(tmp_path / "deeplab_aux.safetensors"))
     model = load_model("deeplabv3_mobilenet_v3_large", tmp_path / "deeplab_aux.safetensors")
     assert model.num_classes == 4 and default_layer(model) == "backbone.16"
+
+
+def test_pretrained_weights_bring_their_own_preprocessing_and_class_names(monkeypatch):
+    import torchvision
+
+    weights = torchvision.models.EfficientNet_B0_Weights.DEFAULT
+    torch.manual_seed(0)
+    state = torchvision.models.efficientnet_b0().state_dict()
+    monkeypatch.setattr(type(weights), "get_state_dict", lambda self, **kwargs: state)  # no download
+    model = load_model("efficientnet_b0", PRETRAINED)
+    pre = model.preprocessing
+    # torchvision evaluates these weights at 224 px cropped from 256, resized bicubically.
+    assert (pre.size, pre.shorter_side, pre.interpolation) == (224, 256, "bicubic")
+    assert pre.mean == tuple(weights.transforms().mean)
+    assert len(model.class_names) == 1000 and model.class_names[1] == "goldfish"
+    # A user's own file for the architecture starts from the same preprocessing.
+    assert load_model("efficientnet_b0", "random").preprocessing == pre
+    assert load_model("inception_v3", "random").preprocessing.size == 299
+
+
+def test_a_detector_checkpoint_gives_its_backbone(tmp_path, image_folder):
+    import torchvision
+
+    from embedviz.features import extract_features
+    from embedviz.images import load_folder
+
+    torch.manual_seed(0)
+    detector = torchvision.models.get_model("fasterrcnn_mobilenet_v3_large_320_fpn", weights=None,
+                                            weights_backbone=None, num_classes=3)
+    # As trained detectors are saved: frozen batch norm (no step counters), wrapped by DataParallel.
+    state = {f"module.{k}": v for k, v in detector.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save({"model": state, "epoch": 26}, tmp_path / "detector.pth")
+    model = load_model("fasterrcnn_mobilenet_v3_large_320_fpn", tmp_path / "detector.pth")
+    assert model.task == "detection" and model.num_classes is None
+    for name, tensor in detector.backbone.state_dict().items():
+        assert torch.equal(model.module.state_dict()[name], tensor), name
+    assert default_layer(model) == "body.16" and "fpn" in list_layers(model)
+    images = load_folder(image_folder)
+    deepest = extract_features(images, model)
+    pyramid = extract_features(images, model, "fpn")  # each level averaged, then side by side
+    assert deepest.features.shape == (len(deepest), 960) and pyramid.features.shape == (len(deepest), 3 * 256)
+    assert "prediction" not in deepest.samples.columns
+
+    save_file(_resnet18_state(10), str(tmp_path / "resnet.safetensors"))
+    with pytest.raises(ModelError, match="does not fit this architecture .missing body.0.0.weight"):
+        load_model("fasterrcnn_mobilenet_v3_large_320_fpn", tmp_path / "resnet.safetensors")

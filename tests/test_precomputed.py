@@ -74,3 +74,40 @@ def test_wrong_shapes_nan_rows_and_count_mismatches(tmp_path, matrix):
     pd.DataFrame({"v": [[1.0, 2.0], [1.0]]}).to_parquet(tmp_path / "ragged.parquet")
     with pytest.raises(DataError, match="different lengths"):
         load_precomputed(tmp_path / "ragged.parquet")
+
+
+def test_a_metascatter_map_keeps_its_coordinates_and_never_follows_paths_out(tmp_path):
+    from embedviz.precomputed import images_of
+    from embedviz.reducers import compute_embedding
+
+    table = pd.DataFrame({"Paths": ["cats/1.png", "dogs/2.png", "/etc/passwd.png", "../up.png", "http://x/y.png"],
+                          "X-Coord": [10.0, -3.5, 0.0, 2.0, 7.25], "Y-Coord": [1.0, 2.0, 3.0, 4.0, 5.0],
+                          "top-1-预测名称": ["猫", "狗", "猫", "狗", "猫"]})
+    table.to_csv(tmp_path / "map.csv", index=False, sep=";")
+    features = load_precomputed(tmp_path / "map.csv")
+    assert features.manifest["given_coordinates"] and features.features.shape == (5, 2)
+    assert list(features.samples["top-1-预测名称"]) == ["猫", "狗", "猫", "狗", "猫"]
+    assert features.samples["path"].isna().tolist() == [False, False, True, True, True]
+    assert images_of(features).root == tmp_path.resolve()
+
+    shown = compute_embedding(features.features, "precomputed", n_components=2, cache_dir=tmp_path)
+    np.testing.assert_array_equal(shown.coords, table[["X-Coord", "Y-Coord"]].to_numpy(np.float32))
+    with pytest.raises(Exception, match="given coordinates are 2-D; choose 2-D"):
+        compute_embedding(features.features, "precomputed", n_components=3, cache_dir=tmp_path)
+
+    table.to_parquet(tmp_path / "map.parquet")
+    assert load_precomputed(tmp_path / "map.parquet").manifest["given_coordinates"]
+    table.assign(**{"Y-Coord": ["1", "2", "x", "4", "5"]}).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError, match="1 rows of bad.csv have a missing or non-numeric coordinate"):
+        load_precomputed(tmp_path / "bad.csv")
+    table.drop(columns=["X-Coord"]).to_csv(tmp_path / "plain.csv", index=False)
+    with pytest.raises(DataError, match="no X-Coord and Y-Coord columns"):
+        load_precomputed(tmp_path / "plain.csv")
+
+
+def test_wide_features_are_not_offered_as_given_coordinates(matrix):
+    from embedviz.reducers import available_methods, compute_embedding
+
+    assert "precomputed" not in available_methods(5) and "precomputed" in available_methods(3)
+    with pytest.raises(Exception, match="5 dimensions, not 2 or 3"):
+        compute_embedding(matrix, "precomputed", n_components=2)

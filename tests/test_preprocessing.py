@@ -21,6 +21,15 @@ def test_crop_keeps_the_centre_and_squash_keeps_everything():
     assert squash[:, :, :4].mean() > 0.9  # squashing keeps it
 
 
+def test_the_shorter_side_before_the_crop_decides_how_much_is_seen():
+    image = Image.new("RGB", (100, 100), (0, 0, 0))
+    image.paste((255, 255, 255), (0, 0, 100, 10))  # a white band along the top edge
+    tight = make_preprocessing(32, 3, (0, 0, 0), (1, 1, 1), "crop", resize_to=32)(image)
+    loose = make_preprocessing(32, 3, (0, 0, 0), (1, 1, 1), "crop", resize_to=64)(image)
+    assert tight[:, 0].mean() > 0.9 and loose.max() == 0  # cropped from 64 px the band is cut away
+    assert make_preprocessing(32, 3, (0, 0, 0), (1, 1, 1), "crop").shorter_side == 37
+
+
 def test_normalisation_and_grey():
     grey = make_preprocessing(8, 1, (0.5,), (0.25,), "squash")(Image.new("RGB", (8, 8), (255, 255, 255)))
     assert grey.shape == (1, 8, 8) and torch.allclose(grey, torch.full((1, 8, 8), 2.0))
@@ -31,6 +40,8 @@ def test_normalisation_and_grey():
     ((32, 2, (0, 0), (1, 1)), "1 (grey) or 3 (RGB)"),
     ((32, 3, (0,), (1, 1, 1)), "one per channel"),
     ((32, 3, (0, 0, 0), (1, 0, 1)), "above 0"),
+    ((32, 3, (0, 0, 0), (1, 1, 1), "crop", 16), "must be at least the input size (32)"),
+    ((32, 3, (0, 0, 0), (1, 1, 1), "crop", 0, "lanczos"), "bilinear, bicubic"),
 ])
 def test_bad_settings_are_named(args, words):
     with pytest.raises(ModelError, match=re.escape(words)):

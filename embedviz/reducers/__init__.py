@@ -1,11 +1,11 @@
 """Reducers: features to 2-D/3-D maps, with parameter specs the UI turns into sliders."""
 
 from .embedding import Embedding, compute_embedding, features_digest, reduce, scale_for_display
-from .methods import REDUCERS, Reducer, get_reducer
-from .params import ParamSpec, PCAParams, TSNEParams, UMAPParams, make_params, param_specs
+from .methods import REDUCERS, Reducer, available_methods, get_reducer
+from .params import GivenParams, ParamSpec, PCAParams, TSNEParams, UMAPParams, make_params, param_specs
 
 __all__ = [
     "Embedding", "compute_embedding", "features_digest", "reduce", "scale_for_display",
-    "REDUCERS", "Reducer", "get_reducer",
-    "ParamSpec", "PCAParams", "TSNEParams", "UMAPParams", "make_params", "param_specs",
+    "REDUCERS", "Reducer", "available_methods", "get_reducer",
+    "GivenParams", "ParamSpec", "PCAParams", "TSNEParams", "UMAPParams", "make_params", "param_specs",
 ]

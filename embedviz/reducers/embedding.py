@@ -79,7 +79,9 @@ def reduce(
         raise ReducerError(f"{bad} feature rows contain NaN or infinite values; remove them first.")
     start = time.perf_counter()
     coords, notes = reducer.fit(x, p, n_components, random_state, progress)
-    return Embedding(scale_for_display(coords), reducer.name, asdict(p), n_components, random_state,
+    # Given coordinates are kept exactly (they are exported again as they came); maps are scaled.
+    shown = coords.astype(np.float32) if reducer.name == "precomputed" else scale_for_display(coords)
+    return Embedding(shown, reducer.name, asdict(p), n_components, random_state,
                      round(time.perf_counter() - start, 3), tuple(notes))
 
 

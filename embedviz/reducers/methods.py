@@ -15,9 +15,9 @@ import numpy as np
 
 from ..errors import ReducerError
 from ..progress import ProgressCallback, report
-from .params import PCAParams, TSNEParams, UMAPParams
+from .params import GivenParams, PCAParams, TSNEParams, UMAPParams
 
-__all__ = ["Reducer", "REDUCERS", "get_reducer"]
+__all__ = ["Reducer", "REDUCERS", "available_methods", "get_reducer"]
 
 FitResult = tuple[np.ndarray, list[str]]
 
@@ -113,11 +113,28 @@ def _fit_umap(x: np.ndarray, params: UMAPParams, n_components: int, seed: int, p
     return coords, notes
 
 
+def _fit_given(x: np.ndarray, params: GivenParams, n_components: int, seed: int, progress) -> FitResult:
+    """Coordinates made elsewhere (Metascatter's X-/Y-Coord, a 2-D or 3-D array): shown as they are."""
+    if x.shape[1] not in (2, 3):
+        raise ReducerError(f"These features have {x.shape[1]} dimensions, not 2 or 3, so they are not map "
+                           "coordinates; choose PCA, t-SNE or UMAP.")
+    if x.shape[1] != n_components:
+        raise ReducerError(f"The given coordinates are {x.shape[1]}-D; choose {x.shape[1]}-D.")
+    report(progress, 1, 1, "given coordinates")
+    return x.copy(), ["The coordinates are the ones given with the data; nothing was reduced."]
+
+
 REDUCERS: dict[str, Reducer] = {
     "pca": Reducer("pca", "PCA", PCAParams, _fit_pca),
     "tsne": Reducer("tsne", "t-SNE", TSNEParams, _fit_tsne),
     "umap": Reducer("umap", "UMAP", UMAPParams, _fit_umap),
+    "precomputed": Reducer("precomputed", "Given coordinates", GivenParams, _fit_given),
 }
+
+
+def available_methods(dim: int) -> list[str]:
+    """The methods that fit features of ``dim`` dimensions ("precomputed" only for 2-D/3-D ones)."""
+    return [name for name in REDUCERS if name != "precomputed" or dim in (2, 3)]
 
 
 def get_reducer(name: str) -> Reducer:

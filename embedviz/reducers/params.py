@@ -41,6 +41,11 @@ def _choice(default: str, choices: tuple[str, ...], help: str) -> Any:
 
 
 @dataclass(frozen=True)
+class GivenParams:
+    """The "precomputed" method has nothing to tune: it shows the coordinates it was given."""
+
+
+@dataclass(frozen=True)
 class PCAParams:
     """PCA has no knobs worth a slider; it is exact, fast and deterministic."""
 

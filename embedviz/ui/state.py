@@ -7,7 +7,8 @@ Every page works on its own: with nothing chosen, the built-in demo is used.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
@@ -18,8 +19,9 @@ from ..features import compute_features, feature_key
 from ..images import ImageCollection, collection_hash, file_hashes, load_collection
 from ..layers import check_layer, default_layer
 from ..models import DEMO, LoadedModel, describe, load_model
+from ..precomputed import images_of, load_precomputed, precomputed_key
 from ..preprocessing import make_preprocessing
-from ..reducers import REDUCERS, Embedding, compute_embedding, get_reducer, param_specs
+from ..reducers import REDUCERS, Embedding, available_methods, compute_embedding, get_reducer, param_specs
 from ..store import FeatureSet, FeatureStore
 from .widgets import progress_callback
 
@@ -27,7 +29,8 @@ __all__ = [
     "DEFAULTS", "page_setup", "dataset_spec", "set_dataset", "model_spec", "set_model", "set_layer",
     "current_collection", "current_model", "current_layer", "stored_features", "require_features",
     "reducer_settings", "require_embedding", "MapView", "current_map", "model_label",
-    "class_index", "set_class_index", "set_preprocessing",
+    "class_index", "set_class_index", "set_preprocessing", "is_precomputed", "precomputed_features",
+    "methods_for",
 ]
 
 #: Widget keys start with ``ev_`` and are kept across pages; these are their first values.
@@ -61,6 +64,40 @@ def set_dataset(spec: dict[str, str]) -> None:
     """Make ``spec`` current if it loads; otherwise raise and keep the current data."""
     _collection(json.dumps(spec, sort_keys=True), class_index())
     st.session_state["dataset"] = spec
+    if spec["kind"] == "features":
+        features = precomputed_features()
+        if features.manifest.get("given_coordinates"):  # a map made elsewhere opens as it was made
+            st.session_state["ev_method"] = "precomputed"
+            st.session_state["ev_dims"] = int(features.features.shape[1])
+    if st.session_state["ev_method"] not in methods_for(current_features_dim()):
+        st.session_state["ev_method"] = DEFAULTS["ev_method"]
+
+
+def is_precomputed() -> bool:
+    """Whether the current data are features (or a map) made elsewhere, with no model to run."""
+    return dataset_spec()["kind"] == "features"
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _precomputed(spec_json: str) -> FeatureSet:
+    spec = json.loads(spec_json)
+    key = precomputed_key(spec["path"], spec.get("metadata") or None, spec.get("id_column") or None)
+    features = load_precomputed(spec["path"], spec.get("metadata") or None, spec.get("id_column") or None)
+    return replace(features, key=key)
+
+
+def precomputed_features() -> FeatureSet:
+    return _precomputed(json.dumps(dataset_spec(), sort_keys=True))
+
+
+def current_features_dim() -> int | None:
+    """The feature dimension when it is known without extracting (precomputed data)."""
+    return int(precomputed_features().features.shape[1]) if is_precomputed() else None
+
+
+def methods_for(dim: int | None) -> list[str]:
+    """The reducers offered for features of ``dim`` dimensions (extracted features: not "precomputed")."""
+    return available_methods(dim or 0)
 
 
 def model_spec() -> dict[str, Any]:
@@ -89,6 +126,10 @@ def _collection(spec_json: str, classes: str | None) -> ImageCollection:
     spec = json.loads(spec_json)
     if spec["kind"] == "demo":
         collection = demo_collection()
+    elif spec["kind"] == "features":
+        collection = images_of(_precomputed(spec_json), spec.get("prefix") or None)
+    elif spec.get("via") == "upload":  # unpacked inside this session's workspace, beside the upload
+        collection = load_collection(spec["path"], workspace=Path(spec["path"]).parent)
     else:
         collection = load_collection(spec["path"], spec.get("prefix") or None, path_column=spec.get("column") or None)
     return name_labels(collection, load_class_index(classes)) if classes else collection
@@ -170,6 +211,8 @@ def _feature_key() -> tuple[ImageCollection, LoadedModel, str, list[str], str]:
 
 def stored_features() -> FeatureSet | None:
     """The current choice's features if they were computed before (by anyone), else ``None``."""
+    if is_precomputed():
+        return precomputed_features()
     *_, key = _feature_key()
     try:
         return _stored(key)
@@ -179,6 +222,8 @@ def stored_features() -> FeatureSet | None:
 
 def require_features() -> FeatureSet:
     """The current features, extracted now under a progress bar if the store lacks them."""
+    if is_precomputed():
+        return precomputed_features()
     collection, model, layer, hashes, key = _feature_key()
     try:
         return _stored(key)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from ..reducers import REDUCERS
-from .state import current_collection, current_layer, current_model, model_label, reducer_settings
+from .state import (
+    current_collection, current_layer, current_model, is_precomputed, model_label, precomputed_features, reducer_settings,
+)
 
 __all__ = ["sidebar_summary"]
 
@@ -13,16 +15,20 @@ __all__ = ["sidebar_summary"]
 def sidebar_summary() -> None:
     """A few lines on the current choice; errors here are left to the page to report."""
     try:
-        collection, model = current_collection(), current_model()
-        layer = current_layer(model)
+        collection = current_collection()
+        if is_precomputed():
+            dim = precomputed_features().features.shape[1]
+            source = f"**Features** made elsewhere, {dim} dimensions  \n"
+        else:
+            model = current_model()
+            source = f"**Model** {model_label(model)}  \n**Layer** `{current_layer(model)}`  \n"
     except Exception:  # the page's own guard shows the message
         return
     settings = reducer_settings()
     with st.sidebar:
         st.caption("Current")
         st.markdown(
-            f"**Data** {collection.name} · {len(collection):,} images  \n"
-            f"**Model** {model_label(model)}  \n"
-            f"**Layer** `{layer}`  \n"
+            f"**Data** {collection.name} · {len(collection):,} {'points' if is_precomputed() else 'images'}  \n"
+            + source +
             f"**Map** {REDUCERS[settings['method']].label}, {settings['n_components']}-D, seed {settings['random_state']}"
         )

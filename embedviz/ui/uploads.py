@@ -13,7 +13,9 @@ from ..errors import DataError
 from ..home import home_dir
 from ..images import IMAGE_SUFFIXES
 
-__all__ = ["workspace", "save_images", "save_weights", "save_class_index"]
+__all__ = ["workspace", "save_images", "save_features", "save_weights", "save_class_index"]
+
+FEATURE_SUFFIXES = (".npy", ".npz", ".parquet", ".csv", ".tsv")
 
 
 def workspace() -> Path:
@@ -51,6 +53,35 @@ def save_images(files: Sequence) -> Path:
         if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES:
             (folder / name).write_bytes(f.getbuffer())
     return folder
+
+
+def save_features(files: Sequence, metadata=None) -> tuple[Path, Path | None]:
+    """Features (or a map) and an optional metadata table, copied into the session's workspace.
+
+    TensorBoard's projector files come as a pair (``tensors.tsv`` and ``metadata.tsv``): the
+    folder holding them is what gets loaded.
+    """
+    if not files:
+        raise DataError("Choose a features file first (.npy, .npz, .parquet, a Metascatter .csv or tensors.tsv).")
+    for f in [*files, *([metadata] if metadata else [])]:
+        if PurePosixPath(f.name).suffix.lower() not in FEATURE_SUFFIXES:
+            raise DataError(f"{f.name}: features must be .npy, .npz, .parquet, .csv or TensorBoard .tsv files.")
+    folder = workspace() / f"features-{_digest([*files, *([metadata] if metadata else [])])}"
+    folder.mkdir(exist_ok=True)
+    names = []
+    for f in files:
+        name = PurePosixPath(f.name.replace("\\", "/")).name
+        (folder / name).write_bytes(f.getbuffer())
+        names.append(name)
+    meta_path = None
+    if metadata is not None:
+        meta_path = folder / ("meta-" + PurePosixPath(metadata.name.replace("\\", "/")).name)
+        meta_path.write_bytes(metadata.getbuffer())
+    if "tensors.tsv" in [n.lower() for n in names]:
+        return folder, meta_path
+    if len(files) > 1:
+        raise DataError("Upload one features file (or TensorBoard's tensors.tsv with its metadata.tsv).")
+    return folder / names[0], meta_path
 
 
 def _save_by_content(file, kind: str, suffixes: tuple[str, ...]) -> Path:

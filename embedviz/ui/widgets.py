@@ -108,4 +108,7 @@ def gallery(rows: pd.DataFrame, root, *, key: str, per_page: int = 24, columns: 
     grid = st.columns(columns)
     for i, (_, row) in enumerate(shown.iterrows()):
         with grid[i % columns]:
-            st.image(thumbnail(root / row["path"], 112) if "path" in row else None, caption=_caption(row))
+            if "path" in row and pd.notna(row["path"]):
+                st.image(thumbnail(root / row["path"], 112), caption=_caption(row))
+            else:  # features made elsewhere may come without images
+                st.caption(_caption(row))
