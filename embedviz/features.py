@@ -89,14 +89,15 @@ def _pool(tensor: torch.Tensor | dict | list | tuple) -> torch.Tensor:
     return tensor.reshape(tensor.shape[0], -1)
 
 
-def _class_names(model: LoadedModel, collection: ImageCollection) -> list[str] | None:
-    if model.class_names:
+def _class_names(model: LoadedModel, collection: ImageCollection, width: int) -> list[str]:
+    """Names for the ``width`` logits: the model's own, else sorted folder labels, else ids."""
+    if model.class_names and len(model.class_names) == width:
         return list(model.class_names)
-    if model.num_classes and collection.has_labels:
+    if collection.has_labels:
         labels = sorted(collection.samples["label"].dropna().astype(str).unique())
-        if len(labels) == model.num_classes:  # the ImageFolder convention: sorted folder names
+        if len(labels) == width:  # the ImageFolder convention: sorted folder names
             return labels
-    return [str(i) for i in range(model.num_classes)] if model.num_classes else None
+    return [str(i) for i in range(width)]
 
 
 def _prediction_columns(logits: np.ndarray, names: list[str], labels: pd.Series | None, top_k: int) -> pd.DataFrame:
@@ -138,6 +139,8 @@ def extract_features(
     if batch_size < 1:
         raise DataError("Batch size must be at least 1.")
     layer = check_layer(model, layer)
+    if model.program:
+        return _extract_program(collection, model, layer, batch_size=batch_size, top_k=top_k, progress=progress)
     target = resolve_device(device)
     start = time.perf_counter()
     net = None
@@ -185,12 +188,35 @@ def extract_features(
                 kept += [item.index for item in good]
             done += len(batch)
             report(progress, done, total, "images")
+    return _finish(collection, model, layer, kept, skipped, feats, logits, target, start, top_k)
+
+
+def _extract_program(collection: ImageCollection, model: LoadedModel, layer: str, *, batch_size: int, top_k: int,
+                     progress: ProgressCallback | None) -> FeatureSet:
+    """A code-carrying model file, run by :mod:`embedviz.trusted` in a child process on the CPU."""
+    from .trusted import run_program
+
+    start = time.perf_counter()
+    result = run_program(model.program, model.program_format, collection.paths(), model.preprocessing.to_dict(),
+                         layer, batch_size=batch_size, progress=progress)
+    path = collection.samples["path"]
+    skipped = [(path.iat[i], reason) for i, reason in result.skipped]
+    logits = [result.logits] if result.logits is not None else []
+    return _finish(collection, model, layer, result.kept, skipped, [result.features], logits,
+                   torch.device("cpu"), start, top_k)
+
+
+def _finish(collection: ImageCollection, model: LoadedModel, layer: str, kept: list[int],
+            skipped: list[tuple[str, str]], feats: list[np.ndarray], logits: list[np.ndarray],
+            target: torch.device, start: float, top_k: int) -> FeatureSet:
+    """The samples that were read, with predictions joined, their features and the manifest."""
     if not kept:
         raise DataError("None of the images could be read; see the skipped list for reasons.")
 
     samples = collection.samples.iloc[kept].reset_index(drop=True)
     if logits:
-        names = _class_names(model, collection)
+        logits = [np.concatenate(logits)]
+        names = _class_names(model, collection, logits[0].shape[1])
         labels = samples["label"] if collection.has_labels else None
         samples = pd.concat([samples, _prediction_columns(np.concatenate(logits), names, labels, top_k)], axis=1)
     features = np.ascontiguousarray(np.concatenate(feats), dtype=np.float32)

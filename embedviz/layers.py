@@ -23,6 +23,8 @@ def _node_names(module: nn.Module) -> tuple[str, ...]:
 
 def list_layers(model: LoadedModel) -> list[str]:
     """The graph nodes features can be taken from, in execution order (torchvision names)."""
+    if model.program:
+        return list(model.program_layers)
     if model.module is None:
         return [PIXELS]
     try:
@@ -34,7 +36,7 @@ def list_layers(model: LoadedModel) -> list[str]:
 def output_layer(model: LoadedModel) -> str | None:
     """The node whose output is the model's output (the logits, for a classifier)."""
     layers = list_layers(model)
-    return layers[-1] if model.module is not None and layers else None
+    return layers[-1] if model.module is not None and layers else None  # programs report logits themselves
 
 
 def default_layer(model: LoadedModel) -> str:
@@ -45,6 +47,8 @@ def default_layer(model: LoadedModel) -> str:
     before the output.
     """
     layers = list_layers(model)
+    if model.program:
+        return layers[0]  # "output": what the file's forward returns
     if model.module is None:
         return PIXELS
     if model.task == "segmentation":  # the last encoder layer

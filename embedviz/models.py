@@ -20,6 +20,7 @@ from torch import nn
 from .errors import ModelError
 from .home import sha256_file
 from .preprocessing import Preprocessing, weights_preprocessing
+from .trusted import ENV_VAR, FORMATS, inspect_program, trusted_enabled
 
 __all__ = [
     "Preprocessing",
@@ -27,6 +28,8 @@ __all__ = [
     "DigitsCNN",
     "PIXELS",
     "DEMO",
+    "PROGRAM",
+    "CodeCarryingFile",
     "list_architectures",
     "load_model",
     "read_state_dict",
@@ -39,6 +42,8 @@ DEMO = "demo"
 PRETRAINED = "pretrained"
 #: Use the architecture's random initialisation: a baseline to compare against.
 RANDOM = "random"
+#: A file that is its own architecture (TorchScript, pickled module, torch.export, ONNX); trusted installs only.
+PROGRAM = "program"
 
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights", "params",
                  "state_dict_ema", "model_ema", "ema_state_dict", "ema")
@@ -78,12 +83,16 @@ class LoadedModel:
     class_names: tuple[str, ...] | None = None
     weights_name: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
-    #: ``classification`` (predictions are reported) or ``segmentation`` (features only).
+    #: ``classification`` (predictions are reported), ``segmentation`` or ``detection`` (features only).
     task: str = "classification"
+    #: A code-carrying file run in a separate process (see :mod:`embedviz.trusted`), its format and layers.
+    program: str | None = None
+    program_format: str = ""
+    program_layers: tuple[str, ...] = ()
 
     @property
     def is_pixels(self) -> bool:
-        return self.module is None
+        return self.architecture == PIXELS
 
     def identity(self) -> dict[str, Any]:
         """What makes two models give the same features."""
@@ -118,8 +127,17 @@ def _families() -> dict[str, str]:
 
 def list_architectures() -> list[str]:
     """Every name :func:`load_model` takes: ``demo``, ``pixels``, torchvision's classifiers, segmenters
-    and detectors (of which only the backbone is used: features, no predictions)."""
-    return [DEMO, PIXELS, *sorted(_families())]
+    and detectors (of which only the backbone is used: features, no predictions), and ``program``
+    where the operator allows code-carrying files."""
+    return [DEMO, PIXELS, *([PROGRAM] if trusted_enabled() else []), *sorted(_families())]
+
+
+class CodeCarryingFile(ModelError):
+    """A model file that needs its own code to load; ``kind`` is a key of :data:`embedviz.trusted.FORMATS`."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def _strip_prefixes(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -162,16 +180,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             raise ModelError(f"{path.name} is not a valid .safetensors file ({exc}).") from None
     kind = _code_format(path)
     if kind:
-        raise ModelError(f"{path.name} is {kind}, which needs code to load; embedviz loads only weights. "
-                         f"{_SAVE_HINT}")
+        raise CodeCarryingFile(f"{path.name} is {FORMATS[kind]}, which needs code to load; embedviz loads only "
+                               f"weights. {_SAVE_HINT}", kind)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError or others for bad files
         text = str(exc)
         globals_ = re.findall(r"GLOBAL ([\w.]+)", text)
         if globals_:
-            raise ModelError(f"{path.name} holds a whole pickled object ({globals_[0]}), which would run code "
-                             f"to load; embedviz will not unpickle it. {_SAVE_HINT}") from None
+            raise CodeCarryingFile(f"{path.name} holds a whole pickled object ({globals_[0]}), which would run "
+                                   f"code to load; embedviz will not unpickle it. {_SAVE_HINT}", "pickle") from None
         first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
         raise ModelError(f"{path.name} could not be read as a plain state_dict ({first[:120]}). {_SAVE_HINT}") from None
     return _unwrap(obj, path.name)
@@ -182,20 +200,29 @@ _SAVE_HINT = ("Save the weights with torch.save(model.state_dict(), 'model.pth')
 
 
 def _code_format(path: Path) -> str | None:
-    """Name the formats that carry a program rather than weights: TorchScript, torch.export, ONNX."""
+    """The formats that carry a program rather than weights: TorchScript, torch.export, ONNX."""
     import zipfile
 
     if path.suffix.lower() == ".onnx":
-        return "an ONNX graph"
+        return "onnx"
     if not zipfile.is_zipfile(path):
         return None
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
     if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
-        return "a TorchScript archive"
+        return "torchscript"
     if any(n.endswith(("/archive_format", "/models/model.json")) for n in names):
-        return "a torch.export program"
+        return "export"
     return None
+
+
+def _program(path: Path, kind: str) -> LoadedModel:
+    """A code-carrying file, opened only by a child process (trusted installs only)."""
+    found = inspect_program(path, kind)
+    return LoadedModel(architecture=PROGRAM, module=None, preprocessing=Preprocessing(),
+                       weights_sha256=sha256_file(path), weights_name=path.name, program=str(path),
+                       program_format=kind, program_layers=tuple(found["layers"]),
+                       notes=(f"{path.name} is {FORMATS[kind]}; it runs in a separate process.",))
 
 
 def _last_linear(module: nn.Module) -> str | None:
@@ -321,11 +348,26 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
             class_names=tuple(str(i) for i in range(num_classes)), weights_name=path.name,
         )
     if weights is None:
+        if architecture == PROGRAM:
+            raise ModelError("'program' needs a file: a TorchScript archive, a pickled module, a torch.export "
+                             "program or an ONNX graph.")
         _check_architecture(architecture)
         raise ModelError(
             f"{architecture} needs weights: upload a .safetensors/.pt/.pth state_dict, or choose "
             f"'{PRETRAINED}' (downloads torchvision's) or '{RANDOM}' (an untrained baseline)."
         )
+    if architecture == PROGRAM or str(weights) not in (PRETRAINED, RANDOM):
+        path = Path(weights).expanduser()
+        try:
+            state = read_state_dict(path)
+        except CodeCarryingFile as exc:
+            if not trusted_enabled():
+                raise ModelError(f"{exc} (An operator can allow such files on a trusted install by setting "
+                                 f"{ENV_VAR}=1; they then run in a separate process.)") from None
+            return _program(path, exc.kind)
+        if architecture == PROGRAM:
+            raise ModelError(f"{path.name} holds plain weights; choose its architecture (e.g. resnet18) instead of "
+                             f"'{PROGRAM}'.")
     if str(weights) == PRETRAINED:
         return _pretrained(architecture)
     if str(weights) == RANDOM:
@@ -338,8 +380,6 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
         return LoadedModel(architecture=architecture, module=module.eval(),
                            preprocessing=default_preprocessing(architecture), weights_sha256="random:seed0", num_classes=_num_outputs(module, task), weights_name=RANDOM,
                            task=task)
-    path = Path(weights).expanduser()
-    state = read_state_dict(path)
     task = _check_architecture(architecture)
     module, num_classes = _from_state(architecture, task, state, path.name)
     if task == "detection":
@@ -408,6 +448,8 @@ def describe(model: LoadedModel) -> str:
     if model.is_pixels:
         s = model.preprocessing.size
         return f"raw pixels ({s}x{s}x{model.preprocessing.channels})"
+    if model.program:
+        return f"{model.weights_name} ({model.program_format}, in a separate process)"
     classes = f", {model.num_classes} classes" if model.num_classes else ""
     part = " backbone" if model.task == "detection" else ""
     return f"{model.architecture}{part} ({model.weights_name or 'weights'}{classes})"

@@ -5,10 +5,10 @@ import streamlit as st
 from embedviz import ui
 from embedviz.demo import EARLY_WEIGHTS
 from embedviz.layers import default_layer, list_layers
-from embedviz.models import DEMO, PIXELS, PRETRAINED, RANDOM, list_architectures
+from embedviz.models import DEMO, PIXELS, PRETRAINED, PROGRAM, RANDOM, list_architectures
 from embedviz.ui.preprocessing import preprocessing_panel
 from embedviz.ui.sources import data_source_panel, precomputed_panel
-from embedviz.ui.uploads import save_class_index, save_weights
+from embedviz.ui.uploads import WEIGHTS_HELP, save_class_index, save_weights, weight_suffixes
 
 ui.page_setup("Data & model", ":material/folder_open:")
 st.title("Data & model")
@@ -39,11 +39,10 @@ if architecture == DEMO:
                      index=1 if current.get("weights") == str(EARLY_WEIGHTS) else 0).startswith("early")
     weights = str(EARLY_WEIGHTS) if early else None
 elif architecture != PIXELS:
-    kind = st.radio("Weights", ["Upload a file", "Random (untrained baseline)", "torchvision pretrained (downloads)"],
-                    horizontal=True)
+    kind = "Upload a file" if architecture == PROGRAM else st.radio(
+        "Weights", ["Upload a file", "Random (untrained baseline)", "torchvision pretrained (downloads)"], horizontal=True)
     if kind.startswith("Upload"):
-        upload = st.file_uploader("State dict (.safetensors, .pt, .pth); the number of classes is read from it",
-                                  type=["safetensors", "pt", "pth"])
+        upload = st.file_uploader(WEIGHTS_HELP[architecture == PROGRAM], type=weight_suffixes())
         with ui.guard(stop=False):
             weights = str(save_weights(upload)) if upload else None
     else:

@@ -217,3 +217,49 @@ def test_a_detector_checkpoint_gives_its_backbone(tmp_path, image_folder):
     save_file(_resnet18_state(10), str(tmp_path / "resnet.safetensors"))
     with pytest.raises(ModelError, match="does not fit this architecture .missing body.0.0.weight"):
         load_model("fasterrcnn_mobilenet_v3_large_320_fpn", tmp_path / "resnet.safetensors")
+
+
+@pytest.mark.slow  # each program is opened by a fresh Python process that imports torch
+def test_code_carrying_files_run_only_when_allowed_and_only_in_a_child_process(tmp_path, monkeypatch):
+    import numpy as np
+
+    from embedviz.demo import demo_collection
+    from embedviz.features import extract_features
+    from embedviz.images import ImageCollection
+    from embedviz.models import PROGRAM, DigitsCNN, list_architectures
+    from embedviz.trusted import ENV_VAR
+
+    demo = load_model("demo")
+    module = DigitsCNN().eval()
+    module.load_state_dict(demo.module.state_dict())
+    torch.jit.save(torch.jit.script(module), tmp_path / "scripted.pt")
+    torch.save(module, tmp_path / "whole.pt")
+    torch.export.save(torch.export.export(module, (torch.zeros(2, 1, 8, 8),),
+                                          dynamic_shapes=({0: torch.export.Dim("batch")},)), tmp_path / "exported.pt2")
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    assert PROGRAM not in list_architectures()
+    with pytest.raises(ModelError, match=f"TorchScript archive.*setting {ENV_VAR}=1"):
+        load_model("resnet18", tmp_path / "scripted.pt")
+
+    monkeypatch.setenv(ENV_VAR, "1")
+    assert PROGRAM in list_architectures()
+    full = demo_collection()
+    images = ImageCollection(full.root, full.samples.head(40).reset_index(drop=True), "demo-40")
+    reference = extract_features(images, demo, "classifier.1")
+    for name in ("scripted.pt", "whole.pt", "exported.pt2"):
+        program = load_model(PROGRAM, tmp_path / name).with_preprocessing(demo.preprocessing)
+        assert program.program and program.module is None  # nothing of the file was loaded here
+        logits = extract_features(images, program)  # "output": what forward returns, with predictions
+        np.testing.assert_allclose(logits.features, extract_features(images, demo, "classifier.2").features,
+                                   rtol=1e-4, atol=1e-5)
+        assert (logits.samples["prediction"] == reference.samples["prediction"]).all()
+    pickled = load_model(PROGRAM, tmp_path / "whole.pt").with_preprocessing(demo.preprocessing)
+    assert "classifier.1" in list_layers(pickled)  # hooks reach a pickled module's layers
+    np.testing.assert_allclose(extract_features(images, pickled, "classifier.1").features, reference.features,
+                               rtol=1e-4, atol=1e-5)
+    broken = load_model(PROGRAM, tmp_path / "scripted.pt")  # 224 px RGB into an 8x8 grey CNN
+    with pytest.raises(ModelError, match=r"The model failed on inputs of shape \(3, 224, 224\)"):
+        extract_features(images, broken)
+    with pytest.raises(ModelError, match="holds plain weights; choose its architecture"):
+        save_file(_resnet18_state(10), str(tmp_path / "plain.safetensors"))
+        load_model(PROGRAM, tmp_path / "plain.safetensors")

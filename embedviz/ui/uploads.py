@@ -12,8 +12,19 @@ import streamlit as st
 from ..errors import DataError
 from ..home import home_dir
 from ..images import IMAGE_SUFFIXES
+from ..trusted import trusted_enabled
 
-__all__ = ["workspace", "save_images", "save_features", "save_weights", "save_class_index"]
+__all__ = ["workspace", "save_images", "save_features", "save_weights", "save_class_index", "weight_suffixes",
+           "WEIGHTS_HELP"]
+
+#: The uploader's label for weights, and for a code-carrying file (trusted installs only).
+WEIGHTS_HELP = ("State dict (.safetensors, .pt, .pth); the number of classes is read from it",
+                "TorchScript, pickled module (.pt, .pth), torch.export (.pt2) or ONNX; runs in a separate process")
+
+
+def weight_suffixes() -> list[str]:
+    """What the weights uploader takes; code-carrying formats only where the operator allowed them."""
+    return ["safetensors", "pt", "pth", *(["pt2", "onnx"] if trusted_enabled() else [])]
 
 FEATURE_SUFFIXES = (".npy", ".npz", ".parquet", ".csv", ".tsv")
 
@@ -98,7 +109,7 @@ def _save_by_content(file, kind: str, suffixes: tuple[str, ...]) -> Path:
 
 def save_weights(file) -> Path:
     """A weights upload, stored by content so the same file is kept once."""
-    return _save_by_content(file, "weights", (".safetensors", ".pt", ".pth"))
+    return _save_by_content(file, "weights", tuple(f".{s}" for s in weight_suffixes()))
 
 
 def save_class_index(file) -> Path:
