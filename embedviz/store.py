@@ -80,10 +80,10 @@ def load_feature_set(path: str | Path, mmap: bool = True) -> FeatureSet:
     if not (path / "features.npy").is_file():
         from .precomputed import is_precomputed, load_precomputed
 
-        if is_precomputed(path) or path.suffix.lower() == ".parquet":
+        if is_precomputed(path) or path.suffix.lower() in (".parquet", ".csv"):
             return load_precomputed(path)
         raise DataError(f"{path} is neither a feature folder (with features.npy) nor a .npy/.npz/.parquet/"
-                        "tensors.tsv features file.")
+                        "tensors.tsv features file or a Metascatter .csv.")
     features = np.load(path / "features.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
     samples = pd.read_parquet(path / "samples.parquet") if (path / "samples.parquet").exists() else \
         pd.DataFrame({"sample_id": [str(i) for i in range(features.shape[0])]})

@@ -155,3 +155,18 @@ def test_class_index_names_labels_and_predictions(tmp_path):
     samples = pd.read_parquet(out / "samples.parquet")
     assert samples["label"].iat[0] == "digit-0" and samples["prediction"].str.startswith("digit-").all()
     assert samples["correct"].mean() > 0.95
+
+
+def test_a_metascatter_map_goes_round_trip_unchanged(extracted, tmp_path):
+    out, _ = extracted
+    run("reduce", "--features", str(out), "--method", "pca", "--format", "metascatter",
+        "--out", str(tmp_path / "map.csv"))
+    first = pd.read_csv(tmp_path / "map.csv")
+    run("reduce", "--features", str(tmp_path / "map.csv"), "--method", "precomputed", "--format", "metascatter",
+        "--out", str(tmp_path / "again.csv"))
+    again = pd.read_csv(tmp_path / "again.csv")
+    np.testing.assert_allclose(again[["X-Coord", "Y-Coord"]], first[["X-Coord", "Y-Coord"]], rtol=1e-6)
+    assert list(again["Paths"]) == list(first["Paths"])
+    done = run("reduce", "--features", str(tmp_path / "map.csv"), "--method", "precomputed", "--dims", "3",
+               "--out", str(tmp_path / "bad.csv"), check=False)
+    assert done.returncode == 2 and done.stderr.strip() == "embedviz reduce: The given coordinates are 2-D; choose 2-D."
