@@ -209,3 +209,27 @@ def test_features_with_a_bad_metadata_table_say_so_then_load_without_it(app, tmp
     _assert_clean(at)
     assert "precomputed" not in at.segmented_control(key="ev_method").options
     assert figure_points(_maps(at)[0]) == 30
+
+
+def test_server_paths_never_reach_other_sessions_uploads_or_unshared_folders(app, tmp_path, monkeypatch):
+    import os
+
+    from .conftest import make_image_folder
+
+    home = Path(os.environ["EMBEDVIZ_HOME"])
+    theirs = make_image_folder(home / "sessions" / "someone-else" / "images", per_class=2)
+    shared = make_image_folder(tmp_path / "shared", per_class=2)
+    elsewhere = make_image_folder(tmp_path / "private", per_class=2)
+    monkeypatch.setenv("EMBEDVIZ_DATA_ROOTS", str(shared))
+    at = app.run()
+    at.switch_page("pages/1_Data_and_model.py").run()
+    at.radio[0].set_value("Path on this server").run()
+    for path, words in ((theirs, "inside embedviz's own storage"), (elsewhere, "outside the folders this server shares")):
+        at.text_input[0].input(str(path))
+        at.button[0].click().run()
+        assert not at.exception and len(at.error) == 1 and words in at.error[0].value
+        assert any("1,797 images" in s.value for s in at.success)
+    at.text_input[0].input(str(shared))
+    at.button[0].click().run()
+    _assert_clean(at)
+    assert any("shared**: 5 images" in s.value for s in at.success), [s.value for s in at.success]

@@ -16,6 +16,7 @@ import streamlit as st
 from ..classes import load_class_index, name_labels
 from ..demo import EARLY_WEIGHTS, demo_collection
 from ..features import compute_features, feature_key
+from ..home import check_server_path
 from ..images import ImageCollection, collection_hash, file_hashes, load_collection
 from ..layers import check_layer, default_layer
 from ..models import DEMO, LoadedModel, describe, load_model
@@ -62,6 +63,10 @@ def dataset_spec() -> dict[str, str]:
 
 def set_dataset(spec: dict[str, str]) -> None:
     """Make ``spec`` current if it loads; otherwise raise and keep the current data."""
+    if spec["kind"] != "demo" and spec.get("via") != "upload":  # typed paths: only what the server shares
+        for field in ("path", "prefix", "metadata"):
+            if spec.get(field):
+                check_server_path(spec[field])
     _collection(json.dumps(spec, sort_keys=True), class_index())
     st.session_state["dataset"] = spec
     if spec["kind"] == "features":
