@@ -16,7 +16,7 @@ methods = ui.methods_for(features.features.shape[1])
 if st.session_state["ev_method"] not in methods:
     st.session_state["ev_method"] = methods[0] if "tsne" not in methods else "tsne"
 
-controls, plot = st.columns([1, 3])
+controls, plot = st.columns([4, 9])
 with controls:
     st.segmented_control("Method", methods, key="ev_method", required=True,
                          format_func=lambda m: REDUCERS[m].label)

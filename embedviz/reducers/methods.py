@@ -128,7 +128,7 @@ REDUCERS: dict[str, Reducer] = {
     "pca": Reducer("pca", "PCA", PCAParams, _fit_pca),
     "tsne": Reducer("tsne", "t-SNE", TSNEParams, _fit_tsne),
     "umap": Reducer("umap", "UMAP", UMAPParams, _fit_umap),
-    "precomputed": Reducer("precomputed", "Given coordinates", GivenParams, _fit_given),
+    "precomputed": Reducer("precomputed", "As given", GivenParams, _fit_given),
 }
 
 

@@ -17,8 +17,10 @@ def sidebar_summary() -> None:
     try:
         collection = current_collection()
         if is_precomputed():
-            dim = precomputed_features().features.shape[1]
-            source = f"**Features** made elsewhere, {dim} dimensions  \n"
+            made = precomputed_features()
+            dim = made.features.shape[1]
+            source = (f"**Source** a map made elsewhere, {dim}-D coordinates  \n" if made.manifest.get("given_coordinates")
+                      else f"**Features** made elsewhere, {dim} dimensions  \n")
         else:
             model = current_model()
             source = f"**Model** {model_label(model)}  \n**Layer** `{current_layer(model)}`  \n"

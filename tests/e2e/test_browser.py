@@ -111,3 +111,48 @@ def test_upload_a_zip_and_see_its_map(app_server, browser, artifacts, tmp_path):
     assert points_drawn(page) == 24  # 25 image files; the unreadable one is left out
     assert "shapes.zip" in page.locator("[data-testid='stSidebar']").inner_text()
     page.screenshot(path=str(artifacts / "upload_zip_explore.png"), full_page=True)
+
+
+def test_upload_a_metascatter_map_and_a_refused_torchscript_file(app_server, browser, artifacts, tmp_path):
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from embedviz.models import DigitsCNN
+
+    rng = np.random.default_rng(3)
+    centres = np.array([[0, 0], [8, 1], [3, 7]])
+    labels = rng.integers(0, 3, 300)
+    xy = centres[labels] + rng.normal(size=(300, 2))
+    pd.DataFrame({"Paths": [f"img/{i}.png" for i in range(300)], "X-Coord": xy[:, 0], "Y-Coord": xy[:, 1],
+                  "label": np.array(["cat", "dog", "bird"])[labels]}).to_csv(tmp_path / "metascatter.csv", index=False)
+    torch.jit.save(torch.jit.script(DigitsCNN().eval()), tmp_path / "scripted.pt")
+
+    url, _ = app_server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/Data_and_model")
+    page.locator("[data-testid='stRadio'] label", has_text="Upload").click()
+    page.locator("[data-testid='stRadio'] label", has_text="Features or a map made elsewhere").click()
+    uploader = page.locator("[data-testid='stFileUploader']", has_text="Features or map")
+    uploader.locator("input[type='file']").set_input_files(str(tmp_path / "metascatter.csv"))
+    page.get_by_role("button", name="Use these features").click()
+    page.wait_for_selector("text=300 points, a map with its own coordinates, 3 classes", timeout=60_000)
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Reduce").click()
+    wait_for_map(page)
+    assert points_drawn(page) == 300
+    assert "nothing was reduced" in page.inner_text("body")
+    page.screenshot(path=str(artifacts / "metascatter_map.png"), full_page=True)
+
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Data").click()
+    page.locator("[data-testid='stRadio'] label", has_text="Built-in demo").click()
+    page.wait_for_selector("text=1,797 images", timeout=60_000)
+    page.locator("[data-testid='stSelectbox']", has_text="Architecture").click()
+    page.keyboard.type("resnet18")  # the list is long and virtualised: filter it as a user would
+    page.keyboard.press("Enter")
+    weights = page.locator("[data-testid='stFileUploader']", has_text="State dict")
+    weights.locator("input[type='file']").set_input_files(str(tmp_path / "scripted.pt"))
+    error = page.locator("[data-testid='stAlertContentError']", has_text="is a TorchScript archive")
+    error.wait_for(timeout=60_000)
+    assert error.count() == 1 and "EMBEDVIZ_TRUSTED_MODELS=1" in error.inner_text()
+    assert "demo CNN" in page.locator("[data-testid='stSidebar']").inner_text()  # the current model stays
+    page.screenshot(path=str(artifacts / "torchscript_refused.png"), full_page=True)
