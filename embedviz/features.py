@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .decode import ImageRejected, open_image
+from .engine import run_engine
 from .errors import DataError, ModelError
 from .home import sha256_json
 from .images import ImageCollection, collection_hash, file_hashes, find_duplicates
@@ -24,9 +26,12 @@ from .models import LoadedModel, describe
 from .progress import ProgressCallback, report
 from .store import FeatureSet, FeatureStore
 
-__all__ = ["resolve_device", "feature_key", "extract_features", "compute_features"]
+__all__ = ["resolve_device", "feature_key", "extract_features", "extract_layers", "compute_features",
+           "compute_layers"]
 
 FORMAT_VERSION = 1
+#: With this many classes or fewer, every class's probability becomes a column.
+FULL_SOFTMAX_CLASSES = 10
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -46,47 +51,19 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
-def feature_key(images_sha256: str, model: LoadedModel, layer: str) -> str:
-    """The store key: images, model identity (weights, architecture, preprocessing), layer."""
-    return sha256_json({"v": FORMAT_VERSION, "images": images_sha256, "model": model.identity(), "layer": layer})[:32]
+def feature_key(images_sha256: str, model: LoadedModel, layer: str, pooling: str = "avg") -> str:
+    """The store key: images, model identity (weights, architecture, preprocessing), layer, pooling."""
+    spec = {"v": FORMAT_VERSION, "images": images_sha256, "model": model.identity(), "layer": layer}
+    if pooling != "avg":  # only when set, so keys made before pooling was a choice stay valid
+        spec["pooling"] = pooling
+    return sha256_json(spec)[:32]
 
 
-@dataclass(frozen=True)
-class _Item:
-    index: int
-    tensor: torch.Tensor | None
-    reason: str
+def _pool(tensor) -> torch.Tensor:
+    """Average pooling, as :func:`embedviz.engine.pool` (kept for the trusted-program child)."""
+    from .engine import pool
 
-
-class _Images(torch.utils.data.Dataset):
-    """Decodes and preprocesses one image; an unreadable file becomes a reason, not an error."""
-
-    def __init__(self, collection: ImageCollection, model: LoadedModel) -> None:
-        self.paths = collection.paths()
-        self.preprocessing = model.preprocessing
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, index: int) -> _Item:
-        try:
-            return _Item(index, self.preprocessing(open_image(self.paths[index])), "")
-        except ImageRejected as exc:
-            return _Item(index, None, str(exc))
-
-
-def _pool(tensor: torch.Tensor | dict | list | tuple) -> torch.Tensor:
-    """One vector per image: spatial maps (N, C, H, W) and token maps (N, L, D) are averaged;
-    several outputs at once (a feature pyramid's levels) are each averaged, then concatenated."""
-    if isinstance(tensor, dict):
-        tensor = list(tensor.values())
-    if isinstance(tensor, (list, tuple)):
-        return torch.cat([_pool(t) for t in tensor], dim=1)
-    if tensor.ndim == 4:
-        return tensor.mean(dim=(2, 3))
-    if tensor.ndim == 3:
-        return tensor.mean(dim=1)
-    return tensor.reshape(tensor.shape[0], -1)
+    return pool(tensor, "avg")
 
 
 def _class_names(model: LoadedModel, collection: ImageCollection, width: int) -> list[str]:
@@ -109,6 +86,12 @@ def _prediction_columns(logits: np.ndarray, names: list[str], labels: pd.Series 
     for j in range(1, k):
         table[f"prediction_{j + 1}"] = lookup[order[:, j]]
         table[f"confidence_{j + 1}"] = probs[np.arange(len(probs)), order[:, j]]
+    # How unsure the model is: entropy of the softmax (nats) and the gap between its top two classes.
+    table["entropy"] = -(probs * np.log(np.clip(probs, 1e-300, None))).sum(axis=1)
+    table["margin"] = table["confidence"] - (table["confidence_2"] if k > 1 else 0.0)
+    if probs.shape[1] <= FULL_SOFTMAX_CLASSES:
+        for j, name in enumerate(names):
+            table[f"p_{name}"] = probs[:, j]
     if labels is not None and labels.dropna().astype(str).isin(names).any():
         # Only when the labels are names the model knows; otherwise "correct" would be meaningless.
         known = labels.notna().to_numpy()
@@ -120,75 +103,61 @@ def _prediction_columns(logits: np.ndarray, names: list[str], labels: pd.Series 
     return table
 
 
+def extract_layers(
+    collection: ImageCollection,
+    model: LoadedModel,
+    layers: Sequence[str | None],
+    *,
+    device: str = "auto",
+    batch_size: int | None = None,
+    num_workers: int | None = None,
+    pooling: str = "avg",
+    top_k: int = 5,
+    progress: ProgressCallback | None = None,
+    work_dir: Path | None = None,
+) -> dict[str, FeatureSet]:
+    """Run every image through ``model`` once, taking features from each of ``layers``.
+
+    Returns one :class:`FeatureSet` per layer, rows in collection order minus unreadable images
+    (listed in ``skipped`` with their reason). A classifier's predictions (top-k names and
+    confidences, entropy, margin, ``correct`` when labels are known) join the samples table.
+    With ``work_dir``, finished shards are kept there and a rerun resumes from them.
+    """
+    layers = list(dict.fromkeys(check_layer(model, layer) for layer in layers))
+    if model.program:
+        if len(layers) != 1 or pooling != "avg":
+            raise ModelError("A program file runs one layer at a time with average pooling.")
+        return {layers[0]: _extract_program(collection, model, layers[0], batch_size=batch_size or 64, top_k=top_k,
+                                            progress=progress)}
+    target = resolve_device(device)
+    start = time.perf_counter()
+    out_node = output_layer(model)
+    want_logits = model.task == "classification" and model.num_classes is not None and out_node is not None
+    result = run_engine(collection, model, layers, device=target, batch_size=batch_size, num_workers=num_workers,
+                        pooling=pooling, logits_node=out_node if want_logits else None, work_dir=work_dir,
+                        progress=progress)
+    path = collection.samples["path"]
+    skipped = [(path.iat[i], reason) for i, reason in result.skipped]
+    logits = [result.logits] if result.logits is not None else []
+    sets = {}
+    for layer in layers:
+        fs = _finish(collection, model, layer, result.kept, skipped, [result.features[layer]], logits,
+                     result.device, start, top_k)
+        fs.manifest.update(pooling=pooling, engine_notes=result.notes, resumed_images=result.resumed_images,
+                           layers_in_pass=layers)
+        sets[layer] = fs
+    return sets
+
+
 def extract_features(
     collection: ImageCollection,
     model: LoadedModel,
     layer: str | None = None,
-    *,
-    device: str = "auto",
-    batch_size: int = 64,
-    top_k: int = 5,
-    progress: ProgressCallback | None = None,
+    **options,
 ) -> FeatureSet:
-    """Run every image through ``model`` up to ``layer`` (default: the classifier's input).
-
-    Returns features in collection order minus unreadable images, which are listed in
-    ``skipped`` with their reason. A classifier's predictions (top-k names and
-    confidences, ``correct`` when labels are known) join the samples table.
-    """
-    if batch_size < 1:
-        raise DataError("Batch size must be at least 1.")
+    """:func:`extract_layers` for one layer (default: the classifier's input)."""
     layer = check_layer(model, layer)
-    if model.program:
-        return _extract_program(collection, model, layer, batch_size=batch_size, top_k=top_k, progress=progress)
-    target = resolve_device(device)
-    start = time.perf_counter()
-    net = None
-    out_node = output_layer(model)
-    want_logits = model.task == "classification" and model.num_classes is not None and out_node is not None
-    if model.module is not None:
-        from torchvision.models.feature_extraction import create_feature_extractor
-
-        nodes = {layer: "features"}
-        if want_logits and out_node != layer:
-            nodes[out_node] = "logits"
-        net = create_feature_extractor(model.module, return_nodes=nodes).eval().to(target)
-
-    loader = torch.utils.data.DataLoader(_Images(collection, model), batch_size=batch_size, collate_fn=list)
-    kept: list[int] = []
-    skipped: list[tuple[str, str]] = []
-    feats: list[np.ndarray] = []
-    logits: list[np.ndarray] = []
-    total, done = len(collection), 0
-    report(progress, 0, total, "images")
-    with torch.inference_mode():
-        for batch in loader:
-            good = [item for item in batch if item.tensor is not None]
-            skipped += [(collection.samples["path"].iat[i.index], i.reason) for i in batch if i.tensor is None]
-            if good:
-                x = torch.stack([item.tensor for item in good]).to(target)
-                if net is None:
-                    feats.append(x.reshape(len(good), -1).cpu().numpy())
-                else:
-                    try:
-                        out = net(x)
-                    except torch.cuda.OutOfMemoryError:
-                        raise
-                    except RuntimeError as exc:  # shape or dtype mismatches inside the model
-                        first = str(exc).strip().splitlines()[0][:140]
-                        raise ModelError(f"{model.architecture} cannot take inputs of shape {tuple(x.shape[1:])} "
-                                         f"({first}); check the size and channels under Preprocessing.") from None
-                    f = _pool(out["features"]).float()
-                    if not torch.isfinite(f).all():
-                        raise ModelError(f"Layer {layer} produced NaN or infinite values; check the weights.")
-                    feats.append(f.cpu().numpy())
-                    if want_logits:
-                        logit = out["logits"] if out_node != layer else out["features"]
-                        logits.append(logit.float().reshape(len(good), -1).cpu().numpy())
-                kept += [item.index for item in good]
-            done += len(batch)
-            report(progress, done, total, "images")
-    return _finish(collection, model, layer, kept, skipped, feats, logits, target, start, top_k)
+    return extract_layers(collection, model, [layer], **options)[layer]
 
 
 def _extract_program(collection: ImageCollection, model: LoadedModel, layer: str, *, batch_size: int, top_k: int,
@@ -202,13 +171,12 @@ def _extract_program(collection: ImageCollection, model: LoadedModel, layer: str
     path = collection.samples["path"]
     skipped = [(path.iat[i], reason) for i, reason in result.skipped]
     logits = [result.logits] if result.logits is not None else []
-    return _finish(collection, model, layer, result.kept, skipped, [result.features], logits,
-                   torch.device("cpu"), start, top_k)
+    return _finish(collection, model, layer, result.kept, skipped, [result.features], logits, "cpu", start, top_k)
 
 
 def _finish(collection: ImageCollection, model: LoadedModel, layer: str, kept: list[int],
             skipped: list[tuple[str, str]], feats: list[np.ndarray], logits: list[np.ndarray],
-            target: torch.device, start: float, top_k: int) -> FeatureSet:
+            target: str, start: float, top_k: int) -> FeatureSet:
     """The samples that were read, with predictions joined, their features and the manifest."""
     if not kept:
         raise DataError("None of the images could be read; see the skipped list for reasons.")
@@ -241,33 +209,51 @@ def _finish(collection: ImageCollection, model: LoadedModel, layer: str, kept: l
     return FeatureSet(features, samples, pd.DataFrame(skipped, columns=["path", "reason"]), manifest)
 
 
-def compute_features(
+def compute_layers(
     collection: ImageCollection,
     model: LoadedModel,
-    layer: str | None = None,
+    layers: Sequence[str | None],
     *,
     store: FeatureStore | None = None,
     progress: ProgressCallback | None = None,
     hashes: list[str] | None = None,
+    pooling: str = "avg",
     **options,
-) -> FeatureSet:
-    """:func:`extract_features` through the store: a second call with the same inputs is a read.
-
-    ``hashes`` are the images' SHA-256s from :func:`~embedviz.images.file_hashes`, when the
-    caller already has them; otherwise every file is read once here.
-    """
-    layer = check_layer(model, layer)
+) -> dict[str, FeatureSet]:
+    """:func:`extract_layers` through the store: stored layers are read, the rest extracted in one
+    pass whose finished shards survive a crash or a cancel, so the next call resumes."""
+    layers = list(dict.fromkeys(check_layer(model, layer) for layer in layers))
     store = store or FeatureStore()
     hashes = file_hashes(collection) if hashes is None else hashes
     images_sha = collection_hash(collection, hashes)
-    key = feature_key(images_sha, model, layer)
-    cached = store.get(key)
-    if cached is not None:
-        return cached
-    fresh = extract_features(collection, model, layer, progress=progress, **options)
-    duplicates = find_duplicates(collection, hashes).set_axis(collection.samples["sample_id"])
-    if duplicates.notna().any():
-        fresh = replace(fresh, samples=fresh.samples.assign(
-            duplicate_of=duplicates.reindex(fresh.samples["sample_id"]).to_numpy()))
-    fresh.manifest.update(images_sha256=images_sha, num_duplicates=int(duplicates.notna().sum()))
-    return store.put(key, fresh)
+    keys = {layer: feature_key(images_sha, model, layer, pooling) for layer in layers}
+    found = {layer: store.get(key) for layer, key in keys.items()}
+    missing = [layer for layer in layers if found[layer] is None]
+    if missing:
+        work = store.work_folder(sha256_json([keys[layer] for layer in missing])[:32])
+        fresh = extract_layers(collection, model, missing, progress=progress, pooling=pooling, work_dir=work, **options)
+        duplicates = find_duplicates(collection, hashes).set_axis(collection.samples["sample_id"])
+        for layer, fs in fresh.items():
+            if duplicates.notna().any():
+                fs = replace(fs, samples=fs.samples.assign(
+                    duplicate_of=duplicates.reindex(fs.samples["sample_id"]).to_numpy()))
+            fs.manifest.update(images_sha256=images_sha, num_duplicates=int(duplicates.notna().sum()))
+            store.put(keys[layer], fs)
+            found[layer] = replace(store.get(keys[layer]), from_cache=False)  # memory-mapped, as every later read
+        store.drop_work(work)
+    return found
+
+
+def compute_features(
+    collection: ImageCollection,
+    model: LoadedModel,
+    layer: str | None = None,
+    **options,
+) -> FeatureSet:
+    """:func:`compute_layers` for one layer: a second call with the same inputs is a read.
+
+    ``hashes`` (an option) are the images' SHA-256s from :func:`~embedviz.images.file_hashes`,
+    when the caller already has them; otherwise every file is read once here.
+    """
+    layer = check_layer(model, layer)
+    return compute_layers(collection, model, [layer], **options)[layer]

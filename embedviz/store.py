@@ -122,5 +122,19 @@ class FeatureStore:
             shutil.rmtree(tmp, ignore_errors=True)
         return replace(feature_set, manifest=manifest, key=key, path=final)
 
+    def work_folder(self, name: str) -> Path:
+        """Where an unfinished extraction keeps its shards (``.work/<name>``) until it is stored."""
+        return self.root / ".work" / name
+
+    def drop_work(self, folder: Path) -> None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def clear(self) -> int:
+        """Delete every stored feature set and unfinished work; returns the bytes freed."""
+        freed = self.size_bytes()
+        for child in self.root.iterdir():
+            shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+        return freed
+
     def size_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.root.rglob("*") if p.is_file())

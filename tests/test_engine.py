@@ -1,0 +1,149 @@
+"""The extraction engine: resume after a kill, out-of-memory fallback, several layers and pooling
+in one pass, cancel, and the cache key."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from embedviz import engine
+from embedviz.demo import demo_collection
+from embedviz.errors import Cancelled
+from embedviz.features import compute_features, compute_layers, extract_features, extract_layers
+from embedviz.images import ImageCollection
+from embedviz.models import load_model
+from embedviz.preprocessing import make_preprocessing
+from embedviz.store import FeatureStore
+
+
+def _demo(n: int) -> ImageCollection:
+    full = demo_collection()
+    return ImageCollection(full.root, full.samples.head(n).reset_index(drop=True), f"demo-{n}")
+
+
+class _Killed(BaseException):
+    """Stands for the process dying: nothing in embedviz catches it."""
+
+
+def test_a_killed_run_resumes_from_its_shards_and_gives_the_same_bits(tmp_path):
+    collection, model = _demo(300), load_model("demo")
+    whole = extract_features(collection, model, batch_size=16, num_workers=0)
+    store = FeatureStore(tmp_path / "store")
+
+    def die_half_way(done, total, message):
+        if done >= 150:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        compute_features(collection, model, store=store, batch_size=16, num_workers=0, progress=die_half_way)
+    [work] = list((store.root / ".work").iterdir())
+    shards = sorted(p.name for p in work.iterdir())
+    assert shards and all(name.startswith("shard-") for name in shards)
+
+    seen = []
+    resumed = compute_features(collection, model, store=store, batch_size=16, num_workers=0,
+                               progress=lambda d, t, m: seen.append(d))
+    assert resumed.manifest["resumed_images"] >= 128 and seen[0] == resumed.manifest["resumed_images"]
+    np.testing.assert_array_equal(np.asarray(resumed.features), whole.features)  # bit for bit
+    assert resumed.samples["prediction"].tolist() == whole.samples["prediction"].tolist()
+    assert not work.exists()  # finished work leaves no shards behind
+
+
+def test_a_cancel_keeps_finished_shards_for_the_next_run(tmp_path):
+    store = FeatureStore(tmp_path / "store")
+    collection, model = _demo(200), load_model("demo")
+    with pytest.raises(Cancelled):
+        compute_features(collection, model, store=store, batch_size=16, num_workers=0,
+                         progress=lambda done, total, msg: done >= 100)
+    assert [p for p in store.root.iterdir() if not p.name.startswith(".")] == []  # nothing stored as done
+    again = compute_features(collection, model, store=store, batch_size=16, num_workers=0)
+    assert again.manifest["resumed_images"] > 0 and len(again) == 200
+
+
+def test_out_of_memory_halves_the_batch_then_moves_to_the_cpu(monkeypatch):
+    collection, model = _demo(40), load_model("demo")
+    reference = extract_features(collection, model, batch_size=8, num_workers=0)
+    real_call = engine._call
+
+    def small_memory(net, x, device, dtype):
+        if len(x) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_call(net, x, torch.device("cpu"), None)
+
+    monkeypatch.setattr(engine, "_call", small_memory)
+    halved = extract_features(collection, model, batch_size=8, num_workers=0)
+    assert "batches of 2 from now on" in " ".join(halved.manifest["engine_notes"])
+    np.testing.assert_allclose(halved.features, reference.features, rtol=1e-5, atol=1e-6)
+
+    # A GPU that cannot take even one image: the work goes on on the CPU, and says so.
+    monkeypatch.setattr(engine, "_move", lambda net, device: device)
+    monkeypatch.setattr(engine, "_autocast_dtype", lambda device: None)
+
+    def no_gpu_memory(net, x, device, dtype):
+        if device.type == "cuda":
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+        return real_call(net, x, device, None)
+
+    monkeypatch.setattr(engine, "_call", no_gpu_memory)
+    result = engine.run_engine(collection, model, ["classifier.1"], device=torch.device("cuda"), batch_size=4,
+                               num_workers=0)
+    assert result.device == "cpu" and "continued on the CPU" in result.notes[-1]
+    np.testing.assert_allclose(result.features["classifier.1"], reference.features, rtol=1e-5, atol=1e-6)
+
+
+def test_several_layers_in_one_pass_and_pooling_choices(tmp_path):
+    collection, model = _demo(50), load_model("demo")
+    calls = []
+    sets = extract_layers(collection, model, ["features.4", "classifier.1", "features.1"], num_workers=0,
+                          progress=lambda d, t, m: calls.append(d))
+    assert calls[-1] == 50 and len([c for c in calls if c == 50]) == 1  # one pass over the images
+    assert {k: v.features.shape[1] for k, v in sets.items()} == {"features.4": 32, "classifier.1": 64, "features.1": 16}
+    np.testing.assert_array_equal(sets["classifier.1"].features,
+                                  extract_features(collection, model, "classifier.1", num_workers=0).features)
+    avg = sets["features.4"].features
+    peak = extract_features(collection, model, "features.4", pooling="max", num_workers=0).features
+    flat = extract_features(collection, model, "features.4", pooling="flatten", num_workers=0).features
+    assert (peak >= avg - 1e-6).all() and flat.shape == (50, 32 * 4 * 4)
+    assert np.allclose(flat.reshape(50, 32, 16).mean(axis=2), avg, atol=1e-5)
+
+    store = FeatureStore(tmp_path / "store")
+    first = compute_layers(collection, model, ["features.4", "classifier.1"], store=store, num_workers=0)
+    again = compute_layers(collection, model, ["classifier.1", "features.4"], store=store, num_workers=0)
+    assert all(fs.from_cache for fs in again.values()) and not any(fs.from_cache for fs in first.values())
+
+
+def test_predictions_carry_entropy_margin_and_the_full_softmax():
+    table = extract_features(_demo(40), load_model("demo"), num_workers=0).samples
+    probs = table[[f"p_{i}" for i in range(10)]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(table["confidence"], probs.max(axis=1))
+    assert ((table["margin"] >= 0) & (table["margin"] <= table["confidence"])).all()
+    assert ((table["entropy"] >= 0) & (table["entropy"] <= np.log(10) + 1e-9)).all()
+
+
+def test_every_input_of_the_key_misses_the_cache(tmp_path):
+    store = FeatureStore(tmp_path / "store")
+    collection, model = _demo(30), load_model("demo")
+    base = compute_features(collection, model, store=store, num_workers=0)
+    from embedviz.demo import EARLY_WEIGHTS
+
+    variants = {
+        "another layer": compute_features(collection, model, "features.4", store=store, num_workers=0),
+        "other weights": compute_features(collection, load_model("demo", EARLY_WEIGHTS), store=store, num_workers=0),
+        "other preprocessing": compute_features(collection, model.with_preprocessing(
+            make_preprocessing(8, 1, (0.5,), (0.5,), "squash")), store=store, num_workers=0),
+        "other pooling": compute_features(collection, model, "features.4", pooling="max", store=store, num_workers=0),
+        "other images": compute_features(_demo(31), model, store=store, num_workers=0),
+    }
+    for what, fs in variants.items():
+        assert not fs.from_cache and fs.key != base.key, what
+    assert variants["other pooling"].key != variants["another layer"].key
+    assert compute_features(collection, model, store=store).from_cache  # and the same inputs hit
+
+
+def test_worker_processes_give_the_same_features():
+    collection, model = _demo(200), load_model("demo")
+    inline = extract_features(collection, model, batch_size=32, num_workers=0)
+    workers = extract_features(collection, model, batch_size=32, num_workers=2)
+    np.testing.assert_array_equal(workers.features, inline.features)
