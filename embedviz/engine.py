@@ -68,11 +68,16 @@ def pool(tensor, how: str = "avg", flatten_limit: int = 8192) -> torch.Tensor:
     return tensor.reshape(tensor.shape[0], -1)
 
 
+#: Devices whose convolutions run faster channels-last: cuDNN, and oneDNN on the CPU (resnet18 at
+#: 224 px on this project's 2-core CPU: 40 images/s against 30-32 contiguous).
+_CHANNELS_LAST = ("cuda", "cpu")
+
+
 def _move(net: torch.nn.Module | None, device: torch.device) -> torch.device:
-    """The model onto ``device`` (channels-last on CUDA, where convolutions prefer it)."""
+    """The model onto ``device``, channels-last where convolutions prefer it."""
     if net is not None:
         net.to(device)
-        if device.type == "cuda":
+        if device.type in _CHANNELS_LAST:
             net.to(memory_format=torch.channels_last)
     return device
 
@@ -87,7 +92,7 @@ def _autocast_dtype(device: torch.device) -> torch.dtype | None:
 def _call(net: torch.nn.Module, x: torch.Tensor, device: torch.device, autocast_dtype) -> dict[str, torch.Tensor]:
     """One forward pass: a non-blocking copy from pinned memory, channels-last, autocast on GPUs."""
     x = x.to(device, non_blocking=True)
-    if x.ndim == 4 and device.type == "cuda":
+    if x.ndim == 4 and device.type in _CHANNELS_LAST:
         x = x.contiguous(memory_format=torch.channels_last)
     if autocast_dtype is not None:
         with torch.autocast(device.type, dtype=autocast_dtype):
