@@ -53,7 +53,7 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
 
 def _extract(args: argparse.Namespace) -> None:
     from .demo import demo_collection
-    from .features import compute_features
+    from .features import compute_layers
     from .images import load_collection
     from .models import load_model
     from .store import FeatureStore, save_feature_set
@@ -65,14 +65,23 @@ def _extract(args: argparse.Namespace) -> None:
 
         names = load_class_index(args.classes)
         model, collection = model.with_class_names(names), name_labels(collection, names)
-    result = compute_features(collection, model, args.layer, store=FeatureStore(), device=args.device,
-                              batch_size=args.batch_size, progress=_progress_printer("extract", "images"))
-    save_feature_set(result, args.out)
-    how = "cache hit, nothing recomputed" if result.from_cache else f"{result.manifest['seconds']:.1f} s"
-    copies = result.manifest.get("num_duplicates", 0)
-    print(f"{len(result):,} images -> {result.features.shape[1]}-dim features from {result.manifest['layer']} "
-          f"({how}); {len(result.skipped)} skipped (see skipped.csv)"
-          + (f"; {copies} exact duplicates (column duplicate_of)" if copies else "") + f"; wrote {args.out}")
+    layers = [part.strip() for part in args.layer.split(",") if part.strip()] if args.layer else [None]
+    results = compute_layers(collection, model, layers, store=FeatureStore(), device=args.device,
+                             batch_size=args.batch_size, num_workers=args.workers, pooling=args.pooling,
+                             progress=_progress_printer("extract", "images"))
+    for layer, result in results.items():
+        out = Path(args.out) / _safe_name(layer) if len(results) > 1 else Path(args.out)
+        save_feature_set(result, out)
+        how = "cache hit, nothing recomputed" if result.from_cache else f"{result.manifest['seconds']:.1f} s"
+        copies = result.manifest.get("num_duplicates", 0)
+        print(f"{len(result):,} images -> {result.features.shape[1]}-dim features from {result.manifest['layer']} "
+              f"({how}); {len(result.skipped)} skipped (see skipped.csv)"
+              + (f"; {copies} exact duplicates (column duplicate_of)" if copies else "") + f"; wrote {out}")
+
+
+def _safe_name(layer: str) -> str:
+    """A layer name as a folder name (``layer4.1.relu`` stays; other characters become ``_``)."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in layer)
 
 
 def _reduce(args: argparse.Namespace) -> None:
@@ -121,12 +130,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="folder (class sub-folders become label), .zip/.tar, CSV/Parquet manifest, or 'demo'")
     p.add_argument("--model", required=True, help="torchvision architecture name, 'pixels' or 'demo'")
     p.add_argument("--weights", help=".safetensors or .pt/.pth state_dict; 'pretrained' downloads torchvision's, 'random' is untrained")
-    p.add_argument("--layer", help="graph node to take features from (default: the final classifier's input)")
+    p.add_argument("--layer", help="graph node to take features from (default: the final classifier's input); "
+                                   "several, comma-separated, are taken in one pass, each into --out/<layer>")
+    p.add_argument("--pooling", default="avg", choices=("avg", "max", "flatten"),
+                   help="how a spatial or token map becomes a vector (flatten: at most 8,192 values)")
+    p.add_argument("--workers", type=int, default=None, help="decoding processes (default: cores - 1)")
     p.add_argument("--out", required=True, help="folder for features.npy, samples.parquet, skipped.csv, manifest.json")
     p.add_argument("--path-prefix", help="folder that a manifest's relative paths start from")
     p.add_argument("--classes", help="class index (JSON {\"0\": \"cat\"} or text) naming label and prediction ids")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=None, help="default: 32 on the CPU, 256 on CUDA (halved on out-of-memory)")
     p.set_defaults(run=_extract)
 
     p = sub.add_parser("reduce", help="reduce features to a 2-D or 3-D map")

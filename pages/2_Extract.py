@@ -3,7 +3,7 @@
 import streamlit as st
 
 from embedviz import ui
-from embedviz.store import FeatureStore
+from embedviz.ui.store import store_panel
 
 ui.page_setup("Extract", ":material/memory:")
 st.title("Extract features")
@@ -26,12 +26,21 @@ left.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="ev_device", help="
 right.number_input("Batch size", 1, 4096, key="ev_batch_size")
 
 stored = ui.stored_features()
+job = ui.extraction_job()
 if stored is None:
-    if st.button("Extract features", type="primary"):
+    if (job is not None and job.active) or st.button("Extract features", type="primary"):
+        st.caption("Extraction runs in the background: you can leave this page, or open another tab; "
+                   "progress shows in the sidebar of every page.")
         with ui.guard():
-            stored = ui.require_features()
+            ui.wait_for(ui.start_extraction())
+            stored = ui.stored_features()
         st.success(f"Extracted {len(stored):,} feature vectors in {stored.manifest['seconds']:.1f} s "
-                   f"({len(stored) / max(stored.manifest['seconds'], 1e-9):,.0f} images/s on {stored.manifest['device']}).")
+                   f"({len(stored) / max(stored.manifest['seconds'], 1e-9):,.0f} images/s on {stored.manifest['device']})"
+                   + (f", {stored.manifest['resumed_images']:,} of them resumed from an earlier run"
+                      if stored.manifest.get("resumed_images") else "") + ".")
+    elif job is not None and job.status in ("failed", "cancelled"):
+        st.warning(f"The last extraction {job.status} at {job.done:,} of {job.total:,} images"
+                   + (f": {job.error}" if job.status == "failed" else "; extracting again resumes from there."))
     else:
         st.info("Not extracted yet for this data, model and layer.")
 else:
@@ -56,5 +65,5 @@ if stored is not None:
         st.dataframe(stored.samples.head(500), hide_index=True)
     st.page_link("pages/3_Reduce.py", label="Next: make the map", icon=":material/tune:")
 
-st.caption(f"Feature store: {FeatureStore().root} · {FeatureStore().size_bytes() / 2**20:,.1f} MiB")
+store_panel()
 ui.sidebar_summary()

@@ -170,3 +170,11 @@ def test_a_metascatter_map_goes_round_trip_unchanged(extracted, tmp_path):
     done = run("reduce", "--features", str(tmp_path / "map.csv"), "--method", "precomputed", "--dims", "3",
                "--out", str(tmp_path / "bad.csv"), check=False)
     assert done.returncode == 2 and done.stderr.strip() == "embedviz reduce: The given coordinates are 2-D; choose 2-D."
+
+
+def test_several_layers_in_one_call_each_in_its_folder(tmp_path):
+    done = run("extract", "--data", "demo", "--model", "demo", "--layer", "features.4,classifier.1", "--pooling", "max",
+               "--out", str(tmp_path / "layers"))
+    assert done.stdout.count("1,797 images") == 2
+    assert np.load(tmp_path / "layers" / "features.4" / "features.npy").shape == (1797, 32)
+    assert np.load(tmp_path / "layers" / "classifier.1" / "features.npy").shape == (1797, 64)

@@ -7,6 +7,7 @@ Every page works on its own: with nothing chosen, the built-in demo is used.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ import streamlit as st
 
 from ..classes import load_class_index, name_labels
 from ..demo import EARLY_WEIGHTS, demo_collection
+from ..errors import Cancelled, EmbedVizError
 from ..features import compute_features, feature_key
+from ..jobs import Job, JobRunner
 from ..home import check_server_path
 from ..images import ImageCollection, collection_hash, file_hashes, load_collection
 from ..layers import check_layer, default_layer
@@ -31,7 +34,7 @@ __all__ = [
     "current_collection", "current_model", "current_layer", "stored_features", "require_features",
     "reducer_settings", "require_embedding", "MapView", "current_map", "model_label",
     "class_index", "set_class_index", "set_preprocessing", "is_precomputed", "precomputed_features",
-    "methods_for",
+    "methods_for", "runner", "extraction_job", "start_extraction", "wait_for", "clear_store",
 ]
 
 #: Widget keys start with ``ev_`` and are kept across pages; these are their first values.
@@ -225,19 +228,80 @@ def stored_features() -> FeatureSet | None:
         return None
 
 
+@st.cache_resource(show_spinner=False)
+def runner() -> JobRunner:
+    """The server's one job runner, shared by every session (one extraction at a time)."""
+    return JobRunner()
+
+
+def extraction_job() -> Job | None:
+    """The job computing the current choice's features, if one was started (here or in another tab)."""
+    if is_precomputed():
+        return None
+    *_, key = _feature_key()
+    return runner().get(key)
+
+
+def start_extraction() -> Job:
+    """Start extracting the current choice's features in the background (or find the running job)."""
+    collection, model, layer, hashes, key = _feature_key()
+    device, batch = st.session_state["ev_device"], int(st.session_state["ev_batch_size"])
+
+    def work(job: Job) -> str:
+        compute_features(collection, model, layer, progress=job.progress, hashes=hashes, device=device,
+                         batch_size=batch)
+        return key
+
+    return runner().submit(key, f"{collection.name} through {model_label(model)}, layer {layer}", work)
+
+
+def wait_for(job: Job) -> None:
+    """A progress bar (images/s, ETA) and a Cancel button while ``job`` runs; raises if it did not finish.
+
+    Leaving the page or refreshing ends only this wait: the job goes on, and the next visit finds it.
+    """
+    if job.active and st.button("Cancel extraction", key=f"cancel_{job.id}", icon=":material/stop:"):
+        job.cancel()
+    bar = st.progress(job.fraction, text=f"{job.label}: {job.describe()}")
+    while job.active:
+        time.sleep(0.25)
+        bar.progress(job.fraction, text=f"Extracting {job.label}: {job.describe()}")
+    bar.empty()
+    if job.status == "failed":
+        raise EmbedVizError(job.error)
+    if job.status == "cancelled":
+        raise Cancelled(f"Extraction cancelled at {job.done:,} of {job.total:,} images; the finished part is kept, "
+                        "so extracting again resumes from there.")
+
+
 def require_features() -> FeatureSet:
-    """The current features, extracted now under a progress bar if the store lacks them."""
+    """The current features: from the store, or extracted now by a background job while a progress
+    bar waits (a job cancelled by the user is not restarted until they ask)."""
     if is_precomputed():
         return precomputed_features()
-    collection, model, layer, hashes, key = _feature_key()
+    *_, key = _feature_key()
     try:
         return _stored(key)
     except KeyError:
         pass
-    with progress_callback(f"Extracting features from {layer}", "images") as progress:
-        compute_features(collection, model, layer, progress=progress, hashes=hashes,
-                         device=st.session_state["ev_device"], batch_size=int(st.session_state["ev_batch_size"]))
+    job = runner().get(key)
+    if job is not None and job.status == "cancelled" and not st.session_state.pop("ev_resume", False):
+        st.warning(f"Extraction was cancelled at {job.done:,} of {job.total:,} images; the finished part is kept.")
+        if st.button("Resume extraction", type="primary"):
+            st.session_state["ev_resume"] = True
+            st.rerun()
+        st.stop()
+    wait_for(start_extraction())
     return _stored(key)
+
+
+def clear_store() -> int:
+    """Delete every stored feature set (refused while an extraction runs); returns the bytes freed."""
+    if runner().active():
+        raise EmbedVizError("An extraction is running; cancel it or let it finish before clearing the store.")
+    freed = FeatureStore().clear()
+    _stored.clear()
+    return freed
 
 
 def reducer_settings() -> dict[str, Any]:

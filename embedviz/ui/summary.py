@@ -6,10 +6,11 @@ import streamlit as st
 
 from ..reducers import REDUCERS
 from .state import (
+    runner,
     current_collection, current_layer, current_model, is_precomputed, model_label, precomputed_features, reducer_settings,
 )
 
-__all__ = ["sidebar_summary"]
+__all__ = ["sidebar_summary", "jobs_panel"]
 
 
 def sidebar_summary() -> None:
@@ -34,3 +35,22 @@ def sidebar_summary() -> None:
             + source +
             f"**Map** {REDUCERS[settings['method']].label}, {settings['n_components']}-D, seed {settings['random_state']}"
         )
+    jobs_panel()
+
+
+def jobs_panel() -> None:
+    """Running and queued extractions, from any page, refreshed every two seconds while there are any."""
+    if not runner().active():
+        return
+
+    @st.fragment(run_every=2)
+    def live() -> None:
+        if runner().active():
+            st.caption("Extractions")
+        for job in runner().active():
+            st.progress(job.fraction, text=f"{job.label}: {job.describe()}")
+            if st.button("Cancel", key=f"sidebar_cancel_{job.id}"):
+                job.cancel()
+
+    with st.sidebar:
+        live()

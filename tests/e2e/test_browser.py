@@ -156,3 +156,48 @@ def test_upload_a_metascatter_map_and_a_refused_torchscript_file(app_server, bro
     assert error.count() == 1 and "EMBEDVIZ_TRUSTED_MODELS=1" in error.inner_text()
     assert "demo CNN" in page.locator("[data-testid='stSidebar']").inner_text()  # the current model stays
     page.screenshot(path=str(artifacts / "torchscript_refused.png"), full_page=True)
+
+
+def test_extraction_runs_on_through_a_refresh_and_a_second_tab(app_server, browser, artifacts, tmp_path):
+    from ..conftest import make_image_folder
+
+    folder = make_image_folder(tmp_path / "many", per_class=600, seed=9)
+    url, _ = app_server
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(f"{url}/Data_and_model")
+    page.locator("[data-testid='stRadio'] label", has_text="Path on this server").click()
+    page.get_by_label("Folder, archive or CSV/Parquet manifest").fill(str(folder))
+    page.get_by_role("button", name="Use this path").click()
+    page.wait_for_selector("text=1,201 images in 2 classes", timeout=60_000)
+    page.locator("[data-testid='stSelectbox']", has_text="Architecture").click()
+    page.keyboard.type("resnet18")
+    page.keyboard.press("Enter")
+    page.locator("[data-testid='stRadio'] label", has_text="Random (untrained baseline)").click()
+    page.wait_for_selector("text=Model: resnet18 (random", timeout=60_000)
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Extract").click()
+    page.get_by_role("button", name="Extract features").click()
+    page.wait_for_selector("text=/images\\/s/", timeout=60_000)
+
+    page.reload()  # a new session: back on the demo, but the job goes on and shows in the sidebar
+    sidebar = page.locator("[data-testid='stSidebar']")
+    sidebar.get_by_text("Extractions").wait_for(timeout=30_000)
+    assert "many through resnet18" in sidebar.inner_text()
+    other = context.new_page()  # a second tab sees the same job, and does not start another
+    other.goto(f"{url}/Data_and_model")
+    other.locator("[data-testid='stSidebar']").get_by_text("many through resnet18", exact=False).wait_for(timeout=30_000)
+    page.screenshot(path=str(artifacts / "extraction_in_background.png"), full_page=True)
+    other.close()
+    sidebar.get_by_text("Extractions").wait_for(state="detached", timeout=180_000)  # finished
+
+    page.goto(f"{url}/Data_and_model")  # choose the same data and model again: the result is stored
+    page.locator("[data-testid='stRadio'] label", has_text="Path on this server").click()
+    page.get_by_label("Folder, archive or CSV/Parquet manifest").fill(str(folder))
+    page.get_by_role("button", name="Use this path").click()
+    page.wait_for_selector("text=1,201 images in 2 classes", timeout=60_000)
+    page.locator("[data-testid='stSelectbox']", has_text="Architecture").click()
+    page.keyboard.type("resnet18")
+    page.keyboard.press("Enter")
+    page.locator("[data-testid='stRadio'] label", has_text="Random (untrained baseline)").click()
+    page.wait_for_selector("text=already stored", timeout=60_000)
+    context.close()

@@ -1,0 +1,137 @@
+"""Long work (feature extraction) outside any one page's script run.
+
+A :class:`JobRunner` lives once per server process. Jobs run one at a time on a worker thread
+(``concurrent.futures``), so a single GPU or the CPU's cores go to one extraction at a time while
+the server keeps answering; a job is keyed by what it computes, so a second tab, a refresh or a
+return to the page finds the running job instead of starting another. Progress (done, total,
+rate) is read from any page; a cancel is honoured at the next batch, and the shards finished so
+far stay for the next run. An exception in a job ends that job with its message, not the server.
+
+Why not a job library (RQ, Celery, Huey)? They need a broker or a separate consumer process and
+pickled task arguments; here the work needs the models and collections the server already holds,
+and one process with one worker thread is the whole deployment. ``concurrent.futures`` is the
+well-kept standard piece that fits.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import Cancelled, EmbedVizError
+from .progress import Rate
+
+__all__ = ["Job", "JobRunner"]
+
+ACTIVE = ("queued", "running")
+
+
+@dataclass
+class Job:
+    """One piece of work and what is known about it; read by pages, written by the worker."""
+
+    key: str
+    label: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    status: str = "queued"
+    done: int = 0
+    total: int = 0
+    message: str = ""
+    error: str = ""
+    result: Any = None
+    submitted: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    _rate: Rate | None = field(default=None, repr=False)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next progress report (or before it starts)."""
+        self._cancel.set()
+
+    def progress(self, done: int, total: int, message: str = "") -> bool:
+        """The :data:`~embedviz.progress.ProgressCallback` handed to the work."""
+        self.done, self.total = done, total
+        if message and message != "images":
+            self.message = message
+        return self._cancel.is_set()
+
+    def describe(self, unit: str = "images") -> str:
+        """``"1,200 / 1,797 images · 850 images/s · ETA 1 s"``, or the outcome."""
+        if self.status == "queued":
+            return "waiting for the job ahead of it"
+        if self.status == "running" and self._rate is not None:
+            return self._rate.describe(self.done, self.total, unit)
+        if self.status == "failed":
+            return self.error
+        return self.status
+
+    @property
+    def fraction(self) -> float:
+        return min(self.done / self.total, 1.0) if self.total else 0.0
+
+
+class JobRunner:
+    """Queues jobs by key and runs them one at a time on a worker thread."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embedviz-job")
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, key: str, label: str, work: Callable[[Job], Any]) -> Job:
+        """Start ``work(job)`` unless a job with ``key`` is already queued or running: then that one."""
+        with self._lock:
+            current = self._jobs.get(key)
+            if current is not None and current.active:
+                return current
+            job = Job(key=key, label=label)
+            self._jobs[key] = job
+        self._pool.submit(self._run, job, work)
+        return job
+
+    def get(self, key: str) -> Job | None:
+        return self._jobs.get(key)
+
+    def jobs(self) -> list[Job]:
+        """Every job this process has seen, newest first."""
+        return sorted(self._jobs.values(), key=lambda j: j.submitted, reverse=True)
+
+    def active(self) -> list[Job]:
+        return [job for job in self.jobs() if job.active]
+
+    def forget(self, key: str) -> None:
+        """Drop a finished job's record (so the same work can be submitted afresh)."""
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and not job.active:
+                del self._jobs[key]
+
+    @staticmethod
+    def _run(job: Job, work: Callable[[Job], Any]) -> None:
+        if job._cancel.is_set():
+            job.status, job.finished = "cancelled", time.time()
+            return
+        job.status, job.started, job._rate = "running", time.time(), Rate()
+        try:
+            job.result = work(job)
+            job.status = "done"
+        except Cancelled as exc:
+            job.status, job.error = "cancelled", str(exc)
+        except EmbedVizError as exc:
+            job.status, job.error = "failed", str(exc)
+        except Exception as exc:  # a bug or a device error: this job ends, the server goes on
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            job.status, job.error = "failed", f"The job failed ({type(exc).__name__}: {first})."
+            traceback.print_exc()
+        finally:
+            job.finished = time.time()
