@@ -293,6 +293,9 @@ def run_engine(
                 out = run_batch(x)
                 for layer in layers:
                     f = out[names[layer]]
+                    if f.ndim != 2 or f.shape[0] != len(good):
+                        raise ModelError(f"Layer {layer} gave an output of shape {tuple(f.shape)} for a batch of "
+                                         f"{len(good)} images; choose a layer with one output per image.")
                     if not torch.isfinite(f).all():
                         raise ModelError(f"Layer {layer} produced NaN or infinite values; check the weights.")
                     shard_feats[layer].append(f.cpu().numpy())

@@ -29,7 +29,7 @@ from .store import FeatureSet, FeatureStore
 __all__ = ["resolve_device", "feature_key", "extract_features", "extract_layers", "compute_features",
            "compute_layers"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: crop and resize in one step, normalisation fused
 #: With this many classes or fewer, every class's probability becomes a column.
 FULL_SOFTMAX_CLASSES = 10
 

@@ -58,23 +58,24 @@ class Preprocessing:
         from PIL import Image
 
         resample = Image.Resampling.BICUBIC if self.interpolation == "bicubic" else Image.Resampling.BILINEAR
-        if self.resize == "squash" or image.size == (self.size, self.size):
-            return image if image.size == (self.size, self.size) else image.resize(
-                (self.size, self.size), resample)
-        short = self.shorter_side
-        scale = short / min(image.size)
-        image = image.resize((max(short, round(image.width * scale)), max(short, round(image.height * scale))),
-                             resample)
-        left, top = (image.width - self.size) // 2, (image.height - self.size) // 2
-        return image.crop((left, top, left + self.size, top + self.size))
+        if image.size == (self.size, self.size):
+            return image
+        if self.resize == "squash":
+            return image.resize((self.size, self.size), resample)
+        # "Shorter side to N, then the centre size x size" in one resize: the centre square of the
+        # source that becomes the crop is resized straight to the output (a fraction of the pixels).
+        side = min(image.size) * self.size / self.shorter_side
+        left, top = (image.width - side) / 2, (image.height - side) / 2
+        return image.resize((self.size, self.size), resample, box=(left, top, left + side, top + side))
 
     def __call__(self, image: "Image.Image") -> torch.Tensor:  # noqa: F821 - PIL type
         image = self._resized(image.convert("L") if self.channels == 1 else image.convert("RGB"))
-        array = np.asarray(image, dtype=np.float32) / 255.0
+        array = np.asarray(image)
         array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
-        mean = np.asarray(self.mean, dtype=np.float32)[:, None, None]
-        std = np.asarray(self.std, dtype=np.float32)[:, None, None]
-        return torch.from_numpy((array - mean) / std)
+        # (x / 255 - mean) / std as one multiply-add, straight from the uint8 pixels.
+        scale = (1.0 / (255.0 * np.asarray(self.std, dtype=np.float32)))[:, None, None]
+        shift = (-np.asarray(self.mean, dtype=np.float32) / np.asarray(self.std, dtype=np.float32))[:, None, None]
+        return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32) * scale + shift)
 
 
 def make_preprocessing(size: int, channels: int, mean: Sequence[float], std: Sequence[float],
