@@ -158,6 +158,18 @@ def test_upload_a_metascatter_map_and_a_refused_torchscript_file(app_server, bro
     page.screenshot(path=str(artifacts / "torchscript_refused.png"), full_page=True)
 
 
+def _choose_folder_and_random_resnet18(page, url: str, folder) -> None:
+    page.goto(f"{url}/Data_and_model")
+    page.locator("[data-testid='stRadio'] label", has_text="Path on this server").click()
+    page.get_by_label("Folder, archive or CSV/Parquet manifest").fill(str(folder))
+    page.get_by_role("button", name="Use this path").click()
+    page.wait_for_selector("text=1,201 images in 2 classes", timeout=60_000)
+    page.locator("[data-testid='stSelectbox']", has_text="Architecture").click()
+    page.keyboard.type("resnet18")  # the list is long and virtualised: filter it as a user would
+    page.keyboard.press("Enter")
+    page.locator("[data-testid='stRadio'] label", has_text="Random (untrained baseline)").click()
+
+
 def test_extraction_runs_on_through_a_refresh_and_a_second_tab(app_server, browser, artifacts, tmp_path):
     from ..conftest import make_image_folder
 
@@ -165,15 +177,7 @@ def test_extraction_runs_on_through_a_refresh_and_a_second_tab(app_server, brows
     url, _ = app_server
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
-    page.goto(f"{url}/Data_and_model")
-    page.locator("[data-testid='stRadio'] label", has_text="Path on this server").click()
-    page.get_by_label("Folder, archive or CSV/Parquet manifest").fill(str(folder))
-    page.get_by_role("button", name="Use this path").click()
-    page.wait_for_selector("text=1,201 images in 2 classes", timeout=60_000)
-    page.locator("[data-testid='stSelectbox']", has_text="Architecture").click()
-    page.keyboard.type("resnet18")
-    page.keyboard.press("Enter")
-    page.locator("[data-testid='stRadio'] label", has_text="Random (untrained baseline)").click()
+    _choose_folder_and_random_resnet18(page, url, folder)
     page.wait_for_selector("text=Model: resnet18 (random", timeout=60_000)
     page.locator("[data-testid='stSidebarNav'] a", has_text="Extract").click()
     page.get_by_role("button", name="Extract features").click()
@@ -190,14 +194,6 @@ def test_extraction_runs_on_through_a_refresh_and_a_second_tab(app_server, brows
     other.close()
     sidebar.get_by_text("Extractions").wait_for(state="detached", timeout=180_000)  # finished
 
-    page.goto(f"{url}/Data_and_model")  # choose the same data and model again: the result is stored
-    page.locator("[data-testid='stRadio'] label", has_text="Path on this server").click()
-    page.get_by_label("Folder, archive or CSV/Parquet manifest").fill(str(folder))
-    page.get_by_role("button", name="Use this path").click()
-    page.wait_for_selector("text=1,201 images in 2 classes", timeout=60_000)
-    page.locator("[data-testid='stSelectbox']", has_text="Architecture").click()
-    page.keyboard.type("resnet18")
-    page.keyboard.press("Enter")
-    page.locator("[data-testid='stRadio'] label", has_text="Random (untrained baseline)").click()
+    _choose_folder_and_random_resnet18(page, url, folder)  # the same choice again: the result is stored
     page.wait_for_selector("text=already stored", timeout=60_000)
     context.close()
