@@ -30,6 +30,9 @@ with plot:
     st.caption(f"{len(samples):,} points · {REDUCERS[embedding.method].label} {embedding.n_components}-D ({how})")
     for note in embedding.notes:
         st.info(note)
+    quality = ui.map_quality(features, embedding)
+    if quality is not None:
+        st.caption(f"How faithful: {quality.summary()}. Colour by neighbourhood_kept on Explore to see where.")
     color = "label" if "label" in samples.columns else None
     st.plotly_chart(scatter_figure(embedding.coords, samples, color), key="reduce_map")
     st.page_link("pages/4_Explore.py", label="Next: explore, filter and select", icon=":material/travel_explore:")

@@ -14,7 +14,7 @@ st.title("Explore")
 
 with ui.guard():
     view = ui.current_map()
-samples = view.features.samples
+samples = view.samples
 columns = [c for c in samples.columns if c not in ("sample_id", "path")]
 if st.session_state["ev_color"] not in ["(none)", *columns]:
     st.session_state["ev_color"] = "(none)"

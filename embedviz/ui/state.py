@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
 from ..classes import load_class_index, name_labels
@@ -24,6 +25,7 @@ from ..images import ImageCollection, collection_hash, file_hashes, load_collect
 from ..layers import check_layer, default_layer
 from ..models import DEMO, LoadedModel, describe, load_model
 from ..precomputed import images_of, load_precomputed, precomputed_key
+from ..quality import Faithfulness, faithfulness
 from ..preprocessing import make_preprocessing
 from ..reducers import REDUCERS, Embedding, available_methods, compute_embedding, get_reducer, param_specs
 from ..store import FeatureSet, FeatureStore
@@ -34,7 +36,7 @@ __all__ = [
     "current_collection", "current_model", "current_layer", "stored_features", "require_features",
     "reducer_settings", "require_embedding", "MapView", "current_map", "model_label",
     "class_index", "set_class_index", "set_preprocessing", "is_precomputed", "precomputed_features",
-    "methods_for", "runner", "extraction_job", "start_extraction", "wait_for", "clear_store",
+    "methods_for", "map_quality", "runner", "extraction_job", "start_extraction", "wait_for", "clear_store",
 ]
 
 #: Widget keys start with ``ev_`` and are kept across pages; these are their first values.
@@ -327,6 +329,20 @@ def require_embedding(features: FeatureSet) -> Embedding:
         return compute_embedding(features.features, features_key=features.key, progress=progress, **settings)
 
 
+@st.cache_resource(max_entries=16, show_spinner="Measuring how faithful the map is")
+def _quality(features_key: str, embedding_key: str, _features: FeatureSet, _embedding: Embedding) -> Faithfulness:
+    labels = _features.samples["label"] if "label" in _features.samples.columns else None
+    return faithfulness(np.asarray(_features.features), _embedding.coords, labels)
+
+
+def map_quality(features: FeatureSet, embedding: Embedding) -> Faithfulness | None:
+    """Trustworthiness, continuity, label agreement and per-point neighbourhood kept, once per map
+    (``None`` for coordinates given with the data: there is nothing to compare them with)."""
+    if embedding.method == "precomputed" or len(features) < 5:
+        return None
+    return _quality(features.key, embedding.key, features, embedding)
+
+
 @dataclass(frozen=True)
 class MapView:
     """Everything a page needs to draw the current map."""
@@ -334,8 +350,16 @@ class MapView:
     collection: ImageCollection
     features: FeatureSet
     embedding: Embedding
+    quality: Faithfulness | None = None
+
+    @property
+    def samples(self):
+        """The samples table, with each point's ``neighbourhood_kept`` when it was measured."""
+        table = self.features.samples
+        return table if self.quality is None else table.assign(neighbourhood_kept=self.quality.kept)
 
 
 def current_map() -> MapView:
     features = require_features()
-    return MapView(current_collection(), features, require_embedding(features))
+    embedding = require_embedding(features)
+    return MapView(current_collection(), features, embedding, map_quality(features, embedding))

@@ -1,0 +1,134 @@
+"""How faithful a map is to the features it came from.
+
+- *Trustworthiness* at k: are the map's near neighbours really near in feature space? (1 is perfect;
+  points pulled together that were far apart lower it.)
+- *Continuity* at k: are feature-space neighbours still near on the map? (points torn apart lower it.)
+- *k-NN label agreement*: the share of each point's k nearest neighbours with its label, on the map and
+  in feature space; a map that agrees less than the features is hiding structure.
+- *Neighbourhood kept* per point: the share of its k feature-space neighbours that are also among its
+  k map neighbours; it can colour the map to show where to distrust it.
+
+Trustworthiness and continuity need exact ranks, so they are computed for a seeded random sample of
+points (against all points); the result says how many.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Faithfulness", "faithfulness", "trust_and_continuity", "neighbourhood_kept"]
+
+#: Above this many points the per-point score is computed for the sample only.
+ALL_POINTS_LIMIT = 20_000
+
+
+@dataclass(frozen=True)
+class Faithfulness:
+    k: int
+    sampled: int
+    total: int
+    trustworthiness: float
+    continuity: float
+    label_agreement_map: float | None
+    label_agreement_features: float | None
+    #: Per point (``nan`` where not computed), in the features' row order.
+    kept: np.ndarray
+
+    def summary(self) -> str:
+        text = (f"trustworthiness@{self.k} {self.trustworthiness:.3f} · continuity@{self.k} {self.continuity:.3f}")
+        if self.label_agreement_map is not None:
+            text += (f" · {self.k}-NN label agreement {self.label_agreement_map:.1%} on the map vs "
+                     f"{self.label_agreement_features:.1%} in feature space")
+        how = "all" if self.sampled == self.total else f"a random sample of {self.sampled:,} of"
+        return text + f" (on {how} {self.total:,} points)"
+
+
+def _neighbours(x: np.ndarray, k: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """Indices of each point's ``k`` nearest others (of ``rows`` only, if given), nearest first."""
+    from sklearn.neighbors import NearestNeighbors
+
+    index = NearestNeighbors(n_neighbors=k + 1).fit(x)
+    query = x if rows is None else x[rows]
+    found = index.kneighbors(query, return_distance=False)
+    own = np.arange(len(x)) if rows is None else rows
+    # Drop the point itself (first, unless exact duplicates tie with it).
+    out = np.empty((len(query), k), dtype=np.int64)
+    for i, (row, me) in enumerate(zip(found, own)):
+        others = row[row != me]
+        out[i] = others[:k]
+    return out
+
+
+def _distances(x: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """Squared distances from the points ``part`` to every point; each point's own is infinite."""
+    x64 = x.astype(np.float64)
+    sq = (x64 ** 2).sum(axis=1)
+    d = sq[part, None] + sq[None, :] - 2.0 * x64[part] @ x64.T
+    d[np.arange(len(part)), part] = np.inf
+    return d
+
+
+def trust_and_continuity(features: np.ndarray, coords: np.ndarray, k: int = 10,
+                         rows: np.ndarray | None = None, chunk: int = 256) -> tuple[float, float]:
+    """Trustworthiness and continuity at ``k`` over ``rows`` (default: all points).
+
+    No full sort: an intruder's rank is the count of points nearer than it, so the cost is the
+    distance rows plus one comparison row per intruder."""
+    n = len(features)
+    rows = np.arange(n) if rows is None else np.asarray(rows)
+    penalty = {"trust": 0.0, "continuity": 0.0}
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        df, dm = _distances(features, part), _distances(coords, part)
+        nn_f = np.argpartition(df, k, axis=1)[:, :k]
+        nn_m = np.argpartition(dm, k, axis=1)[:, :k]
+        for i in range(len(part)):
+            for name, own_d, own_nn, other_nn in (("trust", df[i], nn_f[i], nn_m[i]),
+                                                   ("continuity", dm[i], nn_m[i], nn_f[i])):
+                intruders = np.setdiff1d(other_nn, own_nn, assume_unique=True)
+                if len(intruders):
+                    ranks = (own_d[None, :] < own_d[intruders, None]).sum(axis=1) + 1
+                    penalty[name] += float((ranks - k).sum())
+    scale = 2.0 / (len(rows) * k * (2 * n - 3 * k - 1))
+    return 1.0 - scale * penalty["trust"], 1.0 - scale * penalty["continuity"]
+
+
+def neighbourhood_kept(features: np.ndarray, coords: np.ndarray, k: int = 10,
+                       rows: np.ndarray | None = None) -> np.ndarray:
+    """Per point, the share of its ``k`` feature-space neighbours that are also its map neighbours."""
+    feat_nn, map_nn = _neighbours(features, k, rows), _neighbours(coords, k, rows)
+    return np.array([len(np.intersect1d(a, b, assume_unique=True)) / k for a, b in zip(feat_nn, map_nn)])
+
+
+def _agreement(neighbours: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> float:
+    return float((labels[neighbours] == labels[rows, None]).mean())
+
+
+def faithfulness(features: np.ndarray, coords: np.ndarray, labels=None, *, k: int = 10, sample: int = 2_000,
+                 seed: int = 0) -> Faithfulness:
+    """All four measures; ranks on a seeded sample of ``sample`` points, neighbourhoods on all of
+    them up to :data:`ALL_POINTS_LIMIT` points."""
+    x = np.asarray(features, dtype=np.float32)
+    y = np.asarray(coords, dtype=np.float32)
+    n = len(x)
+    k = max(1, min(k, (n - 1) // 2))  # trustworthiness needs k < n / 2
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, size=min(sample, n), replace=False))
+    trust, continuity = trust_and_continuity(x, y, k, rows)
+    every = np.arange(n) if n <= ALL_POINTS_LIMIT else rows
+    feat_nn, map_nn = _neighbours(x, k, every), _neighbours(y, k, every)  # row j is point every[j]
+    kept = np.full(n, np.nan)
+    kept[every] = [len(np.intersect1d(a, b, assume_unique=True)) / k for a, b in zip(feat_nn, map_nn)]
+    agree_map = agree_feat = None
+    if labels is not None:
+        values = np.asarray(labels, dtype=object)
+        known = np.array([v is not None and v == v for v in values])  # not None, not NaN
+        if known[rows].any():
+            values = np.where(known, values.astype(str), "\0missing")
+            position = np.searchsorted(every, rows[known[rows]])
+            labelled = every[position]
+            agree_map = _agreement(map_nn[position], values, labelled)
+            agree_feat = _agreement(feat_nn[position], values, labelled)
+    return Faithfulness(k, len(rows), n, trust, continuity, agree_map, agree_feat, kept)

@@ -1,0 +1,65 @@
+"""Faithfulness measures against known cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.manifold import trustworthiness
+
+from embedviz.quality import faithfulness, neighbourhood_kept, trust_and_continuity
+
+
+@pytest.fixture
+def blobs():
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=10, size=(4, 20))
+    labels = np.repeat(np.arange(4), 60)
+    return centres[labels] + rng.normal(size=(240, 20)), labels
+
+
+def test_trustworthiness_matches_scikit_learn_and_continuity_is_its_mirror(blobs):
+    x, _ = blobs
+    y = x[:, :2] + np.random.default_rng(1).normal(scale=3, size=(len(x), 2))
+    trust, continuity = trust_and_continuity(x, y, k=7)
+    assert trust == pytest.approx(trustworthiness(x, y, n_neighbors=7), abs=1e-9)
+    assert continuity == pytest.approx(trustworthiness(y, x, n_neighbors=7), abs=1e-9)
+
+
+def test_a_perfect_map_scores_one_and_a_shuffled_one_scores_low(blobs):
+    x, labels = blobs
+    exact = faithfulness(x, x, labels, k=10)  # the features as their own "map"
+    assert exact.trustworthiness == pytest.approx(1.0) and exact.continuity == pytest.approx(1.0)
+    assert (exact.kept == 1.0).all() and exact.label_agreement_map == exact.label_agreement_features == 1.0
+    shuffled = faithfulness(x, np.random.default_rng(2).normal(size=(len(x), 2)), labels, k=10)
+    assert shuffled.trustworthiness < 0.6 and shuffled.continuity < 0.6
+    assert np.nanmean(shuffled.kept) < 0.15 and shuffled.label_agreement_map < 0.4
+    assert "on all 240 points" in exact.summary()
+
+
+def test_a_torn_cluster_lowers_the_kept_score_of_its_points_only():
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(4), 60)
+    y = rng.normal(scale=20, size=(4, 2))[labels] + rng.normal(size=(240, 2))
+    rotation, _ = np.linalg.qr(rng.normal(size=(20, 20)))
+    x = y @ rotation[:2]  # the plane turned into 20 dimensions: distances kept, so the 2-D map is exact
+    assert (neighbourhood_kept(x, y, k=10) > 0.99).all()
+    torn = y.copy()
+    moved = np.where(labels == 0)[0][::2]  # half of cluster 0 sent far away
+    torn[moved] += 1000
+    kept = neighbourhood_kept(x, torn, k=10)
+    others = labels != 0
+    assert kept[moved].mean() < 0.7 < kept[others].mean()
+
+
+def test_sampling_is_said_and_seeded(blobs):
+    x, labels = blobs
+    a = faithfulness(x, x[:, :2], labels, sample=100, seed=3)
+    b = faithfulness(x, x[:, :2], labels, sample=100, seed=3)
+    assert a.sampled == 100 and a.total == 240 and "random sample of 100 of 240" in a.summary()
+    assert a.trustworthiness == b.trustworthiness
+
+
+def test_few_points_shrink_k_instead_of_failing():
+    x = np.random.default_rng(5).normal(size=(5, 3))
+    small = faithfulness(x, x[:, :2], ["a", "a", "b", "b", None], k=10)
+    assert small.k == 2 and 0 <= small.trustworthiness <= 1 and 0 <= small.label_agreement_map <= 1
