@@ -10,9 +10,7 @@ first run would have, so the features come out bit for bit the same.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -40,17 +38,6 @@ def auto_workers(count: int, batch_size: int) -> int:
     if count <= 2 * batch_size:
         return 0
     return max(1, min(8, (os.cpu_count() or 2) - 1))
-
-
-def _worker_context():
-    """How decode workers start. Forking a process that runs other threads (a web server, the job
-    thread) can copy a lock some thread held, and the child then waits forever; there the workers
-    come from a clean fork server instead (which imports embedviz once, so they start quickly)."""
-    if threading.active_count() == 1:
-        return None  # a single-threaded process (the command line, a benchmark) forks safely
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["embedviz.engine"])
-    return context
 
 
 def auto_batch_size(device: torch.device) -> int:
@@ -239,8 +226,7 @@ def run_engine(
     dataset = torch.utils.data.Subset(_Images(collection.paths(), model.preprocessing), indices)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate, pin_memory=cuda,
-        prefetch_factor=4 if workers else None, persistent_workers=False,
-        multiprocessing_context=_worker_context() if workers else None)
+        prefetch_factor=4 if workers else None, persistent_workers=False)
 
     def forward(x: torch.Tensor) -> dict[str, torch.Tensor]:
         if net is None:
