@@ -147,3 +147,13 @@ def test_worker_processes_give_the_same_features():
     inline = extract_features(collection, model, batch_size=32, num_workers=0)
     workers = extract_features(collection, model, batch_size=32, num_workers=2)
     np.testing.assert_array_equal(workers.features, inline.features)
+
+
+def test_workers_started_from_a_threaded_process_agree():
+    from concurrent.futures import ThreadPoolExecutor
+
+    collection, model = _demo(200), load_model("demo")
+    inline = extract_features(collection, model, batch_size=32, num_workers=0)
+    with ThreadPoolExecutor(1) as pool:  # as in the app: the job thread, beside the server's threads
+        threaded = pool.submit(extract_features, collection, model, batch_size=32, num_workers=2).result(timeout=120)
+    np.testing.assert_array_equal(threaded.features, inline.features)

@@ -17,7 +17,7 @@ from ..errors import ReducerError
 from ..progress import ProgressCallback, report
 from .params import GivenParams, PCAParams, TSNEParams, UMAPParams
 
-__all__ = ["Reducer", "REDUCERS", "available_methods", "get_reducer"]
+__all__ = ["Reducer", "REDUCERS", "available_methods", "get_reducer", "import_umap"]
 
 FitResult = tuple[np.ndarray, list[str]]
 
@@ -92,14 +92,27 @@ def _fit_tsne(x: np.ndarray, params: TSNEParams, n_components: int, seed: int, p
     return coords, notes
 
 
+def import_umap():
+    """umap-learn, with numba's compiled code cached under ``$EMBEDVIZ_HOME/numba`` so that only the
+    first process on a machine pays the compilation (numba reads the variable when first imported)."""
+    import os
+
+    from ..home import home_dir
+
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(home_dir() / "numba"))
+    import umap
+
+    return umap
+
+
 def _fit_umap(x: np.ndarray, params: UMAPParams, n_components: int, seed: int, progress) -> FitResult:
     notes: list[str] = []
     if params.n_neighbors >= x.shape[0]:
         notes.append(f"n_neighbors {params.n_neighbors} is too large for {x.shape[0]} points; used {x.shape[0] - 1}.")
         params = replace(params, n_neighbors=x.shape[0] - 1)
     x = _pca_first(x, params.pca_components, seed, notes)
-    report(progress, 0, 2, "UMAP: loading (the first use in a process compiles for up to a minute)")
-    import umap
+    report(progress, 0, 2, "UMAP: loading (the first use on a machine compiles for up to a minute)")
+    umap = import_umap()
 
     report(progress, 1, 2, "UMAP: fitting")
     model = umap.UMAP(n_components=n_components, n_neighbors=params.n_neighbors, min_dist=params.min_dist,
