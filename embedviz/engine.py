@@ -204,16 +204,14 @@ def run_engine(
     shards = _Shards(work_dir, layers)
     notes: list[str] = []
 
+    names = {layer: f"f{i}" for i, layer in enumerate(layers)}  # graph node -> output key
+    logits_name = names.get(logits_node, "logits") if logits_node is not None else None
     net = None
     if model.module is not None:
         from torchvision.models.feature_extraction import create_feature_extractor
 
-        nodes = {layer: f"f{i}" for i, layer in enumerate(layers)}
-        if logits_node is not None and logits_node not in nodes:
-            nodes[logits_node] = "logits"
+        nodes = names if logits_name in (None, *names.values()) else {**names, logits_node: "logits"}
         net = create_feature_extractor(model.module, return_nodes=nodes).eval()
-    names = {layer: f"f{i}" for i, layer in enumerate(layers)}
-    logits_name = names.get(logits_node, "logits") if logits_node is not None else None
 
     device = _move(net, device)
     autocast_dtype = _autocast_dtype(device)

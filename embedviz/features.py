@@ -18,12 +18,12 @@ import pandas as pd
 import torch
 
 from .engine import run_engine
-from .errors import DataError, ModelError
+from .errors import ModelError
 from .home import sha256_json
 from .images import ImageCollection, collection_hash, file_hashes, find_duplicates
 from .layers import check_layer, output_layer
 from .models import LoadedModel, describe
-from .progress import ProgressCallback, report
+from .progress import ProgressCallback
 from .store import FeatureSet, FeatureStore
 
 __all__ = ["resolve_device", "feature_key", "extract_features", "extract_layers", "compute_features",
@@ -57,13 +57,6 @@ def feature_key(images_sha256: str, model: LoadedModel, layer: str, pooling: str
     if pooling != "avg":  # only when set, so keys made before pooling was a choice stay valid
         spec["pooling"] = pooling
     return sha256_json(spec)[:32]
-
-
-def _pool(tensor) -> torch.Tensor:
-    """Average pooling, as :func:`embedviz.engine.pool` (kept for the trusted-program child)."""
-    from .engine import pool
-
-    return pool(tensor, "avg")
 
 
 def _class_names(model: LoadedModel, collection: ImageCollection, width: int) -> list[str]:
@@ -136,13 +129,10 @@ def extract_layers(
     result = run_engine(collection, model, layers, device=target, batch_size=batch_size, num_workers=num_workers,
                         pooling=pooling, logits_node=out_node if want_logits else None, work_dir=work_dir,
                         progress=progress)
-    path = collection.samples["path"]
-    skipped = [(path.iat[i], reason) for i, reason in result.skipped]
-    logits = [result.logits] if result.logits is not None else []
+    samples, skipped = _read_samples(collection, model, result.kept, result.skipped, result.logits, top_k)
     sets = {}
     for layer in layers:
-        fs = _finish(collection, model, layer, result.kept, skipped, [result.features[layer]], logits,
-                     result.device, start, top_k)
+        fs = _feature_set(collection, model, layer, samples, skipped, result.features[layer], result.device, start)
         fs.manifest.update(pooling=pooling, engine_notes=result.notes, resumed_images=result.resumed_images,
                            layers_in_pass=layers)
         sets[layer] = fs
@@ -168,26 +158,26 @@ def _extract_program(collection: ImageCollection, model: LoadedModel, layer: str
     start = time.perf_counter()
     result = run_program(model.program, model.program_format, collection.paths(), model.preprocessing.to_dict(),
                          layer, batch_size=batch_size, progress=progress)
-    path = collection.samples["path"]
-    skipped = [(path.iat[i], reason) for i, reason in result.skipped]
-    logits = [result.logits] if result.logits is not None else []
-    return _finish(collection, model, layer, result.kept, skipped, [result.features], logits, "cpu", start, top_k)
+    samples, skipped = _read_samples(collection, model, result.kept, result.skipped, result.logits, top_k)
+    return _feature_set(collection, model, layer, samples, skipped, result.features, "cpu", start)
 
 
-def _finish(collection: ImageCollection, model: LoadedModel, layer: str, kept: list[int],
-            skipped: list[tuple[str, str]], feats: list[np.ndarray], logits: list[np.ndarray],
-            target: str, start: float, top_k: int) -> FeatureSet:
-    """The samples that were read, with predictions joined, their features and the manifest."""
-    if not kept:
-        raise DataError("None of the images could be read; see the skipped list for reasons.")
-
+def _read_samples(collection: ImageCollection, model: LoadedModel, kept: list[int], skipped: list[tuple[int, str]],
+                  logits: np.ndarray | None, top_k: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows that were read, with predictions joined once for every layer; and the skipped files."""
     samples = collection.samples.iloc[kept].reset_index(drop=True)
-    if logits:
-        logits = [np.concatenate(logits)]
-        names = _class_names(model, collection, logits[0].shape[1])
+    if logits is not None:
+        names = _class_names(model, collection, logits.shape[1])
         labels = samples["label"] if collection.has_labels else None
-        samples = pd.concat([samples, _prediction_columns(np.concatenate(logits), names, labels, top_k)], axis=1)
-    features = np.ascontiguousarray(np.concatenate(feats), dtype=np.float32)
+        samples = pd.concat([samples, _prediction_columns(logits, names, labels, top_k)], axis=1)
+    path = collection.samples["path"]
+    return samples, pd.DataFrame([(path.iat[i], reason) for i, reason in skipped], columns=["path", "reason"])
+
+
+def _feature_set(collection: ImageCollection, model: LoadedModel, layer: str, samples: pd.DataFrame,
+                 skipped: pd.DataFrame, features: np.ndarray, target: str, start: float) -> FeatureSet:
+    """One layer's features with the samples table and the manifest."""
+    features = np.ascontiguousarray(features, dtype=np.float32)
     manifest = {
         "model": model.architecture,
         "model_description": describe(model),
@@ -206,7 +196,7 @@ def _finish(collection: ImageCollection, model: LoadedModel, layer: str, kept: l
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "host": platform.node(),
     }
-    return FeatureSet(features, samples, pd.DataFrame(skipped, columns=["path", "reason"]), manifest)
+    return FeatureSet(features, samples, skipped, manifest)
 
 
 def compute_layers(

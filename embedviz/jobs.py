@@ -109,13 +109,6 @@ class JobRunner:
     def active(self) -> list[Job]:
         return [job for job in self.jobs() if job.active]
 
-    def forget(self, key: str) -> None:
-        """Drop a finished job's record (so the same work can be submitted afresh)."""
-        with self._lock:
-            job = self._jobs.get(key)
-            if job is not None and not job.active:
-                del self._jobs[key]
-
     @staticmethod
     def _run(job: Job, work: Callable[[Job], Any]) -> None:
         if job._cancel.is_set():

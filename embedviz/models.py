@@ -376,7 +376,7 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
         # googlenet/inception warn that their init will change unless told which one to use.
         module = _build(architecture, **({"init_weights": True} if architecture in ("googlenet", "inception_v3") else {}))
         if task == "detection":
-            return _detection_model(architecture, module.backbone, "random:seed0", RANDOM, module)
+            return _detection_model(architecture, module, "random:seed0", RANDOM)
         return LoadedModel(architecture=architecture, module=module.eval(),
                            preprocessing=default_preprocessing(architecture), weights_sha256="random:seed0", num_classes=_num_outputs(module, task), weights_name=RANDOM,
                            task=task)
@@ -390,16 +390,12 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
     )
 
 
-def _detection_model(architecture: str, backbone: nn.Module, sha: str, name: str,
-                     detector: nn.Module | None = None) -> LoadedModel:
+def _detection_model(architecture: str, detector: nn.Module, sha: str, name: str) -> LoadedModel:
     """A detector's backbone as a feature extractor, fed as the detector's own transform normalises."""
-    transform = getattr(detector, "transform", None) if detector is not None else None
-    if transform is None:
-        with torch.device("meta"):
-            transform = _build(architecture).transform
+    transform = detector.transform
     mean, std = tuple(float(m) for m in transform.image_mean), tuple(float(s) for s in transform.image_std)
     size = min(int(transform.min_size[0]), 320)  # detectors run at 300-800 px; 320 keeps extraction quick
-    return LoadedModel(architecture=architecture, module=backbone.eval(),
+    return LoadedModel(architecture=architecture, module=detector.backbone.eval(),
                        preprocessing=Preprocessing(size=size, mean=mean, std=std, resize="squash"),
                        weights_sha256=sha, weights_name=name, task="detection",
                        notes=("Only the detector's backbone is used: features, no predictions.",))
@@ -414,11 +410,11 @@ def _backbone_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def _from_state(architecture: str, task: str, state: dict[str, torch.Tensor], source: str) -> tuple[nn.Module, int | None]:
     """Build ``architecture`` shaped as ``state`` says (class count, auxiliary heads), then load it.
 
-    For a detector only the backbone is built from the file; its heads are never run."""
+    For a detector only the backbone is loaded from the file; its heads are never run."""
     if task == "detection":
-        backbone = _build(architecture).backbone
-        _load_into(backbone, _backbone_state(state), source)
-        return backbone, None
+        detector = _build(architecture)
+        _load_into(detector.backbone, _backbone_state(state), source)
+        return detector, None
     with torch.device("meta"):  # a free probe for the head's name: no memory, no initialisation
         probe = _build(architecture)
     head = _head(probe, task)

@@ -71,13 +71,14 @@ def _distances(x: np.ndarray, part: np.ndarray) -> np.ndarray:
 
 
 def trust_and_continuity(features: np.ndarray, coords: np.ndarray, k: int = 10,
-                         rows: np.ndarray | None = None, chunk: int = 256) -> tuple[float, float]:
+                         rows: np.ndarray | None = None, chunk: int | None = None) -> tuple[float, float]:
     """Trustworthiness and continuity at ``k`` over ``rows`` (default: all points).
 
     No full sort: an intruder's rank is the count of points nearer than it, so the cost is the
     distance rows plus one comparison row per intruder."""
     n = len(features)
     rows = np.arange(n) if rows is None else np.asarray(rows)
+    chunk = chunk or max(1, 2**23 // n)  # two distance blocks of at most 64 MiB each, whatever n is
     penalty = {"trust": 0.0, "continuity": 0.0}
     for start in range(0, len(rows), chunk):
         part = rows[start:start + chunk]

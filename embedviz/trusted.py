@@ -144,7 +144,7 @@ def _extract(job: dict[str, Any]) -> None:
     import torch
 
     from .decode import ImageRejected, open_image
-    from .features import _pool
+    from .engine import pool
     from .preprocessing import Preprocessing
 
     model = _load(job["path"], job["format"])
@@ -174,7 +174,7 @@ def _extract(job: dict[str, Any]) -> None:
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
                     raise ModelError(f"The model failed on inputs of shape {tuple(batch[0].shape)} ({first}); "
                                      "check the size and channels under Preprocessing.") from None
-                f = _pool(captured.pop("features") if layer != OUTPUT else out).float()
+                f = pool(captured.pop("features") if layer != OUTPUT else out).float()
                 if not torch.isfinite(f).all():
                     raise ModelError(f"Layer {layer} produced NaN or infinite values.")
                 feats.append(f.numpy())

@@ -12,9 +12,7 @@ st.title("Reduce to a map")
 with ui.guard():
     features = ui.require_features()
 samples = features.samples
-methods = ui.methods_for(features.features.shape[1])
-if st.session_state["ev_method"] not in methods:
-    st.session_state["ev_method"] = methods[0] if "tsne" not in methods else "tsne"
+methods = ui.settle_method(features.features.shape[1])
 
 controls, plot = st.columns([4, 9])
 with controls:

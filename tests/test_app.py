@@ -180,6 +180,8 @@ def test_a_metascatter_map_on_the_server_opens_without_reducing(app, tmp_path):
     _assert_clean(at)
     at.switch_page("pages/1_Data_and_model.py").run()  # back to images: the method fits them again
     at.radio[0].set_value("Built-in demo (digits)").run()
+    at.switch_page("pages/4_Explore.py").run()  # Explore first: it too falls back from "As given"
+    _assert_clean(at)
     at.switch_page("pages/3_Reduce.py").run()
     _assert_clean(at)
     assert at.segmented_control(key="ev_method").value == "tsne"

@@ -3,7 +3,7 @@
 from .state import (
     class_index, set_class_index, set_preprocessing, current_collection, current_layer, current_map, current_model, dataset_spec, model_label, model_spec,
     page_setup, reducer_settings, require_embedding, require_features, set_dataset, set_layer, set_model,
-    stored_features, is_precomputed, precomputed_features, methods_for, runner, extraction_job, start_extraction,
+    stored_features, is_precomputed, precomputed_features, settle_method, runner, extraction_job, start_extraction,
     wait_for, clear_store, map_quality,
 )
 from .summary import sidebar_summary
@@ -14,6 +14,6 @@ __all__ = [
     "current_collection", "current_layer", "current_map", "current_model", "dataset_spec", "model_label",
     "model_spec", "page_setup", "reducer_settings", "require_embedding", "require_features", "set_dataset",
     "set_layer", "set_model", "stored_features", "sidebar_summary", "gallery", "guard", "param_widgets",
-    "progress_callback", "is_precomputed", "precomputed_features", "methods_for",
+    "progress_callback", "is_precomputed", "precomputed_features", "settle_method",
     "runner", "extraction_job", "start_extraction", "wait_for", "clear_store", "map_quality",
 ]

@@ -36,7 +36,7 @@ __all__ = [
     "current_collection", "current_model", "current_layer", "stored_features", "require_features",
     "reducer_settings", "require_embedding", "MapView", "current_map", "model_label",
     "class_index", "set_class_index", "set_preprocessing", "is_precomputed", "precomputed_features",
-    "methods_for", "map_quality", "runner", "extraction_job", "start_extraction", "wait_for", "clear_store",
+    "settle_method", "map_quality", "runner", "extraction_job", "start_extraction", "wait_for", "clear_store",
 ]
 
 #: Widget keys start with ``ev_`` and are kept across pages; these are their first values.
@@ -79,8 +79,6 @@ def set_dataset(spec: dict[str, str]) -> None:
         if features.manifest.get("given_coordinates"):  # a map made elsewhere opens as it was made
             st.session_state["ev_method"] = "precomputed"
             st.session_state["ev_dims"] = int(features.features.shape[1])
-    if st.session_state["ev_method"] not in methods_for(current_features_dim()):
-        st.session_state["ev_method"] = DEFAULTS["ev_method"]
 
 
 def is_precomputed() -> bool:
@@ -100,14 +98,14 @@ def precomputed_features() -> FeatureSet:
     return _precomputed(json.dumps(dataset_spec(), sort_keys=True))
 
 
-def current_features_dim() -> int | None:
-    """The feature dimension when it is known without extracting (precomputed data)."""
-    return int(precomputed_features().features.shape[1]) if is_precomputed() else None
-
-
-def methods_for(dim: int | None) -> list[str]:
-    """The reducers offered for features of ``dim`` dimensions (extracted features: not "precomputed")."""
-    return available_methods(dim or 0)
+def settle_method(dim: int) -> list[str]:
+    """The reducers offered for features of ``dim`` dimensions ("precomputed" only for 2-D/3-D ones);
+    a current method that does not fit them (a map's "As given" after switching to images) falls
+    back to the default, on whichever page notices first."""
+    methods = available_methods(dim)
+    if st.session_state["ev_method"] not in methods:
+        st.session_state["ev_method"] = DEFAULTS["ev_method"]
+    return methods
 
 
 def model_spec() -> dict[str, Any]:
@@ -319,6 +317,7 @@ def reducer_settings() -> dict[str, Any]:
 
 def require_embedding(features: FeatureSet) -> Embedding:
     """The map for the current reducer settings; computed under a progress bar when new."""
+    settle_method(features.features.shape[1])
     settings = reducer_settings()
     try:
         return _stored_embedding(features.key, json.dumps(settings, sort_keys=True), features)

@@ -37,6 +37,11 @@ def workspace() -> Path:
     return folder
 
 
+def _base_name(file) -> str:
+    """An upload's file name without any folders a browser sent (Windows or POSIX separators)."""
+    return PurePosixPath(file.name.replace("\\", "/")).name
+
+
 def _digest(files: Sequence) -> str:
     digest = hashlib.sha256()
     for f in files:
@@ -53,14 +58,14 @@ def save_images(files: Sequence) -> Path:
     if archives:
         if len(files) > 1:
             raise DataError("Upload one archive at a time, or image files without an archive.")
-        target = workspace() / _digest(files) / PurePosixPath(archives[0].name.replace("\\", "/")).name
+        target = workspace() / _digest(files) / _base_name(archives[0])
         target.parent.mkdir(exist_ok=True)
         target.write_bytes(archives[0].getbuffer())
         return target
     folder = workspace() / f"images-{_digest(files)}"
     folder.mkdir(exist_ok=True)
     for f in files:
-        name = PurePosixPath(f.name.replace("\\", "/")).name
+        name = _base_name(f)
         if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES:
             (folder / name).write_bytes(f.getbuffer())
     return folder
@@ -81,12 +86,12 @@ def save_features(files: Sequence, metadata=None) -> tuple[Path, Path | None]:
     folder.mkdir(exist_ok=True)
     names = []
     for f in files:
-        name = PurePosixPath(f.name.replace("\\", "/")).name
+        name = _base_name(f)
         (folder / name).write_bytes(f.getbuffer())
         names.append(name)
     meta_path = None
     if metadata is not None:
-        meta_path = folder / ("meta-" + PurePosixPath(metadata.name.replace("\\", "/")).name)
+        meta_path = folder / ("meta-" + _base_name(metadata))
         meta_path.write_bytes(metadata.getbuffer())
     if "tensors.tsv" in [n.lower() for n in names]:
         return folder, meta_path
@@ -101,7 +106,7 @@ def _save_by_content(file, kind: str, suffixes: tuple[str, ...]) -> Path:
         raise DataError(f"{file.name}: a {kind} file must end in {', '.join(suffixes)}.")
     folder = home_dir() / kind / hashlib.sha256(file.getbuffer()).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / PurePosixPath(file.name.replace("\\", "/")).name  # keeps the name the user knows
+    target = folder / _base_name(file)  # keeps the name the user knows
     if not target.exists():
         target.write_bytes(file.getbuffer())
     return target
