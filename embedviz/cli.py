@@ -101,9 +101,20 @@ def _reduce(args: argparse.Namespace) -> None:
         features = load_precomputed(args.features, args.metadata, args.id_column)
     else:
         features = load_feature_set(args.features)
+    sample, strata = None, None
+    if args.sample:
+        from .reducers import Sample
+
+        if args.stratify_by and args.stratify_by not in features.samples.columns:
+            raise EmbedVizError(f"--stratify-by {args.stratify_by}: no such column; the columns are "
+                                f"{', '.join(map(str, features.samples.columns))}.")
+        sample = Sample(args.sample, args.stratify_by)
+        strata = features.samples[args.stratify_by].to_numpy() if args.stratify_by else None
+    elif args.stratify_by:
+        raise EmbedVizError("--stratify-by needs --sample N (the number of points to fit on).")
     embedding = compute_embedding(features.features, args.method, params, n_components=args.dims,
                                   random_state=args.seed, features_key=features.key or None,
-                                  progress=_progress_printer(args.method, "steps"))
+                                  progress=_progress_printer(args.method, "steps"), sample=sample, strata=strata)
     write_map(embedding, features.samples, args.out, fmt=args.format)
     for note in embedding.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -152,6 +163,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dims", type=int, default=2, choices=(2, 3))
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="e.g. perplexity=30, n_neighbors=15")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sample", type=int, default=0, metavar="N",
+                   help="fit on N points and place the rest with the method's transform (default: fit on all)")
+    p.add_argument("--stratify-by", metavar="COLUMN", help="draw the --sample from each value of COLUMN in proportion")
     p.add_argument("--format", choices=("metascatter",), help="write Paths, X-Coord, Y-Coord and metadata")
     p.add_argument("--out", required=True, help="output .csv, .parquet or .html")
     p.set_defaults(run=_reduce)

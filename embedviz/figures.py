@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-__all__ = ["categorical_palette", "is_categorical", "natural_order", "scatter_figure", "HOVER_COLUMNS"]
+__all__ = ["categorical_palette", "is_categorical", "natural_order", "scatter_figure", "frame_figure", "HOVER_COLUMNS"]
 
 HOVER_COLUMNS = ("path", "label", "prediction", "confidence", "split")
 _MAX_CATEGORIES_FOR_NUMBERS = 20
@@ -103,4 +103,31 @@ def scatter_figure(
         fig.update_layout(dragmode="lasso")
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend={"itemsizing": "constant"},
                       uirevision="embedviz-map")
+    return fig
+
+
+def frame_figure(coords: np.ndarray, samples: pd.DataFrame, color: str | None = "label", *,
+                 height: int = 640, point_size: float = 5.0) -> go.Figure:
+    """A light figure of a map being optimised: one trace, colours by code, no hover, fixed axes.
+
+    It is redrawn a few times a second while t-SNE or UMAP runs, so it carries only the
+    coordinates and a colour per point.
+    """
+    marker: dict = {"size": point_size if coords.shape[1] == 2 else point_size * 0.6, "opacity": 0.85}
+    if color in samples.columns and is_categorical(samples[color]):
+        names = samples[color].astype("string").fillna("(none)")
+        order = natural_order(names.unique())
+        palette = categorical_palette(len(order))
+        lookup = {name: palette[i] for i, name in enumerate(order)}
+        marker["color"] = [lookup[name] for name in names]
+    if coords.shape[1] == 3:
+        trace = go.Scatter3d(x=coords[:, 0], y=coords[:, 1], z=coords[:, 2], mode="markers", marker=marker,
+                             hoverinfo="skip")
+    else:
+        trace = go.Scattergl(x=coords[:, 0], y=coords[:, 1], mode="markers", marker=marker, hoverinfo="skip")
+    fig = go.Figure(trace)
+    if coords.shape[1] == 2:
+        fig.update_xaxes(range=[-1.05, 1.05], showticklabels=False, showgrid=False, zeroline=False)
+        fig.update_yaxes(range=[-1.05, 1.05], showticklabels=False, showgrid=False, zeroline=False, scaleanchor="x")
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False)
     return fig

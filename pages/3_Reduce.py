@@ -13,6 +13,7 @@ with ui.guard():
     features = ui.require_features()
 samples = features.samples
 methods = ui.settle_method(features.features.shape[1])
+ui.stop_requested(features)
 
 controls, plot = st.columns([4, 9])
 with controls:
@@ -21,17 +22,26 @@ with controls:
     st.segmented_control("Dimensions", [2, 3], key="ev_dims", required=True, format_func=lambda d: f"{d}-D")
     st.number_input("Seed", 0, 2**31 - 1, key="ev_seed", help="The same seed gives the same map.")
     ui.param_widgets(st.session_state["ev_method"], len(samples))
+    ui.size_controls(features)
 with plot:
+    slot = st.empty()
     with ui.guard():
-        embedding = ui.require_embedding(features)
-    how = "from cache" if embedding.from_cache else f"computed in {embedding.seconds:.1f} s"
-    st.caption(f"{len(samples):,} points · {REDUCERS[embedding.method].label} {embedding.n_components}-D ({how})")
+        embedding = ui.require_embedding(features, frames=slot)
+    if embedding.partial:
+        st.button("Continue", on_click=ui.continue_map, icon=":material/play_arrow:")
+    how = "stopped early" if embedding.partial else \
+        "from cache" if embedding.from_cache else f"computed in {embedding.seconds:.1f} s"
+    backend = f" with {embedding.backend}" if embedding.backend else ""
+    st.caption(f"{len(samples):,} points · {REDUCERS[embedding.method].label} {embedding.n_components}-D"
+               f"{backend} ({how})")
     for note in embedding.notes:
         st.info(note)
+    if embedding.details:
+        st.caption(" ".join(embedding.details))
     quality = ui.map_quality(features, embedding)
     if quality is not None:
         st.caption(f"How faithful: {quality.summary()}. Colour by neighbourhood_kept on Explore to see where.")
     color = "label" if "label" in samples.columns else None
-    st.plotly_chart(scatter_figure(embedding.coords, samples, color), key="reduce_map")
+    slot.plotly_chart(scatter_figure(embedding.coords, samples, color), key="reduce_map")
     st.page_link("pages/4_Explore.py", label="Next: explore, filter and select", icon=":material/travel_explore:")
 ui.sidebar_summary()

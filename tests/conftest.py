@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+
+# Servers and AppTests started by the tests do not compile UMAP in the background (a minute of
+# both cores); tests/test_warmup.py checks the warm-up itself.
+os.environ.setdefault("EMBEDVIZ_WARMUP", "0")
 
 
 @pytest.fixture(autouse=True)

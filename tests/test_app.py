@@ -60,6 +60,53 @@ def test_reduce_sliders_change_the_map(app):
     assert '"scatter3d"' in _maps(at)[0]
 
 
+def test_a_slider_move_starts_from_the_map_on_screen_and_a_stop_keeps_the_frame(app):
+    at = app.run()
+    at.switch_page("pages/3_Reduce.py").run()
+    before = _maps(at)[0]
+    assert any("1,797 points × 64 dimensions" in c.value and "takes about" in c.value for c in at.caption)
+    at.slider(key="ev_p_tsne_perplexity").set_value(40.0).run()
+    _assert_clean(at)
+    after = _maps(at)[0]
+    assert after != before and figure_points(after) == 1797
+    assert any("Started from the previous map" in c.value for c in at.caption)
+    # back to 30: the map made before for 30 is shown again, not a new one
+    at.slider(key="ev_p_tsne_perplexity").set_value(30.0).run()
+    assert _maps(at)[0] == before
+    # a fresh start is a choice
+    at.toggle(key="ev_warm").set_value(False).run()
+    at.slider(key="ev_p_tsne_perplexity").set_value(35.0).run()
+    _assert_clean(at)
+    assert not any("Started from the previous map" in c.value for c in at.caption)
+    # Stop pressed while a map is optimised: the last frame is kept, said to be partial, and Continue finishes it
+    import numpy as np
+
+    at.slider(key="ev_p_tsne_perplexity").set_value(45.0).run()
+    settings = at.session_state["previous_map"][1]
+    at.session_state["map_frame"] = {"settings": settings.replace('"perplexity": 45.0', '"perplexity": 50.0'),
+                                     "features": at.session_state["previous_map"][0],
+                                     "coords": np.zeros((1797, 2), np.float32), "done": 120, "total": 750}
+    at.session_state["ev_p_tsne_perplexity"] = 50.0
+    at.button(key="reduce_stop").click().run()
+    _assert_clean(at)
+    assert any("Stopped at step 120 of 750" in i.value for i in at.info)
+    next(b for b in at.button if b.label == "Continue").click().run()
+    _assert_clean(at)
+    assert not any("Stopped at step" in i.value for i in at.info)
+
+
+def test_fitting_on_a_stratified_sample_is_said(app):
+    at = app.run()
+    at.switch_page("pages/3_Reduce.py").run()
+    at.segmented_control(key="ev_method").set_value("pca").run()
+    at.toggle(key="ev_sample_on").set_value(True).run()
+    at.number_input(key="ev_sample_size").set_value(500).run()
+    at.selectbox(key="ev_stratify").set_value("label").run()
+    _assert_clean(at)
+    assert any("stratified by label sample of" in i.value and "1,797 points" in i.value for i in at.info)
+    assert figure_points(_maps(at)[0]) == 1797
+
+
 def test_explore_filters_hide_points(app):
     at = app.run()
     at.switch_page("pages/4_Explore.py").run()

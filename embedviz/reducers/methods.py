@@ -1,25 +1,60 @@
-"""The reducers themselves: PCA (scikit-learn), t-SNE (openTSNE) and UMAP (umap-learn).
+"""The reducers themselves: PCA (scikit-learn, or torch on a GPU), t-SNE (openTSNE) and UMAP (umap-learn),
+with cuML's t-SNE and UMAP used instead when cuML is installed and a GPU is present.
 
-Each ``fit`` takes float32 features, its parameter dataclass, ``n_components``, a seed and
-a progress callback, and returns coordinates plus notes about anything it had to adjust for
-this data. Heavy libraries are imported when first used.
+Each ``fit`` takes the prepared float32 features (scaled, PCA-reduced), its parameter dataclass and
+a :class:`Context`, and returns raw map coordinates plus a fitted model that can place more points
+(``place``), used when the map is fitted on a sample. What a reducer had to adjust for this data
+goes into ``ctx.notes``. Heavy libraries are imported when first used.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
 
 from ..errors import ReducerError
 from ..progress import ProgressCallback, report
+from .neighbours import Graph
 from .params import GivenParams, PCAParams, TSNEParams, UMAPParams
 
-__all__ = ["Reducer", "REDUCERS", "available_methods", "get_reducer", "import_umap"]
+__all__ = ["Reducer", "REDUCERS", "Context", "available_methods", "get_reducer", "import_umap", "gpu_backend"]
 
-FitResult = tuple[np.ndarray, list[str]]
+#: Frames are the map while it is being optimised: ``(raw coordinates, done, total)``.
+FrameCallback = Callable[[np.ndarray, int, int], None]
+
+#: t-SNE stops once its KL divergence improved by less than this fraction over 50 iterations.
+TSNE_TOLERANCE = 2e-3
+#: After a warm start t-SNE runs at most this many iterations (the map is already close).
+TSNE_WARM_ITER = 300
+#: UMAP from the previous map: a short first stage (a frame to show), then the rest.
+UMAP_WARM_EPOCHS = (30, 150)
+
+
+@dataclass
+class Context:
+    """What a fit needs beyond the features and the parameters."""
+
+    n_components: int
+    seed: int
+    progress: ProgressCallback | None = None
+    on_frame: FrameCallback | None = None
+    #: ``graph(k, metric)``: the shared neighbour graph of these features (``None`` when the
+    #: reducer must build its own, queryable index: fits on a sample).
+    graph: Callable[[int, str], Graph] | None = None
+    #: The previous map of the same method, raw, to start from (``None``: a fresh start).
+    init: np.ndarray | None = None
+    #: Notices the user should see (a parameter clamped, a sample taken, a stop).
+    notes: list[str] = field(default_factory=list)
+    #: Routine remarks on how the map was made (PCA first, converged, warm start).
+    details: list[str] = field(default_factory=list)
+    #: Whether all points are fitted (``False``: a sample, the rest placed by ``place``).
+    full: bool = True
+    #: Set when the user stopped the optimisation before it finished.
+    partial: bool = False
+    backend: str = ""
 
 
 @dataclass(frozen=True)
@@ -27,70 +62,174 @@ class Reducer:
     name: str
     label: str
     params_class: type
-    fit: Callable[[np.ndarray, Any, int, int, ProgressCallback | None], FitResult]
+    fit: Callable[[np.ndarray, Any, Context], tuple[np.ndarray, Any]]
+    place: Callable[[Any, np.ndarray, Context], np.ndarray] | None = None
+    #: Whether the reducer benefits from the shared neighbour graph and from warm starts.
+    neighbour_based: bool = False
 
 
-def _pca_first(x: np.ndarray, k: int, seed: int, notes: list[str]) -> np.ndarray:
-    if k and x.shape[1] > k and x.shape[0] > k:
+def gpu_backend() -> str | None:
+    """``"cuml"`` when cuML is importable and a CUDA device is present, ``"torch"`` with CUDA alone."""
+    try:
+        import torch
+
+        if not torch.cuda.is_available():
+            return None
+    except Exception:
+        return None
+    try:
+        import cuml  # noqa: F401
+
+        return "cuml"
+    except Exception:
+        return "torch"
+
+
+# --------------------------------------------------------------------------------------------- PCA
+
+def pca_torch(x: np.ndarray, n_components: int, device: str) -> tuple[np.ndarray, float]:
+    """PCA by a thin SVD in torch (on ``device``), signs fixed as scikit-learn fixes them."""
+    import torch
+
+    t = torch.as_tensor(x, dtype=torch.float32, device=device)
+    t = t - t.mean(dim=0, keepdim=True)
+    u, s, vt = torch.linalg.svd(t, full_matrices=False)
+    u, s, vt = u[:, :n_components], s[:n_components], vt[:n_components]
+    # scikit-learn's PCA sign rule: the largest |loading| of each component is positive.
+    signs = torch.sign(vt.gather(1, vt.abs().argmax(dim=1, keepdim=True))).T
+    signs[signs == 0] = 1
+    coords = (u * signs * s).cpu().numpy()
+    total = float((t * t).sum())
+    return coords, float((s * s).sum()) / total if total > 0 else 1.0
+
+
+def _fit_pca(x: np.ndarray, params: PCAParams, ctx: Context) -> tuple[np.ndarray, Any]:
+    report(ctx.progress, 0, 1, "PCA")
+    if gpu_backend() is not None and ctx.full:  # a fit on a sample needs scikit-learn's transform
+        coords, explained = pca_torch(x, ctx.n_components, "cuda")
+        model = None
+        ctx.backend = "torch on the GPU"
+    else:
         from sklearn.decomposition import PCA
 
-        notes.append(f"Features reduced from {x.shape[1]} to {k} PCA dimensions first.")
-        return PCA(n_components=k, random_state=seed).fit_transform(x).astype(np.float32)
-    return x
+        model = PCA(n_components=ctx.n_components, random_state=ctx.seed)
+        coords = model.fit_transform(x)
+        explained = float(model.explained_variance_ratio_.sum())
+        ctx.backend = "scikit-learn"
+    report(ctx.progress, 1, 1, "PCA done")
+    ctx.details.append(f"The {ctx.n_components} components explain {explained:.0%} of the variance.")
+    return coords, model
 
 
-def _fit_pca(x: np.ndarray, params: PCAParams, n_components: int, seed: int, progress) -> FitResult:
-    from sklearn.decomposition import PCA
-
-    report(progress, 0, 1, "PCA")
-    pca = PCA(n_components=n_components, random_state=seed)
-    coords = pca.fit_transform(x)
-    explained = pca.explained_variance_ratio_.sum()
-    report(progress, 1, 1, "PCA done")
-    return coords, [f"The {n_components} components explain {explained:.0%} of the variance."]
+def _place_pca(model: Any, x: np.ndarray, ctx: Context) -> np.ndarray:
+    return model.transform(x)
 
 
-def _fit_tsne(x: np.ndarray, params: TSNEParams, n_components: int, seed: int, progress) -> FitResult:
-    from openTSNE import TSNE
+# ------------------------------------------------------------------------------------------- t-SNE
+
+def _tsne_perplexity(params: TSNEParams, n: int, ctx: Context) -> float:
+    limit = (n - 1) / 3.0
+    if params.perplexity < limit:
+        return params.perplexity
+    clamped = float(max(1.0, np.floor(limit - 1e-9)))
+    ctx.notes.append(f"Perplexity {params.perplexity:g} is too large for {n:,} points; used {clamped:g}.")
+    return clamped
+
+
+def _fit_tsne_cuml(x: np.ndarray, params: TSNEParams, perplexity: float, ctx: Context):
+    import cuml
+
+    model = cuml.TSNE(n_components=2, perplexity=perplexity, early_exaggeration=params.early_exaggeration,
+                      learning_rate=params.learning_rate or 200.0, n_iter=250 + params.n_iter, metric=params.metric,
+                      random_state=ctx.seed)
+    report(ctx.progress, 0, 1, "t-SNE on the GPU (cuML)")
+    coords = np.asarray(model.fit_transform(x))
+    report(ctx.progress, 1, 1, "t-SNE done")
+    ctx.backend = "cuML on the GPU"
+    return coords, None
+
+
+def _fit_tsne(x: np.ndarray, params: TSNEParams, ctx: Context) -> tuple[np.ndarray, Any]:
+    from openTSNE import TSNEEmbedding, affinity, initialization
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
     from openTSNE.tsne import OptimizationInterrupt
 
-    notes: list[str] = []
-    limit = (x.shape[0] - 1) / 3.0
-    if params.perplexity >= limit:
-        clamped = max(1.0, np.floor(limit - 1e-9))
-        notes.append(f"Perplexity {params.perplexity:g} is too large for {x.shape[0]} points; used {clamped:g}.")
-        params = replace(params, perplexity=float(clamped))
-    x = _pca_first(x, params.pca_components, seed, notes)
-    exaggeration_iter = 250
-    total = exaggeration_iter + params.n_iter
-    every = 25
-    state = {"calls": 0, "stopped": False}
+    n = x.shape[0]
+    perplexity = _tsne_perplexity(params, n, ctx)
+    if gpu_backend() == "cuml" and ctx.n_components == 2 and ctx.init is None and ctx.full:
+        return _fit_tsne_cuml(x, params, perplexity, ctx)
+    ctx.backend = "openTSNE"
+    k = min(n - 1, int(3 * perplexity))
+    report(ctx.progress, 0, 1, "t-SNE: finding neighbours")
+    if ctx.graph is not None:
+        indices, distances = ctx.graph(k, params.metric).first(k)
+        affinities = affinity.PerplexityBasedNN(knn_index=PrecomputedNeighbors(indices, distances),
+                                                perplexity=perplexity, n_jobs=-1)
+    else:  # built from the data so that ``place`` can query it
+        affinities = affinity.PerplexityBasedNN(x, perplexity=perplexity, metric=params.metric, n_jobs=-1,
+                                                random_state=ctx.seed, method="auto")
+    warm = ctx.init is not None
+    if warm:
+        init = np.ascontiguousarray(ctx.init, dtype=np.float64)
+    else:
+        init = initialization.pca(x, n_components=ctx.n_components, random_state=ctx.seed)
+    exaggeration_iter = 0 if warm else 250
+    limit = min(params.n_iter, TSNE_WARM_ITER) if warm else params.n_iter
+    total = exaggeration_iter + limit
+    every = 10
+    state = {"done": 0, "errors": [], "stopped": False, "converged": False}
 
     def callback(iteration: int, error: float, embedding: np.ndarray) -> bool:
-        state["calls"] += 1
-        done = min(state["calls"] * every, total)
-        state["stopped"] = bool(progress and progress(done, total, f"t-SNE iteration {done} of {total}, KL {error:.3f}"))
-        return state["stopped"]
+        state["done"] += every
+        done = state["done"]
+        if ctx.on_frame is not None:
+            ctx.on_frame(np.asarray(embedding), done, total)
+        if ctx.progress is not None and ctx.progress(done, total, f"t-SNE iteration {done} of {total}, KL {error:.3f}"):
+            state["stopped"] = True
+            return True
+        if done > exaggeration_iter:
+            errors = state["errors"]
+            errors.append(error)
+            # Converged: the KL divergence improved by less than the tolerance over 50 iterations.
+            if len(errors) > 5 and errors[-6] - errors[-1] < TSNE_TOLERANCE * errors[-1]:
+                state["converged"] = True
+                return True
+        return False
 
-    tsne = TSNE(
-        n_components=n_components, perplexity=params.perplexity, n_iter=params.n_iter,
-        early_exaggeration=params.early_exaggeration, early_exaggeration_iter=exaggeration_iter,
-        metric=params.metric, random_state=seed, n_jobs=-1,
-        # openTSNE's "auto" picks Barnes-Hut below 10k points (5x faster than FFT here on
-        # 1,797) and FFT above; FFT only works in 1-2 dimensions, so 3-D is always Barnes-Hut.
-        negative_gradient_method="auto" if n_components <= 2 else "bh",
-        callbacks=callback, callbacks_every_iters=every,
-    )
-    report(progress, 0, total, "t-SNE: finding neighbours")
+    # 2-D: FFT-accelerated gradients with two interpolation intervals per unit (as accurate here as
+    # one, measured, and 2-3x faster once the map has spread out); 3-D: Barnes-Hut, as FFT is 1-2-D only.
+    method = {"negative_gradient_method": "fft", "ints_in_interval": 2} if ctx.n_components <= 2 else \
+        {"negative_gradient_method": "bh"}
+    embedding = TSNEEmbedding(init, affinities, n_jobs=-1, random_state=ctx.seed, callbacks=callback,
+                              callbacks_every_iters=every, **method)
+    rate = params.learning_rate or "auto"
     try:
-        coords = np.asarray(tsne.fit(x))
-    except OptimizationInterrupt as stop:  # raised or swallowed depending on the phase
-        coords = np.asarray(stop.final_embedding)
-        state["stopped"] = True
+        if exaggeration_iter:
+            # openTSNE returns (rather than raises) when a callback stops this phase
+            embedding = embedding.optimize(exaggeration_iter, exaggeration=params.early_exaggeration,
+                                           momentum=0.5, learning_rate=rate)
+        if not state["stopped"]:
+            embedding = embedding.optimize(limit, momentum=0.8, learning_rate=rate)
+    except OptimizationInterrupt as stop:
+        embedding = stop.final_embedding
     if state["stopped"]:
-        notes.append(f"Stopped early at iteration {min(state['calls'] * every, total)} of {total}; the map is partial.")
-    return coords, notes
+        ctx.partial = True
+        ctx.notes.append(f"Stopped at iteration {state['done']} of {total}; the map is partial.")
+    elif state["converged"]:
+        ctx.details.append(f"Converged after {state['done']} of at most {total} iterations "
+                         f"(KL divergence {state['errors'][-1]:.3f}).")
+    if warm:
+        ctx.details.append("Started from the previous map, so it stays recognisable (ask for a fresh start to "
+                         "drop that).")
+    return np.asarray(embedding), embedding
 
+
+def _place_tsne(model: Any, x: np.ndarray, ctx: Context) -> np.ndarray:
+    report(ctx.progress, 0, 1, f"t-SNE: placing {len(x):,} more points")
+    return np.asarray(model.transform(x))
+
+
+# -------------------------------------------------------------------------------------------- UMAP
 
 def import_umap():
     """umap-learn, with numba's compiled code cached under ``$EMBEDVIZ_HOME/numba`` so that only the
@@ -105,42 +244,83 @@ def import_umap():
     return umap
 
 
-def _fit_umap(x: np.ndarray, params: UMAPParams, n_components: int, seed: int, progress) -> FitResult:
-    notes: list[str] = []
-    if params.n_neighbors >= x.shape[0]:
-        notes.append(f"n_neighbors {params.n_neighbors} is too large for {x.shape[0]} points; used {x.shape[0] - 1}.")
-        params = replace(params, n_neighbors=x.shape[0] - 1)
-    x = _pca_first(x, params.pca_components, seed, notes)
-    report(progress, 0, 2, "UMAP: loading (the first use on a machine compiles for up to a minute)")
+def _fit_umap(x: np.ndarray, params: UMAPParams, ctx: Context) -> tuple[np.ndarray, Any]:
+    n = x.shape[0]
+    if params.n_neighbors >= n:
+        ctx.notes.append(f"n_neighbors {params.n_neighbors} is too large for {n:,} points; used {n - 1}.")
+        params = replace(params, n_neighbors=n - 1)
+    report(ctx.progress, 0, 3, "UMAP: loading (the first use on a machine compiles for up to a minute)")
     umap = import_umap()
+    options: dict[str, Any] = dict(n_components=ctx.n_components, n_neighbors=params.n_neighbors,
+                                   min_dist=params.min_dist, spread=params.spread, densmap=params.densmap,
+                                   metric=params.metric, random_state=ctx.seed)
+    if gpu_backend() == "cuml" and ctx.init is None and ctx.full and not params.densmap:
+        import cuml
 
-    report(progress, 1, 2, "UMAP: fitting")
-    model = umap.UMAP(n_components=n_components, n_neighbors=params.n_neighbors, min_dist=params.min_dist,
-                      metric=params.metric, random_state=seed)
+        report(ctx.progress, 1, 3, "UMAP on the GPU (cuML)")
+        coords = np.asarray(cuml.UMAP(**{k: v for k, v in options.items() if k != "densmap"}).fit_transform(x))
+        ctx.backend = "cuML on the GPU"
+        return coords, None
+    ctx.backend = "umap-learn"
+    if ctx.graph is not None:
+        report(ctx.progress, 1, 3, "UMAP: neighbours")
+        indices, distances = ctx.graph(params.n_neighbors - 1, params.metric).first(params.n_neighbors - 1)
+        # umap-learn's own graph lists each point first, at distance 0.
+        own = np.arange(n, dtype=np.int64)[:, None]
+        options["precomputed_knn"] = (np.hstack([own, indices]), np.hstack([np.zeros_like(own, np.float32), distances]))
+
+    def run(**extra):
+        with warnings.catch_warnings():
+            # umap warns that a seed forces one thread (a note says so) and that a graph
+            # without its search index cannot place new points (sampled fits build their own).
+            warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
+            warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]", category=UserWarning)
+            model = umap.UMAP(**options, **extra)
+            return model.fit_transform(x), model
+
+    report(ctx.progress, 2, 3, "UMAP: fitting")
+    if ctx.init is None:
+        coords, model = run()
+    else:
+        # From the previous map: a short stage gives a first frame of the new layout, then the
+        # rest refines it at a gentler learning rate, so the map moves but stays recognisable.
+        first, last = UMAP_WARM_EPOCHS
+        coords, model = run(init=np.asarray(ctx.init, dtype=np.float64), n_epochs=first)
+        if ctx.on_frame is not None:
+            ctx.on_frame(coords, first, first + last)
+        coords, model = run(init=np.asarray(coords, dtype=np.float64), n_epochs=last, learning_rate=0.5)
+        ctx.details.append("Started from the previous map, so it stays recognisable (ask for a fresh start to "
+                           "drop that).")
+    report(ctx.progress, 3, 3, "UMAP done")
+    ctx.details.append("A fixed seed makes UMAP reproducible but single-threaded.")
+    return coords, model
+
+
+def _place_umap(model: Any, x: np.ndarray, ctx: Context) -> np.ndarray:
+    report(ctx.progress, 0, 1, f"UMAP: placing {len(x):,} more points")
     with warnings.catch_warnings():
-        # umap warns that a seed forces one thread; the note below tells the user instead.
         warnings.filterwarnings("ignore", message="n_jobs value", category=UserWarning)
-        coords = model.fit_transform(x)
-    report(progress, 2, 2, "UMAP done")
-    notes.append("A fixed seed makes UMAP reproducible but single-threaded.")
-    return coords, notes
+        return model.transform(x)
 
 
-def _fit_given(x: np.ndarray, params: GivenParams, n_components: int, seed: int, progress) -> FitResult:
+# ---------------------------------------------------------------------------------------- As given
+
+def _fit_given(x: np.ndarray, params: GivenParams, ctx: Context) -> tuple[np.ndarray, Any]:
     """Coordinates made elsewhere (Metascatter's X-/Y-Coord, a 2-D or 3-D array): shown as they are."""
     if x.shape[1] not in (2, 3):
         raise ReducerError(f"These features have {x.shape[1]} dimensions, not 2 or 3, so they are not map "
                            "coordinates; choose PCA, t-SNE or UMAP.")
-    if x.shape[1] != n_components:
+    if x.shape[1] != ctx.n_components:
         raise ReducerError(f"The given coordinates are {x.shape[1]}-D; choose {x.shape[1]}-D.")
-    report(progress, 1, 1, "given coordinates")
-    return x.copy(), ["The coordinates are the ones given with the data; nothing was reduced."]
+    report(ctx.progress, 1, 1, "given coordinates")
+    ctx.notes.append("The coordinates are the ones given with the data; nothing was reduced.")
+    return x.copy(), None
 
 
 REDUCERS: dict[str, Reducer] = {
-    "pca": Reducer("pca", "PCA", PCAParams, _fit_pca),
-    "tsne": Reducer("tsne", "t-SNE", TSNEParams, _fit_tsne),
-    "umap": Reducer("umap", "UMAP", UMAPParams, _fit_umap),
+    "pca": Reducer("pca", "PCA", PCAParams, _fit_pca, _place_pca),
+    "tsne": Reducer("tsne", "t-SNE", TSNEParams, _fit_tsne, _place_tsne, neighbour_based=True),
+    "umap": Reducer("umap", "UMAP", UMAPParams, _fit_umap, _place_umap, neighbour_based=True),
     "precomputed": Reducer("precomputed", "As given", GivenParams, _fit_given),
 }
 

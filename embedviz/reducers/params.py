@@ -31,6 +31,10 @@ class ParamSpec:
     def is_int(self) -> bool:
         return isinstance(self.default, int) and not isinstance(self.default, bool)
 
+    @property
+    def is_flag(self) -> bool:
+        return isinstance(self.default, bool)
+
 
 def _num(default: float, low: float, high: float, step: float, help: str) -> Any:
     return field(default=default, metadata={"low": low, "high": high, "step": step, "help": help})
@@ -40,6 +44,14 @@ def _choice(default: str, choices: tuple[str, ...], help: str) -> Any:
     return field(default=default, metadata={"choices": choices, "help": help})
 
 
+def _flag(default: bool, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+_SCALING = ("How features are scaled first: none; standardise (each column to mean 0, variance 1); "
+            "l2 (each row to unit length, so distances rank like cosine).")
+
+
 @dataclass(frozen=True)
 class GivenParams:
     """The "precomputed" method has nothing to tune: it shows the coordinates it was given."""
@@ -47,15 +59,19 @@ class GivenParams:
 
 @dataclass(frozen=True)
 class PCAParams:
-    """PCA has no knobs worth a slider; it is exact, fast and deterministic."""
+    """PCA: exact below a few thousand points, randomized (scikit-learn's choice) above."""
+
+    scaling: str = _choice("none", ("none", "standardise", "l2"), _SCALING)
 
 
 @dataclass(frozen=True)
 class TSNEParams:
     perplexity: float = _num(30.0, 2.0, 100.0, 1.0, "Effective number of neighbours; 5–50 is typical. Larger keeps more global structure.")
-    n_iter: int = _num(500, 100, 2000, 50, "Optimisation iterations after the early-exaggeration phase.")
-    early_exaggeration: float = _num(12.0, 1.0, 32.0, 1.0, "How tightly clusters form early on; 12 is standard.")
-    metric: str = _choice("euclidean", ("euclidean", "cosine"), "Distance between feature vectors.")
+    early_exaggeration: float = _num(12.0, 1.0, 32.0, 1.0, "How tightly clusters form early on; 12 is standard. Not used when starting from the previous map.")
+    learning_rate: float = _num(0.0, 0.0, 10000.0, 50.0, "Step size; 0 = automatic (points / exaggeration, as openTSNE and scikit-learn choose).")
+    n_iter: int = _num(500, 50, 2000, 50, "Most optimisation iterations after early exaggeration; it stops sooner once the map has converged.")
+    metric: str = _choice("euclidean", ("euclidean", "cosine", "manhattan"), "Distance between feature vectors.")
+    scaling: str = _choice("none", ("none", "standardise", "l2"), _SCALING)
     pca_components: int = _num(50, 0, 200, 5, "Reduce features to this many PCA dimensions first (0 = off).")
 
 
@@ -63,7 +79,10 @@ class TSNEParams:
 class UMAPParams:
     n_neighbors: int = _num(15, 2, 200, 1, "Size of the local neighbourhood; 5–50 is typical. Larger gives a more global view.")
     min_dist: float = _num(0.1, 0.0, 0.99, 0.01, "How tightly points may pack; small values give tight clusters.")
-    metric: str = _choice("euclidean", ("euclidean", "cosine"), "Distance between feature vectors.")
+    spread: float = _num(1.0, 0.5, 3.0, 0.1, "The scale of the embedded points; min_dist is relative to it.")
+    densmap: bool = _flag(False, "densMAP: keep how dense each region is in feature space (slower).")
+    metric: str = _choice("euclidean", ("euclidean", "cosine", "manhattan"), "Distance between feature vectors.")
+    scaling: str = _choice("none", ("none", "standardise", "l2"), _SCALING)
     pca_components: int = _num(50, 0, 200, 5, "Reduce features to this many PCA dimensions first (0 = off).")
 
 
@@ -88,6 +107,12 @@ def make_params(params_class: type, values: dict[str, Any] | None = None) -> Any
     clean: dict[str, Any] = {}
     for name, value in values.items():
         spec = specs[name]
+        if isinstance(spec.default, bool):
+            flag = {"true": True, "1": True, "on": True, "false": False, "0": False, "off": False}.get(str(value).lower())
+            if flag is None:
+                raise ReducerError(f"{name} must be true or false, not {value!r}.")
+            clean[name] = flag
+            continue
         if spec.choices:
             if str(value) not in spec.choices:
                 raise ReducerError(f"{name} must be one of {', '.join(spec.choices)}, not {value!r}.")

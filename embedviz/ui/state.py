@@ -6,6 +6,7 @@ Every page works on its own: with nothing chosen, the built-in demo is used.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, replace
@@ -27,7 +28,8 @@ from ..models import DEMO, LoadedModel, describe, load_model
 from ..precomputed import images_of, load_precomputed, precomputed_key
 from ..quality import Faithfulness, faithfulness
 from ..preprocessing import make_preprocessing
-from ..reducers import REDUCERS, Embedding, available_methods, compute_embedding, get_reducer, param_specs
+from ..figures import frame_figure
+from ..reducers import REDUCERS, Embedding, Sample, available_methods, compute_embedding, get_reducer, param_specs
 from ..store import FeatureSet, FeatureStore
 from .widgets import progress_callback
 
@@ -36,7 +38,7 @@ __all__ = [
     "current_collection", "current_model", "current_layer", "stored_features", "require_features",
     "reducer_settings", "require_embedding", "MapView", "current_map", "model_label",
     "class_index", "set_class_index", "set_preprocessing", "is_precomputed", "precomputed_features",
-    "settle_method", "map_quality", "runner", "extraction_job", "start_extraction", "wait_for", "clear_store",
+    "settle_method", "map_quality", "sample_choice", "stop_requested", "continue_map", "runner", "extraction_job", "start_extraction", "wait_for", "clear_store",
 ]
 
 #: Widget keys start with ``ev_`` and are kept across pages; these are their first values.
@@ -47,14 +49,27 @@ DEFAULTS: dict[str, Any] = {
     "ev_device": "auto",
     "ev_batch_size": 64,
     "ev_color": "label",
+    "ev_warm": True,
+    "ev_sample_on": False,
+    "ev_stratify": "(none)",
 }
 _DEMO_SPEC = {"kind": "demo"}
 _DEMO_MODEL = {"architecture": DEMO, "weights": None}
 
 
+@st.cache_resource(show_spinner=False)
+def _warm_up_umap() -> bool:
+    """Once per server process: compile UMAP in a background child (see :mod:`embedviz.warmup`)."""
+    from ..warmup import start
+
+    start()
+    return True
+
+
 def page_setup(title: str, icon: str = ":material/scatter_plot:") -> None:
     """Page config, defaults, and keeping ``ev_`` widget values when the user switches pages."""
     st.set_page_config(page_title=f"{title} · embedviz", page_icon=icon, layout="wide")
+    _warm_up_umap()
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
     for key in [k for k in st.session_state.keys() if str(k).startswith("ev_")]:
@@ -170,10 +185,14 @@ def _stored(key: str) -> FeatureSet:
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _stored_embedding(features_key: str, settings_json: str, _features: FeatureSet) -> Embedding:
+def _stored_embedding(features_key: str, settings_json: str, _features: FeatureSet, _init: Embedding | None,
+                      _strata: np.ndarray | None) -> Embedding:
     """A map computed before, kept in memory so reruns do not re-read it; misses are not cached."""
-    return compute_embedding(_features.features, features_key=features_key, cache_only=True,
-                             **json.loads(settings_json))
+    settings = json.loads(settings_json)
+    settings.pop("init", None)
+    sample = settings.pop("sample", None)
+    return compute_embedding(_features.features, features_key=features_key, cache_only=True, init=_init,
+                             sample=Sample(**sample) if sample else None, strata=_strata, **settings)
 
 
 def class_index() -> str | None:
@@ -315,17 +334,94 @@ def reducer_settings() -> dict[str, Any]:
             "random_state": int(st.session_state["ev_seed"])}
 
 
-def require_embedding(features: FeatureSet) -> Embedding:
-    """The map for the current reducer settings; computed under a progress bar when new."""
+def sample_choice(features: FeatureSet) -> tuple[Sample | None, np.ndarray | None]:
+    """The sample the user asked to fit on (``None``: all points) and the column it is stratified by."""
+    n = len(features)
+    if not st.session_state.get("ev_sample_on") or st.session_state["ev_method"] == "precomputed":
+        return None, None
+    size = int(st.session_state.get("ev_sample_size") or 0)
+    if not 0 < size < n:
+        return None, None
+    column = st.session_state.get("ev_stratify")
+    if column in (None, "(none)") or column not in features.samples.columns:
+        return Sample(size), None
+    return Sample(size, column), features.samples[column].astype(str).to_numpy()
+
+
+def _partial(settings_json: str, frame: dict[str, Any], settings: dict[str, Any]) -> Embedding:
+    token = hashlib.sha256(settings_json.encode()).hexdigest()[:16]
+    return Embedding(frame["coords"], settings["method"], settings["params"], settings["n_components"],
+                     settings["random_state"], 0.0,
+                     (f"Stopped at step {frame['done']} of {frame['total']}: this map is partial. "
+                      "Press Continue to finish it.",), key=f"partial-{token}-{frame['done']}", partial=True)
+
+
+def require_embedding(features: FeatureSet, frames: Any = None) -> Embedding:
+    """The map for the current reducer settings; computed under a progress bar when new.
+
+    With ``frames`` (a placeholder) the map is drawn there while it is optimised and a Stop
+    button keeps the map as it is. A re-run starts from the previous map of this session (same
+    features, method and dimensions) unless the user asked for a fresh start; a map already made
+    for these settings from a fresh start is reused rather than recomputed.
+    """
     settle_method(features.features.shape[1])
     settings = reducer_settings()
-    try:
-        return _stored_embedding(features.key, json.dumps(settings, sort_keys=True), features)
-    except LookupError:
-        pass
+    sample, strata = sample_choice(features)
+    warm = bool(st.session_state.get("ev_warm", True))
+    token_settings = dict(settings, sample=sample.describe() if sample else None, warm=warm)
+    settings_json = json.dumps(token_settings, sort_keys=True)
+    previous = st.session_state.get("previous_map")
+    if previous is not None and previous[0] != features.key:
+        previous = None
+    if previous is not None and previous[1] == settings_json:
+        return previous[2]
+    init = previous[2] if previous is not None and warm else None
+    stopped = st.session_state.get("map_stopped")
+    if stopped is not None and stopped["settings"] == settings_json and stopped["features"] == features.key:
+        return _partial(settings_json, stopped, settings)
+    for start in ([init, None] if init is not None else [None]):
+        try:
+            lookup = dict(settings, sample=token_settings["sample"], init=start.key if start else "")
+            found = _stored_embedding(features.key, json.dumps(lookup, sort_keys=True), features, start, strata)
+        except LookupError:
+            continue
+        st.session_state["previous_map"] = (features.key, settings_json, found)
+        return found
     label = REDUCERS[settings["method"]].label
+    on_frame = None
+    if frames is not None:
+        st.button("Stop and keep the map as it is", key="reduce_stop", icon=":material/stop_circle:")
+        shown = {"at": 0.0}
+        every = max(0.5, len(features) / 20_000)
+
+        def on_frame(coords: np.ndarray, done: int, total: int) -> None:
+            st.session_state["map_frame"] = {"settings": settings_json, "features": features.key, "coords": coords,
+                                             "done": done, "total": total}
+            if time.monotonic() - shown["at"] >= every:
+                shown["at"] = time.monotonic()
+                frames.plotly_chart(frame_figure(coords, features.samples), config={"staticPlot": True})
     with progress_callback(f"Computing the {label} map", "steps") as progress:
-        return compute_embedding(features.features, features_key=features.key, progress=progress, **settings)
+        embedding = compute_embedding(features.features, features_key=features.key, progress=progress,
+                                      on_frame=on_frame, init=init, sample=sample, strata=strata, **settings)
+    st.session_state.pop("map_frame", None)
+    if not embedding.partial:
+        st.session_state["previous_map"] = (features.key, settings_json, embedding)
+    return embedding
+
+
+def stop_requested(features: FeatureSet) -> bool:
+    """Whether the user pressed Stop while a map was being made: the last frame becomes the map."""
+    frame = st.session_state.get("map_frame")
+    if not st.session_state.get("reduce_stop") or frame is None or frame["features"] != features.key:
+        return False
+    st.session_state["map_stopped"] = frame
+    st.session_state.pop("map_frame", None)
+    return True
+
+
+def continue_map() -> None:
+    """Forget a stopped map so that the next run finishes it."""
+    st.session_state.pop("map_stopped", None)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Measuring how faithful the map is")

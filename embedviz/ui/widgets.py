@@ -55,7 +55,9 @@ def progress_callback(label: str, unit: str) -> Iterator[ProgressCallback]:
 
 def _slider(spec: ParamSpec, key: str, upper: float | None) -> None:
     high = spec.high if upper is None else max(spec.low, min(spec.high, upper))
-    if spec.choices:
+    if spec.is_flag:
+        st.toggle(spec.name, key=key, help=spec.help)
+    elif spec.choices:
         st.selectbox(spec.name, spec.choices, key=key, help=spec.help)
     elif spec.is_int:
         st.slider(spec.name, int(spec.low), int(high), step=int(spec.step), key=key, help=spec.help)
@@ -76,7 +78,7 @@ def param_widgets(method: str, n_points: int) -> None:
         if key not in st.session_state:
             value = spec.default if limit is None else min(spec.default, max(spec.low, limit))
             st.session_state[key] = value
-        elif limit is not None and not spec.choices and st.session_state[key] > max(spec.low, limit):
+        elif limit is not None and not spec.choices and not spec.is_flag and st.session_state[key] > max(spec.low, limit):
             st.session_state[key] = type(spec.default)(max(spec.low, limit))
         _slider(spec, key, limit)
 

@@ -1,0 +1,56 @@
+"""Reduce-page controls beyond the method's own sliders: warm or fresh start, and fitting on a sample
+with an estimate of what the map will cost before any heavy work starts."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ..figures import is_categorical
+from ..reducers import estimate_seconds
+from ..store import FeatureSet
+from .state import reducer_settings
+
+__all__ = ["size_controls"]
+
+#: Above this many points the page suggests fitting on a sample.
+SUGGEST_SAMPLE = 50_000
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{max(1, round(seconds))} s"
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+def size_controls(features: FeatureSet) -> None:
+    """Fresh-start and sample widgets, and the number of points with an estimate of the time."""
+    n, dim = features.features.shape
+    settings = reducer_settings()
+    method = settings["method"]
+    if method == "precomputed":
+        return
+    if method != "pca":
+        st.toggle("Start from the previous map", key="ev_warm",
+                  help="Keeps the picture recognisable when you move a slider; turn off for a fresh start.")
+    sample = None
+    if n > 20:
+        st.toggle("Fit on a sample, place the rest", key="ev_sample_on",
+                  help="Fits the map on fewer points and places the others with the method's transform.")
+        if st.session_state.get("ev_sample_on"):
+            if not 10 <= st.session_state.get("ev_sample_size", 0) < n:
+                st.session_state["ev_sample_size"] = min(10_000, n // 2)
+            sample = st.number_input("Points to fit on", 10, n - 1, step=1000, key="ev_sample_size")
+            columns = [c for c in features.samples.columns
+                       if c not in ("sample_id", "path") and is_categorical(features.samples[c])
+                       and features.samples[c].nunique() <= 1000]
+            if st.session_state.get("ev_stratify") not in ["(none)", *columns]:
+                st.session_state["ev_stratify"] = "(none)"
+            st.selectbox("Stratified by", ["(none)", *columns], key="ev_stratify",
+                         help="Each value keeps its share of the sample (and at least one point).")
+    warm = bool(st.session_state.get("ev_warm", True)) and st.session_state.get("previous_map") is not None
+    seconds = estimate_seconds(method, n, dim, settings["params"], n_components=settings["n_components"],
+                               sample=sample, warm=warm)
+    st.caption(f"{n:,} points × {dim:,} dimensions · a new map takes about {_duration(seconds)} on a "
+               "2-core machine (less on a GPU or more cores).")
+    if n > SUGGEST_SAMPLE and sample is None and method != "pca":
+        st.caption(f"At {n:,} points, fitting on a sample of 20,000 and placing the rest is much faster.")
