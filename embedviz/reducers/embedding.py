@@ -249,7 +249,8 @@ def estimate_seconds(method: str, n: int, dim: int, params: dict[str, Any] | Non
     seconds = _COST["prepare"] * n * dim if method in ("tsne", "umap") else _COST["pca"] * n * dim
     if method == "tsne":
         iterations = min(params.get("n_iter", 500), 300) if warm else 250 + params.get("n_iter", 500)
-        seconds += _COST["tsne" if n_components == 2 else "tsne3"] * fit_n * iterations
+        # below ~6,000 points the per-iteration overhead (FFT grid, threads) dominates
+        seconds += _COST["tsne" if n_components == 2 else "tsne3"] * max(fit_n, 6_000) * iterations
     elif method == "umap":
         epochs = sum((30, 150)) if warm else (500 if fit_n <= 10_000 else 200)
         seconds += _COST["umap"] * fit_n * params.get("n_neighbors", 15) * epochs

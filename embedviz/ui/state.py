@@ -388,11 +388,16 @@ def require_embedding(features: FeatureSet, frames: Any = None) -> Embedding:
         st.session_state["previous_map"] = (features.key, settings_json, found)
         return found
     label = REDUCERS[settings["method"]].label
-    on_frame = None
+    on_frame, stop_slot = None, None
     if frames is not None:
-        st.button("Stop and keep the map as it is", key="reduce_stop", icon=":material/stop_circle:")
+        stop_slot = st.empty()
+        stop_slot.button("Stop and keep the map as it is", key="reduce_stop", icon=":material/stop_circle:")
         shown = {"at": 0.0}
         every = max(0.5, len(features) / 20_000)
+
+        if init is not None and init.coords.shape[1] == settings["n_components"]:
+            # the map it starts from stays on screen until the first frame
+            frames.plotly_chart(frame_figure(init.coords, features.samples), config={"staticPlot": True})
 
         def on_frame(coords: np.ndarray, done: int, total: int) -> None:
             st.session_state["map_frame"] = {"settings": settings_json, "features": features.key, "coords": coords,
@@ -404,6 +409,8 @@ def require_embedding(features: FeatureSet, frames: Any = None) -> Embedding:
         embedding = compute_embedding(features.features, features_key=features.key, progress=progress,
                                       on_frame=on_frame, init=init, sample=sample, strata=strata, **settings)
     st.session_state.pop("map_frame", None)
+    if stop_slot is not None:
+        stop_slot.empty()
     if not embedding.partial:
         st.session_state["previous_map"] = (features.key, settings_json, embedding)
     return embedding

@@ -197,3 +197,48 @@ def test_extraction_runs_on_through_a_refresh_and_a_second_tab(app_server, brows
     _choose_folder_and_random_resnet18(page, url, folder)  # the same choice again: the result is stored
     page.wait_for_selector("text=already stored", timeout=60_000)
     context.close()
+
+
+def _move_slider(page, label: str, steps: int) -> None:
+    slider = page.locator("[data-testid='stSlider']").filter(has_text=label).locator("input[type='range']")
+    slider.focus()
+    for _ in range(steps):
+        page.keyboard.press("ArrowRight")
+
+
+def _map_x(page) -> list[float]:
+    return page.evaluate("() => { const p = document.querySelector('.js-plotly-plot');"
+                         " return p._fullData.flatMap(t => Array.from(t.x || [])).slice(0, 50); }")
+
+
+def test_a_perplexity_move_shows_the_map_moving_and_stop_keeps_it(app_server, browser, artifacts):
+    url, _ = app_server
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/Reduce")
+    page.get_by_text("1,797 points · t-SNE 2-D", exact=False).wait_for(timeout=120_000)  # the first map is done
+    wait_for_map(page)
+    before = _map_x(page)
+    _move_slider(page, "perplexity", 10)  # 30 -> 40: a new map, from the one on screen
+    stop = page.get_by_role("button", name="Stop and keep the map as it is")
+    stop.wait_for(timeout=60_000)
+    page.wait_for_function("() => !!document.querySelector('.js-plotly-plot .main-svg') &&"
+                           " [...document.querySelectorAll('[data-testid=stProgress]')].length > 0", timeout=60_000)
+    page.screenshot(path=str(artifacts / "reduce_frames.png"), full_page=True)
+    page.get_by_text("Started from the previous map", exact=False).wait_for(timeout=120_000)
+    wait_for_map(page)
+    assert points_drawn(page) == 1797 and _map_x(page) != before
+    page.screenshot(path=str(artifacts / "reduce_after_perplexity.png"), full_page=True)
+
+    # a fresh start (about ten seconds here), stopped part-way
+    page.get_by_text("Start from the previous map").first.click()
+    page.get_by_text("a new map takes about", exact=False).wait_for(timeout=30_000)
+    _move_slider(page, "perplexity", 10)
+    stop.wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    stop.click()
+    page.get_by_text("Stopped at step", exact=False).wait_for(timeout=60_000)
+    wait_for_map(page)
+    assert points_drawn(page) == 1797
+    assert page.get_by_role("button", name="Continue").count() == 1
+    page.screenshot(path=str(artifacts / "reduce_stopped.png"), full_page=True)
+    assert page.locator(".stException").count() == 0
