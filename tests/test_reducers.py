@@ -352,3 +352,19 @@ def test_estimates_grow_with_the_work_and_shrink_with_a_sample():
     assert estimate_seconds("tsne", 100_000, 512, sample=20_000) < estimate_seconds("tsne", 100_000, 512)
     assert estimate_seconds("tsne", 10_000, 512, warm=True) < small
     assert estimate_seconds("pca", 10_000, 512) < 1
+
+
+@pytest.mark.slow
+def test_umap_n_neighbors_change_reuses_the_graph_and_starts_from_the_map(blobs, tmp_path):
+    from embedviz.reducers import neighbours
+
+    x, _ = blobs
+    neighbours.forget()
+    computed = neighbours.graph_stats["computed"]
+    first = compute_embedding(x, "umap", {"n_neighbors": 15}, features_key="blobs-umap", cache_dir=tmp_path)
+    frames = []
+    moved = compute_embedding(x, "umap", {"n_neighbors": 30}, features_key="blobs-umap", cache_dir=tmp_path,
+                              init=first, on_frame=lambda coords, done, total: frames.append((done, total)))
+    assert neighbours.graph_stats["computed"] == computed + 1
+    assert frames == [(30, 180)]  # a first frame after the short stage, then the finished map
+    assert moved.init_from == first.key and _disparity(first.coords, moved.coords) < 0.1

@@ -181,7 +181,7 @@ def reduce(
     if reducer.neighbour_based:
         z = prepare(x, p.scaling, p.pca_components, random_state, key=features_key, notes=ctx.details)
     else:
-        z = prepare(x, p.scaling, 0, random_state, key=features_key)
+        z = prepare(x, p.scaling, 0, random_state)  # PCA itself is the reduction: nothing to keep
     prep_key = None if features_key is None else sha256_json(
         [features_key, p.scaling, getattr(p, "pca_components", 0), random_state])
 

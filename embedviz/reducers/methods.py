@@ -29,6 +29,8 @@ FrameCallback = Callable[[np.ndarray, int, int], None]
 TSNE_TOLERANCE = 2e-3
 #: After a warm start t-SNE runs at most this many iterations (the map is already close).
 TSNE_WARM_ITER = 300
+#: 2-D t-SNE uses FFT gradients from this many points, Barnes-Hut below.
+FFT_FROM = 3_500
 #: UMAP from the previous map: a short first stage (a frame to show), then the rest.
 UMAP_WARM_EPOCHS = (30, 150)
 
@@ -196,10 +198,14 @@ def _fit_tsne(x: np.ndarray, params: TSNEParams, ctx: Context) -> tuple[np.ndarr
                 return True
         return False
 
-    # 2-D: FFT-accelerated gradients with two interpolation intervals per unit (as accurate here as
-    # one, measured, and 2-3x faster once the map has spread out); 3-D: Barnes-Hut, as FFT is 1-2-D only.
-    method = {"negative_gradient_method": "fft", "ints_in_interval": 2} if ctx.n_components <= 2 else \
-        {"negative_gradient_method": "bh"}
+    # 2-D from 3,500 points: FFT-accelerated gradients with two interpolation intervals per unit (as
+    # accurate here as one, measured, and 2-3x faster once the map has spread out). Fewer points, and
+    # 3-D (FFT is 1-2-D only): Barnes-Hut (the demo's 1,797 points: 4.3 s against 6.7 s; 5,000: 11.5 s
+    # against 8.6 s, docs/benchmarks.md).
+    if ctx.n_components <= 2 and n >= FFT_FROM:
+        method = {"negative_gradient_method": "fft", "ints_in_interval": 2}
+    else:
+        method = {"negative_gradient_method": "bh"}
     embedding = TSNEEmbedding(init, affinities, n_jobs=-1, random_state=ctx.seed, callbacks=callback,
                               callbacks_every_iters=every, **method)
     rate = params.learning_rate or "auto"
@@ -241,7 +247,30 @@ def import_umap():
     os.environ.setdefault("NUMBA_CACHE_DIR", str(home_dir() / "numba"))
     import umap
 
+    _cache_compiled_code()
     return umap
+
+
+def _cache_compiled_code() -> None:
+    """Let numba cache every compiled umap-learn function on disk, not only those marked ``cache=True``.
+
+    A second process otherwise still spends about 12 s compiling the layout and graph functions
+    (measured here with cProfile). ``enable_caching`` is numba's own switch for a dispatcher.
+    """
+    import sys
+
+    from numba.core.caching import NullCache
+    from numba.core.registry import CPUDispatcher
+
+    for name, module in list(sys.modules.items()):
+        if not (name.startswith("umap.") or name.startswith("pynndescent.")) or module is None:
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, CPUDispatcher) and isinstance(value._cache, NullCache):
+                try:
+                    value.enable_caching()
+                except Exception:  # a function numba cannot cache (a closure): it compiles as before
+                    pass
 
 
 def _fit_umap(x: np.ndarray, params: UMAPParams, ctx: Context) -> tuple[np.ndarray, Any]:
