@@ -122,6 +122,24 @@ def _reduce(args: argparse.Namespace) -> None:
     print(f"{len(features):,} points -> {args.dims}-D {args.method} map ({how}); wrote {args.out}")
 
 
+def _projector(args: argparse.Namespace) -> None:
+    from .export import write_projector
+    from .store import load_feature_set
+
+    if args.metadata or args.id_column:
+        from .precomputed import load_precomputed
+
+        features = load_precomputed(args.features, args.metadata, args.id_column)
+    else:
+        features = load_feature_set(args.features)
+    images = Path(args.images).expanduser() if args.images else None
+    if images is not None and not images.is_dir():
+        raise EmbedVizError(f"--images {args.images}: no such folder; give the folder the samples' paths start from.")
+    folder = write_projector(features.features, features.samples, args.out, images_root=images)
+    sprite = " with a sprite" if (folder / "sprite.png").exists() else ""
+    print(f"{len(features):,} points -> TensorBoard projector files{sprite} in {folder}")
+
+
 def _layers(args: argparse.Namespace) -> None:
     from .layers import default_layer, list_layers
     from .models import DEMO, PIXELS, RANDOM, load_model
@@ -169,6 +187,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("metascatter",), help="write Paths, X-Coord, Y-Coord and metadata")
     p.add_argument("--out", required=True, help="output .csv, .parquet or .html")
     p.set_defaults(run=_reduce)
+
+    p = sub.add_parser("projector", help="write features and metadata as TensorBoard projector files")
+    p.add_argument("--features", required=True, help="as for reduce")
+    p.add_argument("--metadata", help="CSV/Parquet joined to precomputed features on row order")
+    p.add_argument("--id-column", help="the metadata column holding sample ids")
+    p.add_argument("--images", help="the folder the samples' paths start from, to draw a sprite of the images")
+    p.add_argument("--out", required=True, help="folder for tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt")
+    p.set_defaults(run=_projector)
 
     p = sub.add_parser("layers", help="list the layers a model offers")
     p.add_argument("--model", required=True)

@@ -1,18 +1,50 @@
-"""Writing maps out: coordinates with metadata (CSV/Parquet), Metascatter's CSV, standalone HTML."""
+"""Writing maps out: coordinates with metadata (CSV/Parquet), Metascatter's CSV, standalone HTML, and
+features with metadata as TensorBoard projector files.
+
+Text written to CSV or TSV never starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return:
+such cells get a leading apostrophe (:func:`escape_formulas`), so a spreadsheet shows them as text
+instead of running them as formulas.
+"""
 
 from __future__ import annotations
 
+import io
+import math
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .errors import DataError
 from .figures import scatter_figure
 from .reducers import Embedding
 
-__all__ = ["coordinates_table", "metascatter_table", "selection_table", "write_map"]
+__all__ = ["coordinates_table", "metascatter_table", "selection_table", "write_map", "escape_formulas", "to_csv",
+           "write_projector", "projector_zip"]
 
 _AXES = ("x", "y", "z")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+#: TensorBoard's projector reads sprite images up to 8,192 px a side.
+_SPRITE_SIDE = 8192
+
+
+def escape_formulas(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy in which text cells that a spreadsheet would run as a formula start with ``'``."""
+    out = table.copy()
+    for column in out.columns:
+        values = out[column]
+        if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+            text = values.astype("string")
+            risky = text.str.startswith(_FORMULA_STARTS).fillna(False).astype(bool)
+            if risky.any():
+                out[column] = values.where(~risky.to_numpy(), "'" + text)
+    return out
+
+
+def to_csv(table: pd.DataFrame) -> str:
+    """CSV text with formulas escaped: what the download buttons and ``--out x.csv`` write."""
+    return escape_formulas(table).to_csv(index=False)
 
 
 def coordinates_table(embedding: Embedding, samples: pd.DataFrame) -> pd.DataFrame:
@@ -57,7 +89,68 @@ def write_map(embedding: Embedding, samples: pd.DataFrame, out: str | Path, *, f
         raise DataError(f"Unknown format {fmt!r}; the only one is metascatter.")
     table = metascatter_table(embedding, samples) if fmt else coordinates_table(embedding, samples)
     if suffix == ".csv":
-        table.to_csv(out, index=False, encoding="utf-8")
+        out.write_text(to_csv(table), encoding="utf-8")
     else:
         table.to_parquet(out, index=False)
     return out
+
+
+def _tsv_cell(value: object) -> str:
+    text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+    return text.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+
+
+def write_projector(features: np.ndarray, samples: pd.DataFrame, folder: str | Path, *,
+                    images_root: Path | None = None, thumb: int | None = None) -> Path:
+    """``tensors.tsv``, ``metadata.tsv``, ``sprite.png`` (when the samples have images under
+    ``images_root``) and ``projector_config.pbtxt``, as TensorBoard's Embedding Projector reads them.
+
+    Sprites are square cells of ``thumb`` pixels (default: as large as fits 8,192 px, at most 64); above
+    about four million images the cells would be under 4 px and no sprite is written.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    x = np.asarray(features, dtype=np.float32)
+    if len(x) != len(samples):
+        raise DataError(f"{len(x):,} feature rows but {len(samples):,} samples; they must match row for row.")
+    np.savetxt(folder / "tensors.tsv", x, delimiter="\t", fmt="%.8g")
+    meta = escape_formulas(samples.drop(columns=[c for c in ("x", "y", "z") if c in samples.columns]))
+    # TensorBoard reads a one-column metadata file without a header row
+    lines = ["\t".join(map(_tsv_cell, meta.columns))] if len(meta.columns) > 1 else []
+    lines += ["\t".join(_tsv_cell(v) for v in row) for row in meta.itertuples(index=False)]
+    (folder / "metadata.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = ["embeddings {", '  tensor_path: "tensors.tsv"', '  metadata_path: "metadata.tsv"']
+    size, per_row = 0, math.ceil(math.sqrt(max(len(samples), 1)))
+    if images_root is not None and "path" in samples.columns and len(samples):
+        size = thumb or min(64, _SPRITE_SIDE // per_row)
+    if size >= 4:
+        from PIL import Image
+
+        from .thumbnails import thumbnail
+
+        sprite = Image.new("RGB", (per_row * size, per_row * size), (255, 255, 255))
+        for i, path in enumerate(samples["path"]):
+            if isinstance(path, str) and path:
+                image = thumbnail(Path(images_root) / path, size)
+                cell = Image.new("RGB", (size, size), (255, 255, 255))
+                cell.paste(image, ((size - image.width) // 2, (size - image.height) // 2))
+                sprite.paste(cell, ((i % per_row) * size, (i // per_row) * size))
+        sprite.save(folder / "sprite.png")
+        config += ["  sprite {", '    image_path: "sprite.png"', f"    single_image_dim: {size}",
+                   f"    single_image_dim: {size}", "  }"]
+    config.append("}")
+    (folder / "projector_config.pbtxt").write_text("\n".join(config) + "\n", encoding="utf-8")
+    return folder
+
+
+def projector_zip(features: np.ndarray, samples: pd.DataFrame, *, images_root: Path | None = None) -> bytes:
+    """The projector files as one zip, for a download button."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_projector(features, samples, Path(tmp) / "projector", images_root=images_root)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for file in sorted(folder.iterdir()):
+                archive.write(file, f"projector/{file.name}")
+        return buffer.getvalue()

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from embedviz import ui
-from embedviz.export import coordinates_table, selection_table
+from embedviz.export import coordinates_table, projector_zip, selection_table, to_csv
 from embedviz.figures import scatter_figure
 from embedviz.filters import apply_filters
 from embedviz.selection import rows_for_ids, selected_ids
@@ -36,9 +36,13 @@ st.subheader(f"Selection · {len(selected):,} images")
 ui.gallery(selected, view.collection.root, key="selection")
 # The CSVs are built when clicked, not on every rerun (a lasso is a rerun).
 if len(selected):
-    st.download_button("Download selected ids and paths (CSV)", lambda: selection_table(selected).to_csv(index=False),
+    st.download_button("Download selected ids and paths (CSV)", lambda: to_csv(selection_table(selected)),
                        file_name="selection.csv", mime="text/csv")
 st.download_button("Download map coordinates and metadata (CSV)",
-                   lambda: coordinates_table(view.embedding, samples).to_csv(index=False), file_name="map.csv",
+                   lambda: to_csv(coordinates_table(view.embedding, samples)), file_name="map.csv",
                    mime="text/csv")
+st.download_button("Download features and metadata for TensorBoard's projector (zip)",
+                   lambda: projector_zip(view.features.features, samples, images_root=view.collection.root),
+                   file_name="projector.zip", mime="application/zip",
+                   help="tensors.tsv, metadata.tsv, a sprite of the images and projector_config.pbtxt")
 ui.sidebar_summary()

@@ -178,3 +178,25 @@ def test_several_layers_in_one_call_each_in_its_folder(tmp_path):
     assert done.stdout.count("1,797 images") == 2
     assert np.load(tmp_path / "layers" / "features.4" / "features.npy").shape == (1797, 32)
     assert np.load(tmp_path / "layers" / "classifier.1" / "features.npy").shape == (1797, 64)
+
+
+def test_projector_files_open_again_as_the_same_features(extracted, tmp_path):
+    out_dir, _ = extracted
+    image_dir = out_dir.parent / "images"
+    result = run("projector", "--features", str(out_dir), "--images", str(image_dir), "--out", str(tmp_path / "tb"))
+    assert "with a sprite" in result.stdout
+    names = sorted(p.name for p in (tmp_path / "tb").iterdir())
+    assert names == ["metadata.tsv", "projector_config.pbtxt", "sprite.png", "tensors.tsv"]
+    from embedviz.precomputed import load_precomputed
+    from embedviz.store import load_feature_set
+
+    original = load_feature_set(out_dir)
+    again = load_precomputed(tmp_path / "tb")
+    np.testing.assert_allclose(again.features, original.features, rtol=1e-6)
+    assert again.samples["sample_id"].tolist() == original.samples["sample_id"].astype(str).tolist()
+    config = (tmp_path / "tb" / "projector_config.pbtxt").read_text()
+    assert 'sprite {' in config and "single_image_dim: 64" in config
+    from PIL import Image
+
+    side = Image.open(tmp_path / "tb" / "sprite.png").size[0]
+    assert side == 64 * int(np.ceil(np.sqrt(len(original))))

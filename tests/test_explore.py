@@ -90,3 +90,38 @@ def test_selection_export_keeps_selection_order(samples):
     assert table.columns.tolist() == ["sample_id", "path"]
     assert table["sample_id"].tolist() == ["img/009.png", "img/002.png"]
     assert selection_table(rows.drop(columns="path")).columns.tolist() == ["sample_id"]
+
+
+def test_exported_text_never_runs_as_a_spreadsheet_formula(tmp_path):
+    from embedviz.export import coordinates_table, escape_formulas, to_csv, write_map, write_projector
+    from embedviz.reducers import Embedding
+
+    samples = pd.DataFrame({"sample_id": ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "ok", "\tx"],
+                            "label": ["cat", "=cmd|' /C calc'!A0", "dog", "dog", "cat", "cat"],
+                            "confidence": [-0.5, 0.2, 0.3, 0.4, 0.5, 0.6]})
+    escaped = escape_formulas(samples)
+    assert escaped["sample_id"].tolist() == ["'=HYPERLINK(\"http://x\")", "'+1", "'-2", "'@SUM(A1)", "ok", "'\tx"]
+    assert escaped["label"][1].startswith("'=") and escaped["confidence"].tolist() == samples["confidence"].tolist()
+    embedding = Embedding(np.zeros((6, 2), np.float32), "pca", {}, 2, 0, 0.0)
+    text = to_csv(coordinates_table(embedding, samples))
+    for line in text.splitlines()[1:]:
+        for cell in line.split(","):
+            assert not cell.lstrip('"').startswith(("=", "+", "@")), cell
+    out = write_map(embedding, samples, tmp_path / "map.csv")
+    assert "'=HYPERLINK" in out.read_text()
+    write_projector(np.ones((6, 3)), samples, tmp_path / "tb")
+    rows = (tmp_path / "tb" / "metadata.tsv").read_text().splitlines()
+    assert rows[0] == "sample_id\tlabel\tconfidence" and rows[2].startswith("'+1\t'=cmd")
+    assert rows[6].startswith("' x")  # a tab inside a cell would split the row: it becomes a space
+    assert "sprite" not in (tmp_path / "tb" / "projector_config.pbtxt").read_text()  # no images, no sprite
+
+
+def test_projector_metadata_with_one_column_has_no_header():
+    import tempfile
+    from pathlib import Path
+
+    from embedviz.export import write_projector
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_projector(np.ones((3, 2)), pd.DataFrame({"sample_id": ["a", "b", "c"]}), Path(tmp))
+        assert (Path(tmp) / "metadata.tsv").read_text().splitlines() == ["a", "b", "c"]
