@@ -33,6 +33,9 @@ with main:
 
 selected = rows_for_ids(samples, selected_ids(event))
 st.subheader(f"Selection · {len(selected):,} images")
+if len(selected):
+    st.page_link("pages/5_Point.py", label="Look closer at the first selected point: its nearest neighbours in "
+                 "feature space", icon=":material/center_focus_strong:")
 ui.gallery(selected, view.collection.root, key="selection")
 # The CSVs are built when clicked, not on every rerun (a lasso is a rerun).
 if len(selected):

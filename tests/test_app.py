@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from .plotly_spec import figure_points, figure_sample_ids
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["pages/1_Data_and_model.py", "pages/2_Extract.py", "pages/3_Reduce.py", "pages/4_Explore.py"]
+PAGES = ["pages/1_Data_and_model.py", "pages/2_Extract.py", "pages/3_Reduce.py", "pages/4_Explore.py", "pages/5_Point.py"]
 
 
 @pytest.fixture
@@ -92,6 +92,28 @@ def test_fitting_on_a_stratified_sample_is_said(app):
     _assert_clean(at)
     assert any("stratified by label sample of" in i.value and "1,797 points" in i.value for i in at.info)
     assert figure_points(_maps(at)[0]) == 1797
+
+
+def test_a_points_page_lists_its_feature_space_neighbours_and_follows_one(app):
+    at = app.run()
+    at.switch_page("pages/5_Point.py").run()
+    _assert_clean(at)
+    assert at.selectbox(key="ev_point").value == "digits/0000.png"
+    assert any("12 nearest in feature space" in m.value and "share its label (0)" in m.value for m in at.markdown)
+    captions = [c.value for c in at.caption if "distance" in c.value]
+    assert len(captions) == 12
+    # four grid columns are read column by column: items 0, 4, 8, then 1, 5, 9, ...
+    order = [i for column in range(4) for i in range(column, 12, 4)]
+    in_order = [captions[order.index(i)] for i in range(12)]
+    distances = [float(c.rsplit("distance ", 1)[1]) for c in in_order]
+    assert distances == sorted(distances) and distances[0] > 0
+    first = captions[0].split(" · ")[0]
+    at.button(key=f"go_{first}").click().run()
+    _assert_clean(at)
+    assert at.selectbox(key="ev_point").value == first
+    assert not any(c.value.startswith(first + " ") for c in at.caption if "distance" in c.value)  # not its own neighbour
+    at.selectbox(key="ev_point_metric").set_value("cosine").run()
+    _assert_clean(at)
 
 
 def test_explore_filters_hide_points(app):

@@ -50,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
     "ev_batch_size": 64,
     "ev_color": "label",
     "ev_warm": True,
+    "ev_point_k": 12,
+    "ev_point_metric": "euclidean",
     "ev_sample_on": False,
     "ev_stratify": "(none)",
 }

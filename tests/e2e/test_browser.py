@@ -11,7 +11,7 @@ from .conftest import points_drawn, serve, wait_for_map
 pytestmark = pytest.mark.e2e
 
 PAGES = [("", "home"), ("Data_and_model", "data_and_model"), ("Extract", "extract"), ("Reduce", "reduce"),
-         ("Explore", "explore")]
+         ("Explore", "explore"), ("Point", "point")]
 
 
 def test_demo_map_draws_on_first_start(app_server, browser, artifacts):
@@ -239,4 +239,21 @@ def test_a_perplexity_move_shows_the_map_moving_and_stop_keeps_it(app_server, br
     assert points_drawn(page) == 1797
     assert page.get_by_role("button", name="Continue").count() == 1
     page.screenshot(path=str(artifacts / "reduce_stopped.png"), full_page=True)
+    assert page.locator(".stException").count() == 0
+
+
+def test_a_points_page_follows_a_neighbour(app_server, browser, artifacts):
+    url, _ = app_server
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{url}/Point")
+    page.get_by_text("nearest in feature space", exact=False).wait_for(timeout=120_000)
+    page.wait_for_selector("[data-testid='stImage'] img", timeout=30_000)
+    assert page.locator("[data-testid='stImage'] img").count() == 13  # the point and its 12 neighbours
+    page.screenshot(path=str(artifacts / "point_page.png"), full_page=True)
+    target = page.locator("[data-testid='stCaptionContainer']").filter(has_text="distance").first.inner_text()
+    target_id = target.split(" · ")[0]
+    page.get_by_role("button", name="Go to this point").first.click()
+    page.wait_for_function("id => [...document.querySelectorAll('h3')].some(h => h.textContent.startsWith(id))",
+                           arg=target_id, timeout=60_000)
+    page.get_by_text("nearest in feature space", exact=False).first.wait_for(timeout=60_000)
     assert page.locator(".stException").count() == 0

@@ -1,0 +1,66 @@
+"""One point up close: its image, metadata and top predictions, and its nearest neighbours in feature
+space (not on the map) with distances and labels; a neighbour's button moves to it."""
+
+import streamlit as st
+
+from embedviz import ui
+from embedviz.inspect_point import METRICS, feature_neighbours, top_predictions
+from embedviz.selection import selected_ids
+from embedviz.thumbnails import thumbnail
+
+ui.page_setup("Point", ":material/center_focus_strong:")
+st.title("A point up close")
+
+with ui.guard():
+    view = ui.current_map()
+samples = view.samples
+ids = samples["sample_id"].astype(str).tolist()
+if st.session_state.get("ev_point") not in set(ids):
+    chosen = selected_ids(st.session_state.get("explore_map"))  # the first point selected on Explore
+    st.session_state["ev_point"] = chosen[0] if chosen else ids[0]
+
+top = st.columns([3, 1, 1])
+top[0].selectbox("Point (type to search its id)", ids, key="ev_point")
+k = top[1].number_input("Neighbours", 1, 100, key="ev_point_k")
+metric = top[2].selectbox("Distance", METRICS, key="ev_point_metric")
+row = ids.index(st.session_state["ev_point"])
+sample = samples.iloc[row]
+root = view.collection.root
+
+
+def _show_image(path, size: int) -> None:
+    if isinstance(path, str) and path:
+        st.image(thumbnail(root / path, size))
+
+
+label = f" · label {sample['label']}" if "label" in sample.index else ""
+st.subheader(f"{sample['sample_id']}{label}", anchor=False)
+left, right = st.columns([2, 5])
+with left:
+    _show_image(sample.get("path"), 320)
+    predictions = top_predictions(sample)
+    if len(predictions):
+        st.markdown("**The model's top predictions**")
+        st.dataframe(predictions, hide_index=True, column_config={
+            "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.3f")})
+    st.markdown("**Metadata**")
+    st.dataframe(sample.rename("value").astype(str).to_frame(), width="stretch")
+with right:
+    with ui.guard():
+        near = feature_neighbours(view.features.features, row, int(k), metric)
+    rows = samples.iloc[near["row"].to_numpy()]
+    if "label" in samples.columns and len(near):
+        same = (rows["label"].astype(str) == str(sample["label"])).mean()
+        st.markdown(f"**{len(near)} nearest in feature space** · {same:.0%} share its label "
+                    f"({sample['label']})")
+    else:
+        st.markdown(f"**{len(near)} nearest in feature space**")
+    grid = st.columns(4)
+    for i, ((_, neighbour), distance) in enumerate(zip(rows.iterrows(), near["distance"])):
+        with grid[i % 4]:
+            _show_image(neighbour.get("path"), 112)
+            label = f" · label {neighbour['label']}" if "label" in neighbour.index else ""
+            st.caption(f"{neighbour['sample_id']}{label} · distance {distance:.3g}")
+            st.button("Go to this point", key=f"go_{neighbour['sample_id']}",
+                      on_click=st.session_state.update, kwargs={"ev_point": str(neighbour["sample_id"])})
+ui.sidebar_summary()
