@@ -281,13 +281,15 @@ def wait_for(job: Job) -> None:
 
     Leaving the page or refreshing ends only this wait: the job goes on, and the next visit finds it.
     """
-    if job.active and st.button("Cancel extraction", key=f"cancel_{job.id}", icon=":material/stop:"):
+    cancel = st.empty()  # emptied when the job ends, so no stale button stays on the page
+    if job.active and cancel.button("Cancel extraction", key=f"cancel_{job.id}", icon=":material/stop:"):
         job.cancel()
     bar = st.progress(job.fraction, text=f"{job.label}: {job.describe()}")
     while job.active:
         time.sleep(0.25)
         bar.progress(job.fraction, text=f"Extracting {job.label}: {job.describe()}")
     bar.empty()
+    cancel.empty()
     if job.status == "failed":
         raise EmbedVizError(job.error)
     if job.status == "cancelled":
