@@ -247,8 +247,9 @@ def test_a_points_page_follows_a_neighbour(app_server, browser, artifacts):
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(f"{url}/Point")
     page.get_by_text("nearest in feature space", exact=False).wait_for(timeout=120_000)
-    page.wait_for_selector("[data-testid='stImage'] img", timeout=30_000)
-    assert page.locator("[data-testid='stImage'] img").count() == 13  # the point and its 12 neighbours
+    # the point and its 12 neighbours (images arrive one by one)
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=stImage] img').length === 13",
+                           timeout=60_000)
     page.screenshot(path=str(artifacts / "point_page.png"), full_page=True)
     target = page.locator("[data-testid='stCaptionContainer']").filter(has_text="distance").first.inner_text()
     target_id = target.split(" · ")[0]
