@@ -24,7 +24,7 @@ from ..errors import ReducerError
 from ..home import home_dir, sha256_json
 from ..progress import ProgressCallback, report
 from .methods import Context, get_reducer
-from .neighbours import neighbour_graph, prepare
+from .neighbours import neighbour_graph, prepare, prepared_key
 from .params import make_params
 
 __all__ = ["Embedding", "Sample", "reduce", "compute_embedding", "scale_for_display", "features_digest",
@@ -182,8 +182,8 @@ def reduce(
         z = prepare(x, p.scaling, p.pca_components, random_state, key=features_key, notes=ctx.details)
     else:
         z = prepare(x, p.scaling, 0, random_state)  # PCA itself is the reduction: nothing to keep
-    prep_key = None if features_key is None else sha256_json(
-        [features_key, p.scaling, getattr(p, "pca_components", 0), random_state])
+    prep_key = None if features_key is None else prepared_key(
+        features_key, p.scaling, getattr(p, "pca_components", 0), random_state)
 
     rows = None
     if sample is not None and 0 < sample.size < n:

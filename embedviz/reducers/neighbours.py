@@ -23,7 +23,7 @@ import numpy as np
 
 from ..home import home_dir, sha256_json
 
-__all__ = ["SCALINGS", "Graph", "prepare", "neighbour_graph", "GRAPH_K", "EXACT_LIMIT", "graph_stats"]
+__all__ = ["SCALINGS", "Graph", "prepare", "prepared_key", "neighbour_graph", "GRAPH_K", "EXACT_LIMIT", "graph_stats"]
 
 SCALINGS = ("none", "standardise", "l2")
 
@@ -64,21 +64,26 @@ def _remember(cache: OrderedDict, key: str, value, size: int) -> None:
         cache.popitem(last=False)
 
 
+def prepared_key(key: str, scaling: str, pca_components: int, seed: int) -> str:
+    """What identifies features ``key`` once prepared this way (the in-memory and graph caches use it)."""
+    return sha256_json([key, scaling, pca_components, seed])
+
+
 def prepare(x: np.ndarray, scaling: str, pca_components: int, seed: int, *, key: str | None = None,
             notes: list[str] | None = None) -> np.ndarray:
     """Scale, then PCA to ``pca_components`` dimensions when there are more (0 = keep all).
 
     With ``key`` (identifying ``x``) the result is kept in memory for the next call.
     """
-    cache_key = None if key is None else sha256_json([key, scaling, pca_components, seed])
+    reduced = bool(pca_components) and x.shape[1] > pca_components < x.shape[0]
+    if reduced and notes is not None:
+        notes.append(f"Features reduced from {x.shape[1]} to {pca_components} PCA dimensions first.")
+    cache_key = None if key is None else prepared_key(key, scaling, pca_components, seed)
     if cache_key is not None:
         with _lock:
             if cache_key in _prepared:
                 _prepared.move_to_end(cache_key)
-                found = _prepared[cache_key]
-                if notes is not None and pca_components and x.shape[1] > pca_components < x.shape[0]:
-                    notes.append(f"Features reduced from {x.shape[1]} to {pca_components} PCA dimensions first.")
-                return found
+                return _prepared[cache_key]
     z = np.asarray(x, dtype=np.float32)
     if scaling == "standardise":
         spread = z.std(axis=0)
@@ -86,13 +91,11 @@ def prepare(x: np.ndarray, scaling: str, pca_components: int, seed: int, *, key:
     elif scaling == "l2":
         norms = np.linalg.norm(z, axis=1, keepdims=True)
         z = z / np.where(norms > 0, norms, 1.0)
-    if pca_components and z.shape[1] > pca_components < z.shape[0]:
+    if reduced:
         from sklearn.decomposition import PCA
 
         # scikit-learn picks the randomized solver itself for large inputs.
         z = PCA(n_components=pca_components, random_state=seed).fit_transform(z)
-        if notes is not None:
-            notes.append(f"Features reduced from {x.shape[1]} to {pca_components} PCA dimensions first.")
     z = np.ascontiguousarray(z, dtype=np.float32)
     if cache_key is not None and z.nbytes <= PREPARED_BYTES:
         with _lock:
