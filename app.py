@@ -28,7 +28,7 @@ cols[4].metric("Map", f"{REDUCERS[view.embedding.method].label} {view.embedding.
                help=f"computed in {view.embedding.seconds:.1f} s")
 
 color = "label" if "label" in samples.columns else None
-st.markdown(f"**{view.collection.name}** through **{ui.model_label(model)}**, "
+st.markdown(f"**{ui.plain(view.collection.name)}** through **{ui.model_label(model)}**, "
             f"layer `{view.features.manifest.get('layer')}`" + (", coloured by label." if color else "."))
 st.plotly_chart(scatter_figure(view.embedding.coords, samples, color, height=560), key="home_map")
 

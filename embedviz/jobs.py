@@ -29,6 +29,7 @@ from .progress import Rate
 __all__ = ["Job", "JobRunner"]
 
 ACTIVE = ("queued", "running")
+RECENT_S = 600.0  # finished jobs stay listed this long, so a refresh after the end shows the outcome
 
 
 @dataclass
@@ -73,11 +74,19 @@ class Job:
             return self._rate.describe(self.done, self.total, unit)
         if self.status == "failed":
             return self.error
+        if self.status == "done" and self.started is not None and self.finished is not None:
+            return f"done: {self.total:,} {unit} in {_seconds(self.finished - self.started)}"
+        if self.status == "cancelled":
+            return f"cancelled at {self.done:,} / {self.total:,} {unit}" if self.total else "cancelled"
         return self.status
 
     @property
     def fraction(self) -> float:
         return min(self.done / self.total, 1.0) if self.total else 0.0
+
+
+def _seconds(s: float) -> str:
+    return f"{s:.1f} s" if s < 10 else f"{s:,.0f} s" if s < 120 else f"{s / 60:.1f} min"
 
 
 class JobRunner:
@@ -108,6 +117,11 @@ class JobRunner:
 
     def active(self) -> list[Job]:
         return [job for job in self.jobs() if job.active]
+
+    def recent(self, within: float = RECENT_S) -> list[Job]:
+        """Active jobs and those that ended in the last ``within`` seconds, newest first."""
+        now = time.time()
+        return [job for job in self.jobs() if job.active or (job.finished is not None and now - job.finished <= within)]
 
     @staticmethod
     def _run(job: Job, work: Callable[[Job], Any]) -> None:

@@ -23,7 +23,7 @@ if ui.is_precomputed():
     precomputed_panel(collection)
     ui.sidebar_summary()
     st.stop()
-st.success(f"**{collection.name}**: {len(table):,} images"
+st.success(f"**{ui.plain(collection.name)}**: {len(table):,} images"
            + (f" in {table['label'].nunique()} classes" if collection.has_labels else " (no labels)"))
 st.dataframe(table.head(200), hide_index=True, height=220)
 

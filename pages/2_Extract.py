@@ -19,7 +19,7 @@ if ui.is_precomputed():
 with ui.guard():
     collection, model = ui.current_collection(), ui.current_model()
     layer = ui.current_layer(model)
-st.markdown(f"**{collection.name}** ({len(collection):,} images) through **{ui.model_label(model)}**, layer `{layer}`.")
+st.markdown(f"**{ui.plain(collection.name)}** ({len(collection):,} images) through **{ui.model_label(model)}**, layer `{layer}`.")
 
 left, right = st.columns(2)
 left.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="ev_device", help="auto: CUDA, then Apple MPS, then CPU")

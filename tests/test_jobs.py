@@ -39,6 +39,9 @@ def test_the_same_work_submitted_twice_is_one_job_and_jobs_queue():
     _wait(first), _wait(second)
     assert first.status == second.status == "done" and first.result == "stored" and runs == ["key-a", "key-b"]
     assert first.done == first.total == 10 and runner.active() == []
+    # a page opened after the end still lists them, with their outcome
+    assert runner.recent() == [second, first] and first.describe().startswith("done: 10 images in ")
+    assert runner.recent(within=-1) == []
 
 
 def test_cancel_stops_at_the_next_report_and_failures_stay_in_their_job():
@@ -55,6 +58,7 @@ def test_cancel_stops_at_the_next_report_and_failures_stay_in_their_job():
     job.cancel()
     _wait(job)
     assert job.status == "cancelled" and 0 < job.done < 999
+    assert job.describe() == f"cancelled at {job.done:,} / 1,000 images"
 
     bad = runner.submit("bad", "bad model", lambda job: (_ for _ in ()).throw(ModelError("resnet18 cannot take 8 px")))
     crash = runner.submit("crash", "bug", lambda job: 1 / 0)

@@ -8,7 +8,7 @@ from .state import (
 )
 from .reduce import size_controls
 from .summary import sidebar_summary
-from .widgets import gallery, guard, param_widgets, progress_callback
+from .widgets import gallery, guard, param_widgets, plain, progress_callback
 
 __all__ = [
     "class_index", "set_class_index", "set_preprocessing",
@@ -17,5 +17,5 @@ __all__ = [
     "set_layer", "set_model", "stored_features", "sidebar_summary", "gallery", "guard", "param_widgets",
     "progress_callback", "is_precomputed", "precomputed_features", "settle_method",
     "runner", "extraction_job", "start_extraction", "wait_for", "clear_store", "map_quality",
-    "sample_choice", "stop_requested", "continue_map", "size_controls",
+    "sample_choice", "stop_requested", "continue_map", "size_controls", "plain",
 ]

@@ -8,6 +8,7 @@ import streamlit as st
 from ..images import ImageCollection
 from .state import dataset_spec, precomputed_features, set_dataset
 from .uploads import save_features, save_images
+from .widgets import plain
 from .widgets import guard
 
 __all__ = ["data_source_panel", "precomputed_panel"]
@@ -69,7 +70,7 @@ def precomputed_panel(collection: ImageCollection) -> None:
     features = precomputed_features()
     what = ("a map with its own coordinates" if features.manifest.get("given_coordinates")
             else f"{features.features.shape[1]}-dimensional features")
-    st.success(f"**{collection.name}**: {len(table):,} points, {what}"
+    st.success(f"**{plain(collection.name)}**: {len(table):,} points, {what}"
                + (f", {table['label'].nunique()} classes" if "label" in table else ""))
     hidden = features.manifest.get("paths_not_shown", 0)
     if hidden:

@@ -31,7 +31,7 @@ from ..preprocessing import make_preprocessing
 from ..figures import frame_figure
 from ..reducers import REDUCERS, Embedding, Sample, available_methods, compute_embedding, get_reducer, param_specs
 from ..store import FeatureSet, FeatureStore
-from .widgets import progress_callback
+from .widgets import plain, progress_callback
 
 __all__ = [
     "DEFAULTS", "page_setup", "dataset_spec", "set_dataset", "model_spec", "set_model", "set_layer",
@@ -284,10 +284,10 @@ def wait_for(job: Job) -> None:
     cancel = st.empty()  # emptied when the job ends, so no stale button stays on the page
     if job.active and cancel.button("Cancel extraction", key=f"cancel_{job.id}", icon=":material/stop:"):
         job.cancel()
-    bar = st.progress(job.fraction, text=f"{job.label}: {job.describe()}")
+    bar = st.progress(job.fraction, text=f"{plain(job.label)}: {job.describe()}")
     while job.active:
         time.sleep(0.25)
-        bar.progress(job.fraction, text=f"Extracting {job.label}: {job.describe()}")
+        bar.progress(job.fraction, text=f"Extracting {plain(job.label)}: {job.describe()}")
     bar.empty()
     cancel.empty()
     if job.status == "failed":

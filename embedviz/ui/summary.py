@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ..reducers import REDUCERS
+from .widgets import plain
 from .state import (
     runner,
     current_collection, current_layer, current_model, is_precomputed, model_label, precomputed_features, reducer_settings,
@@ -31,7 +32,7 @@ def sidebar_summary() -> None:
     with st.sidebar:
         st.caption("Current")
         st.markdown(
-            f"**Data** {collection.name} · {len(collection):,} {'points' if is_precomputed() else 'images'}  \n"
+            f"**Data** {plain(collection.name)} · {len(collection):,} {'points' if is_precomputed() else 'images'}  \n"
             + source +
             f"**Map** {REDUCERS[settings['method']].label}, {settings['n_components']}-D, seed {settings['random_state']}"
         )
@@ -39,18 +40,23 @@ def sidebar_summary() -> None:
 
 
 def jobs_panel() -> None:
-    """Running and queued extractions, from any page, refreshed every two seconds while there are any."""
-    if not runner().active():
+    """Running and queued extractions, and those that ended in the last ten minutes, from any page;
+    refreshed every two seconds while one is running."""
+    if not runner().recent():
         return
 
-    @st.fragment(run_every=2)
+    @st.fragment(run_every=2 if runner().active() else None)
     def live() -> None:
-        if runner().active():
+        jobs = runner().recent()
+        if jobs:
             st.caption("Extractions")
-        for job in runner().active():
-            st.progress(job.fraction, text=f"{job.label}: {job.describe()}")
-            if st.button("Cancel", key=f"sidebar_cancel_{job.id}"):
-                job.cancel()
+        for job in jobs:
+            if job.active:
+                st.progress(job.fraction, text=f"{plain(job.label)}: {job.describe()}")
+                if st.button("Cancel", key=f"sidebar_cancel_{job.id}"):
+                    job.cancel()
+            else:
+                st.caption(f"{plain(job.label)}: {job.describe()}")
 
     with st.sidebar:
         live()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from typing import Iterator
 
 import pandas as pd
@@ -15,7 +16,15 @@ from ..progress import ProgressCallback, Rate
 from ..reducers import ParamSpec, get_reducer, param_specs
 from ..thumbnails import thumbnail
 
-__all__ = ["guard", "progress_callback", "param_widgets", "gallery"]
+__all__ = ["guard", "progress_callback", "param_widgets", "gallery", "plain"]
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+
+
+def plain(text: object) -> str:
+    """``text`` (a name from a user's files) escaped so Markdown shows it as written: no links,
+    emphasis or HTML."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 @contextlib.contextmanager

@@ -67,11 +67,27 @@ def serve(home: Path, log_path: Path):
             proc.wait(10)
 
 
+_LOGS: list[Path] = []  # the servers' logs, whose last lines go into a failing test's report
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        for log in _LOGS:
+            if log.exists():
+                tail = log.read_text(errors="replace").splitlines()[-40:]
+                report.sections.append((f"streamlit log, last lines ({log})", "\n".join(tail)))
+
+
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory):
     """The app as a user starts it, with an empty ``EMBEDVIZ_HOME``; yields (url, home)."""
     home = tmp_path_factory.mktemp("embedviz-home")
-    with serve(home, tmp_path_factory.mktemp("logs") / "streamlit.log") as url:
+    log = tmp_path_factory.mktemp("logs") / "streamlit.log"
+    _LOGS.append(log)
+    with serve(home, log) as url:
         yield url, home
 
 
