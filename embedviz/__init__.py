@@ -12,7 +12,7 @@ from .images import ImageCollection, load_collection
 from .layers import default_layer, list_layers
 from .models import LoadedModel, list_architectures, load_model
 from .reducers import Embedding, compute_embedding, reduce
-from .selection import rows_for_ids, selected_ids
+from .selection import rows_for_ids, selected_rows
 from .store import FeatureSet, FeatureStore, load_feature_set, save_feature_set
 
 __version__ = "0.1.0"
@@ -26,6 +26,6 @@ __all__ = [
     "default_layer", "list_layers",
     "LoadedModel", "list_architectures", "load_model",
     "Embedding", "compute_embedding", "reduce",
-    "rows_for_ids", "selected_ids",
+    "rows_for_ids", "selected_rows",
     "FeatureSet", "FeatureStore", "load_feature_set", "save_feature_set",
 ]

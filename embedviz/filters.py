@@ -11,7 +11,8 @@ import pandas as pd
 
 from .errors import DataError
 
-__all__ = ["CategoryFilter", "RangeFilter", "TextFilter", "Filter", "apply_filters", "column_kind"]
+__all__ = ["CategoryFilter", "RangeFilter", "TextFilter", "TopKFilter", "Filter", "apply_filters", "column_kind",
+           "prediction_columns"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,25 @@ class TextFilter:
     regex: bool = False
 
 
-Filter = Union[CategoryFilter, RangeFilter, TextFilter]
+@dataclass(frozen=True)
+class TopKFilter:
+    """Keep rows whose label is (``contains``) or is not among the model's ``k`` most likely classes."""
+
+    k: int
+    contains: bool = True
+
+
+Filter = Union[CategoryFilter, RangeFilter, TextFilter, TopKFilter]
+
+
+def prediction_columns(samples: pd.DataFrame) -> list[str]:
+    """``prediction``, ``prediction_2``, ...: the model's top classes in order, as many as were kept."""
+    columns = ["prediction"] if "prediction" in samples.columns else []
+    j = 2
+    while columns and f"prediction_{j}" in samples.columns:
+        columns.append(f"prediction_{j}")
+        j += 1
+    return columns
 
 
 def column_kind(series: pd.Series) -> str:
@@ -52,7 +71,23 @@ def column_kind(series: pd.Series) -> str:
     return "category" if series.nunique(dropna=True) <= 200 else "text"
 
 
+def _top_k_mask(samples: pd.DataFrame, spec: TopKFilter) -> np.ndarray:
+    columns = prediction_columns(samples)
+    if "label" not in samples.columns or not columns:
+        raise DataError("Top-k needs labels and the model's predictions; this map has no predictions to compare.")
+    if not 1 <= spec.k <= len(columns):
+        raise DataError(f"Top-{spec.k} is not available: the model's {len(columns)} most likely classes were kept.")
+    label = samples["label"].astype("string")
+    known = label.notna().to_numpy()
+    found = np.zeros(len(samples), dtype=bool)
+    for column in columns[: spec.k]:
+        found |= (samples[column].astype("string") == label).fillna(False).to_numpy(dtype=bool)
+    return known & (found if spec.contains else ~found)
+
+
 def _mask(samples: pd.DataFrame, spec: Filter) -> np.ndarray:
+    if isinstance(spec, TopKFilter):
+        return _top_k_mask(samples, spec)
     if spec.column not in samples.columns:
         raise DataError(f"There is no column {spec.column!r} to filter on.")
     column = samples[spec.column]

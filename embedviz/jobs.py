@@ -30,6 +30,7 @@ __all__ = ["Job", "JobRunner"]
 
 ACTIVE = ("queued", "running")
 RECENT_S = 600.0  # finished jobs stay listed this long, so a refresh after the end shows the outcome
+LONG_S = 10.0  # ... when they took at least this long (a job of a second is not worth a line)
 
 
 @dataclass
@@ -118,10 +119,17 @@ class JobRunner:
     def active(self) -> list[Job]:
         return [job for job in self.jobs() if job.active]
 
-    def recent(self, within: float = RECENT_S) -> list[Job]:
-        """Active jobs and those that ended in the last ``within`` seconds, newest first."""
+    def recent(self, within: float = RECENT_S, longer_than: float = LONG_S) -> list[Job]:
+        """Active jobs, and those that ended in the last ``within`` seconds after running at least
+        ``longer_than`` seconds (failed ones whatever they took), newest first."""
         now = time.time()
-        return [job for job in self.jobs() if job.active or (job.finished is not None and now - job.finished <= within)]
+
+        def worth_a_line(job: Job) -> bool:
+            if job.finished is None or now - job.finished > within:
+                return False
+            return job.status == "failed" or job.finished - (job.started or job.finished) >= longer_than
+
+        return [job for job in self.jobs() if job.active or worth_a_line(job)]
 
     @staticmethod
     def _run(job: Job, work: Callable[[Job], Any]) -> None:

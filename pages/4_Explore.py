@@ -1,51 +1,52 @@
-"""Explore the map: colour by any column, filter, select points, see their images."""
+"""Explore the map: style it, filter it, select points and see their images, look at the model's
+mistakes and at clusters, draw the images on the map, and export what you see."""
 
 import streamlit as st
 
 from embedviz import ui
-from embedviz.export import coordinates_table, projector_zip, selection_table, to_csv
-from embedviz.figures import scatter_figure
 from embedviz.filters import apply_filters
-from embedviz.selection import rows_for_ids, selected_ids
+from embedviz.figures import scatter_figure
+from embedviz.selection import selected_rows
+from embedviz.ui import explore
 from embedviz.ui.filters import filter_widgets
 
 ui.page_setup("Explore", ":material/travel_explore:")
+if st.session_state.pop("explore_go_point", False):
+    st.switch_page("pages/5_Point.py")
 st.title("Explore")
 
 with ui.guard():
     view = ui.current_map()
-samples = view.samples
-columns = [c for c in samples.columns if c not in ("sample_id", "path")]
-if st.session_state["ev_color"] not in ["(none)", *columns]:
-    st.session_state["ev_color"] = "(none)"
+samples = explore.with_extra_columns(view)
+coords = view.embedding.coords
 
 side, main = st.columns([1, 3])
 with side:
-    color = st.selectbox("Colour by", ["(none)", *columns], key="ev_color")
+    style = explore.style_controls(samples)
     with ui.guard():
         mask = apply_filters(samples, filter_widgets(samples))
     st.metric("Points shown", f"{int(mask.sum()):,} of {len(samples):,}")
+highlight, ringed = explore.highlight_rows(samples)
 with main:
-    figure = scatter_figure(view.embedding.coords, samples, None if color == "(none)" else color, mask=mask)
+    figure = scatter_figure(coords, samples, style, mask=mask, highlight=highlight)
     event = st.plotly_chart(figure, key="explore_map", on_select="rerun", selection_mode=("points", "box", "lasso"))
-    if view.embedding.n_components == 3:
-        st.caption("In 3-D, click points to select them; box and lasso work on the 2-D map.")
+    if ringed:
+        st.caption(ringed)
+    st.caption("Click a point to select it (shift-click for more), or pick Box or Lasso Select in the map's "
+               "toolbar; double-click empty space to clear." if view.embedding.n_components == 2 else
+               "In 3-D, click points to select them; box and lasso work on the 2-D map.")
 
-selected = rows_for_ids(samples, selected_ids(event))
-st.subheader(f"Selection · {len(selected):,} images")
-if len(selected):
-    st.page_link("pages/5_Point.py", label="Look closer at the first selected point: its nearest neighbours in "
-                 "feature space", icon=":material/center_focus_strong:")
-ui.gallery(selected, view.collection.root, key="selection")
-# The CSVs are built when clicked, not on every rerun (a lasso is a rerun).
-if len(selected):
-    st.download_button("Download selected ids and paths (CSV)", lambda: to_csv(selection_table(selected)),
-                       file_name="selection.csv", mime="text/csv")
-st.download_button("Download map coordinates and metadata (CSV)",
-                   lambda: to_csv(coordinates_table(view.embedding, samples)), file_name="map.csv",
-                   mime="text/csv")
-st.download_button("Download features and metadata for TensorBoard's projector (zip)",
-                   lambda: projector_zip(view.features.features, samples, images_root=view.collection.root),
-                   file_name="projector.zip", mime="application/zip",
-                   help="tensors.tsv, metadata.tsv, a sprite of the images and projector_config.pbtxt")
+rows = selected_rows(event, coords, mask)
+selection, mistakes, clusters, images, exports = st.tabs(
+    ["Selection", "Mistakes", "Clusters", "Images on the map", "Export"])
+with selection:
+    explore.selection_section(view, samples, rows)
+with mistakes:
+    explore.mistakes_section(view, samples)
+with clusters:
+    explore.clusters_section(view, samples)
+with images:
+    explore.images_on_map_section(view, samples, style, mask)
+with exports:
+    explore.exports_section(view, samples, style, mask)
 ui.sidebar_summary()

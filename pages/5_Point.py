@@ -5,7 +5,7 @@ import streamlit as st
 
 from embedviz import ui
 from embedviz.inspect_point import METRICS, feature_neighbours, top_predictions
-from embedviz.selection import selected_ids
+from embedviz.selection import selected_rows
 from embedviz.thumbnails import thumbnail
 
 ui.page_setup("Point", ":material/center_focus_strong:")
@@ -16,8 +16,8 @@ with ui.guard():
 samples = view.samples
 ids = samples["sample_id"].astype(str).tolist()
 if st.session_state.get("ev_point") not in set(ids):
-    chosen = selected_ids(st.session_state.get("explore_map"))  # the first point selected on Explore
-    st.session_state["ev_point"] = chosen[0] if chosen else ids[0]
+    chosen = selected_rows(st.session_state.get("explore_map"), view.embedding.coords)  # first selected on Explore
+    st.session_state["ev_point"] = ids[chosen[0]] if len(chosen) else ids[0]
 
 top = st.columns([3, 1, 1])
 top[0].selectbox("Point (type to search its id)", ids, key="ev_point")

@@ -23,10 +23,12 @@ def figure_points(spec: str | dict) -> int:
     return sum(len(_values(trace.get("x"))) for trace in figure["data"])
 
 
-def figure_sample_ids(spec: str | dict) -> list[str]:
-    """``customdata[0]`` of every point, over all traces."""
+def figure_rows(spec: str | dict, *, skip: tuple[str, ...] = ("highlighted",)) -> list[int]:
+    """The row number (``customdata``) of every point, over all traces but the ring of highlighted points."""
     figure = json.loads(spec) if isinstance(spec, str) else spec
-    ids = []
+    rows: list[int] = []
     for trace in figure["data"]:
-        ids += [str(row[0]) for row in trace.get("customdata") or []]
-    return ids
+        if str(trace.get("name", "")).startswith(skip):
+            continue
+        rows += [int(v) for v in _values(trace.get("customdata"))]
+    return rows

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from .plotly_spec import figure_points, figure_sample_ids
+from .plotly_spec import figure_points, figure_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["pages/1_Data_and_model.py", "pages/2_Extract.py", "pages/3_Reduce.py", "pages/4_Explore.py", "pages/5_Point.py"]
@@ -25,7 +25,8 @@ def _assert_clean(at: AppTest) -> None:
 
 
 def _maps(at: AppTest) -> list[str]:
-    return [chart.proto.spec for chart in at.get("plotly_chart")]
+    """The maps on the page (not the confusion matrix)."""
+    return [chart.proto.spec for chart in at.get("plotly_chart") if '"uirevision":"embedviz-map"' in chart.proto.spec]
 
 
 def test_home_opens_on_the_demo_map_and_every_page_opens(app):
@@ -33,7 +34,7 @@ def test_home_opens_on_the_demo_map_and_every_page_opens(app):
     _assert_clean(at)
     [home_map] = _maps(at)
     assert figure_points(home_map) == 1797
-    assert len(set(figure_sample_ids(home_map))) == 1797
+    assert sorted(figure_rows(home_map)) == list(range(1797))
     assert at.metric[0].value == "1,797"
     accuracy = float(at.metric[2].value.rstrip("%"))
     assert 90 < accuracy < 100  # a real model with real mistakes
@@ -119,11 +120,47 @@ def test_a_points_page_lists_its_feature_space_neighbours_and_follows_one(app):
 def test_explore_filters_hide_points(app):
     at = app.run()
     at.switch_page("pages/4_Explore.py").run()
-    at.toggle(key="ev_f_mistakes").set_value(True).run()
+    at.segmented_control(key="ev_f_correct").set_value("wrong").run()
     _assert_clean(at)
     shown = figure_points(_maps(at)[0])
     assert 0 < shown < 100  # only the model's mistakes
     assert at.metric[0].value.startswith(f"{shown:,} of 1,797")
+
+
+def test_explore_sets_clusters_and_styles_become_part_of_the_map(app):
+    import json
+
+    at = app.run()
+    at.switch_page("pages/4_Explore.py").run()
+    at.session_state["explore_sets"] = {"odd ones": ["digits/0003.png", "digits/0010.png", "not/in/this/data.png"]}
+    at.run()
+    _assert_clean(at)
+    assert "set: odd ones" in at.selectbox(key="ev_color").options  # a saved set is a column
+    assert any("odd ones: 2 points here (1 are not in this data)" in t.value for t in at.text)
+    at.selectbox(key="ev_show_set").set_value("odd ones").run()
+    figure = json.loads(_maps(at)[0])
+    ring = [t for t in figure["data"] if t["name"].startswith("highlighted")]
+    assert len(ring) == 1 and sorted(figure_rows(ring[0] and {"data": ring}, skip=())) == [3, 10]
+    assert any("Ringed on the map: the set 'odd ones' (2 points)" in c.value for c in at.caption)
+
+    at.selectbox(key="ev_cluster_method").set_value("kmeans")
+    at.number_input(key="ev_cluster_k").set_value(12)
+    at.button[[b.label for b in at.button].index("Find clusters")].click().run()
+    _assert_clean(at)
+    assert at.selectbox(key="ev_color").value == "cluster"  # the map is coloured by the new clusters
+    names = {t["name"] for t in json.loads(_maps(at)[0])["data"]}
+    assert {str(i) for i in range(1, 13)} <= names
+    assert any("12 clusters: k-means, k = 12, on the features" in c.value for c in at.caption)
+
+    at.slider(key="ev_size").set_value(9.0).run()
+    at.selectbox(key="ev_symbol").set_value("split").run()
+    figure = json.loads(_maps(at)[0])
+    assert figure["data"][0]["marker"]["size"] == 9.0 and "symbol" in figure["data"][0]["marker"]
+    at.segmented_control(key="ev_f_correct").set_value("wrong").run()
+    at.radio(key="ev_filtered").set_value("grey").run()
+    _assert_clean(at)
+    grey = [t for t in json.loads(_maps(at)[0])["data"] if t["name"].startswith("filtered out")]
+    assert len(grey) == 1 and figure_points({"data": grey}) > 1700
 
 
 def test_choosing_the_early_checkpoint_changes_the_model(app):

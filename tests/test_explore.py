@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from embedviz.errors import DataError
-from embedviz.figures import categorical_palette, natural_order, scatter_figure
-from embedviz.filters import CategoryFilter, RangeFilter, TextFilter, apply_filters
-from embedviz.selection import rows_for_ids, selected_ids
+from embedviz.figures import MapStyle, categorical_palette, natural_order, scatter_figure
+from embedviz.filters import CategoryFilter, RangeFilter, TextFilter, TopKFilter, apply_filters
+from embedviz.selection import ids_for_rows, points_in_polygon, rows_for_ids, rows_in_geometry, selected_rows
 
-from .plotly_spec import figure_points, figure_sample_ids
+from .plotly_spec import figure_points, figure_rows
 
 
 @pytest.fixture
@@ -27,12 +27,14 @@ def samples() -> pd.DataFrame:
     })
 
 
-def test_every_point_carries_its_sample_id(samples):
+def test_every_point_carries_its_row(samples):
     coords = np.random.default_rng(1).random((60, 2))
     fig = scatter_figure(coords, samples, "label")
     assert len(fig.data) == 12  # one trace per class
-    assert sorted(figure_sample_ids(fig.to_json())) == sorted(samples["sample_id"])
+    assert sorted(figure_rows(fig.to_json())) == list(range(60))
     assert all(trace.type == "scattergl" for trace in fig.data)
+    for trace in fig.data:  # each trace holds the points of its class
+        assert set(samples["label"].iloc[list(trace.customdata)]) == {trace.name}
 
 
 def test_mask_hides_points_and_3d_works(samples):
@@ -69,17 +71,69 @@ def test_filter_errors_are_user_errors(samples):
         apply_filters(samples, [TextFilter("path", "([", regex=True)])
 
 
-def test_selection_maps_by_id_not_position(samples):
+def test_selection_maps_by_row_not_position(samples):
+    coords = np.random.default_rng(1).random((60, 2))
     # Two traces: point index 0 exists in both; only customdata tells them apart.
     event = {"selection": {"points": [
-        {"curve_number": 0, "point_index": 0, "customdata": ["img/007.png"]},
-        {"curve_number": 1, "point_index": 0, "customdata": ["img/003.png"]},
-        {"curve_number": 1, "point_index": 0, "customdata": ["img/003.png"]},
+        {"curve_number": 0, "point_index": 0, "customdata": 7},
+        {"curve_number": 1, "point_index": 0, "customdata": 3},
+        {"curve_number": 1, "point_index": 0, "customdata": [3]},
+        {"curve_number": 1, "point_index": 5, "customdata": 999},  # not a row of this map: dropped
     ]}}
-    ids = selected_ids(event)
-    assert ids == ["img/007.png", "img/003.png"]
-    assert rows_for_ids(samples, ids)["sample_id"].tolist() == ids
-    assert selected_ids(None) == [] and selected_ids({"selection": {"points": []}}) == []
+    rows = selected_rows(event, coords)
+    assert rows.tolist() == [7, 3]
+    assert ids_for_rows(samples, rows) == ["img/007.png", "img/003.png"]
+    assert rows_for_ids(samples, ids_for_rows(samples, rows))["sample_id"].tolist() == ["img/007.png", "img/003.png"]
+    assert selected_rows(None, coords).tolist() == [] and selected_rows({"selection": {"points": []}}, coords).tolist() == []
+    hidden = np.ones(60, dtype=bool)
+    hidden[7] = False
+    assert selected_rows(event, coords, hidden).tolist() == [3]  # filtered-out points are never selected
+
+
+def test_lasso_and_box_are_answered_from_the_coordinates():
+    grid = np.array([[x, y] for x in range(10) for y in range(10)], dtype=np.float32)
+    box = {"selection": {"points": [], "box": [{"x": [1.5, 3.5], "y": [-1, 1.2]}], "lasso": []}}
+    assert grid[rows_in_geometry(grid, box)].tolist() == [[2, 0], [2, 1], [3, 0], [3, 1]]
+    # an L-shaped (concave) lasso: the notch is left out
+    xs, ys = [-0.5, 4.5, 4.5, 1.5, 1.5, -0.5], [-0.5, -0.5, 1.5, 1.5, 5.5, 5.5]
+    inside = grid[points_in_polygon(grid, xs, ys)].tolist()
+    assert [0, 5] in inside and [4, 1] in inside and [3, 3] not in inside and [4, 2] not in inside
+    assert len(inside) == 5 * 2 + 2 * 4  # rows y=0,1 for x=0..4; x=0,1 for y=2..5
+    lasso = {"selection": {"points": [{"customdata": 99}], "box": [], "lasso": [{"x": xs, "y": ys}]}}
+    rows = selected_rows(lasso, grid)
+    assert rows[0] == 99 and sorted(rows[1:].tolist()) == sorted(set(np.flatnonzero(points_in_polygon(grid, xs, ys))) - {99})
+    assert rows_in_geometry(np.zeros((4, 3)), lasso).tolist() == []  # 3-D maps have no lasso
+
+
+def test_styling_reaches_the_figure(samples):
+    coords = np.random.default_rng(1).random((60, 2))
+    samples = samples.assign(split=["train", "test", "val"] * 20, label=samples["label"].astype(object))
+    samples.loc[0, "label"] = "<b>bold</b>"
+    style = MapStyle(color="label", symbol="split", size=9, opacity=0.5, colors=(("3", "#123456"),), filtered="grey")
+    mask = np.arange(60) >= 10
+    fig = scatter_figure(coords, samples, style, mask=mask, highlight=np.array([20, 21]))
+    by_name = {t.name: t for t in fig.data}
+    assert by_name["3"].marker.color == "#123456" and by_name["3"].marker.opacity == 0.5
+    assert by_name["3"].marker.size == 9
+    assert set(by_name["3"].marker.symbol) <= {"circle", "square", "diamond"}
+    assert len(by_name["filtered out (10)"].x) == 10  # greyed, not hidden
+    assert sorted(by_name["highlighted (2)"].customdata.tolist()) == [20, 21]
+    assert {"train", "test", "val"} <= set(by_name)  # the symbols' legend
+    hover = [t for t in fig.data if t.text is not None and 0 in list(t.customdata)][0].text[0]
+    assert "&lt;b&gt;bold&lt;/b&gt;" in hover and "<b>bold" not in hover  # user strings are not markup
+    hidden = scatter_figure(coords, samples, style.__class__(color="label"), mask=mask)
+    assert figure_points(hidden.to_json()) == 50
+
+
+def test_top_k_filter_finds_labels_among_the_best_guesses():
+    samples = pd.DataFrame({"sample_id": list("abcd"), "label": ["cat", "dog", "cat", None],
+                            "prediction": ["cat", "cat", "dog", "cat"], "prediction_2": ["dog", "bird", "bird", "dog"],
+                            "prediction_3": ["bird", "dog", "cat", "bird"]})
+    assert apply_filters(samples, [TopKFilter(2)]).tolist() == [True, False, False, False]
+    assert apply_filters(samples, [TopKFilter(3)]).tolist() == [True, True, True, False]
+    assert apply_filters(samples, [TopKFilter(2, contains=False)]).tolist() == [False, True, True, False]
+    with pytest.raises(DataError, match="Top-4 is not available"):
+        apply_filters(samples, [TopKFilter(4)])
 
 
 def test_selection_export_keeps_selection_order(samples):

@@ -40,8 +40,8 @@ def test_the_same_work_submitted_twice_is_one_job_and_jobs_queue():
     assert first.status == second.status == "done" and first.result == "stored" and runs == ["key-a", "key-b"]
     assert first.done == first.total == 10 and runner.active() == []
     # a page opened after the end still lists them, with their outcome
-    assert runner.recent() == [second, first] and first.describe().startswith("done: 10 images in ")
-    assert runner.recent(within=-1) == []
+    assert runner.recent(longer_than=0) == [second, first] and first.describe().startswith("done: 10 images in ")
+    assert runner.recent(within=-1, longer_than=0) == [] and runner.recent() == []  # old, or quick: not listed
 
 
 def test_cancel_stops_at_the_next_report_and_failures_stay_in_their_job():

@@ -6,19 +6,45 @@ import pandas as pd
 import streamlit as st
 
 from ..figures import natural_order
-from ..filters import CategoryFilter, Filter, RangeFilter, TextFilter, column_kind
+from ..filters import CategoryFilter, Filter, RangeFilter, TextFilter, TopKFilter, column_kind, prediction_columns
 
 __all__ = ["filter_widgets"]
 
 _HIDDEN = ("sample_id",)
 
 
-def filter_widgets(samples: pd.DataFrame) -> list[Filter]:
-    """Draw the filter controls and return the filters they describe (combined with AND)."""
+def _model_filters(samples: pd.DataFrame) -> list[Filter]:
+    """Filters on the model's answers: right or wrong, how confident, label among its top k."""
     filters: list[Filter] = []
     if "correct" in samples.columns and samples["correct"].notna().any():
-        if st.toggle("Only the model's mistakes", key="ev_f_mistakes"):
-            filters.append(CategoryFilter("correct", ("False",)))
+        st.session_state.setdefault("ev_f_correct", "all")
+        answer = st.segmented_control("The model's answer", ["all", "correct", "wrong"], key="ev_f_correct",
+                                      required=True, format_func=str.capitalize)
+        if answer != "all":
+            filters.append(CategoryFilter("correct", ("True",) if answer == "correct" else ("False",)))
+    if "confidence" in samples.columns and samples["confidence"].notna().any():
+        current = st.session_state.get("ev_f_conf")
+        if not (isinstance(current, tuple) and 0.0 <= current[0] <= current[1] <= 1.0):
+            st.session_state["ev_f_conf"] = (0.0, 1.0)
+        low, high = st.slider("Confidence", 0.0, 1.0, step=0.01, key="ev_f_conf",
+                              help="The model's probability for its top class.")
+        if (low, high) != (0.0, 1.0):
+            filters.append(RangeFilter("confidence", low, high))
+    top = len(prediction_columns(samples))
+    if top > 1 and "label" in samples.columns and "correct" in samples.columns:
+        options = ["any"] + [f"{w} top {k}" for k in range(2, top + 1) for w in ("in", "not in")]
+        if st.session_state.get("ev_f_topk") not in options:
+            st.session_state["ev_f_topk"] = "any"
+        choice = st.selectbox("Label among the model's most likely classes", options, key="ev_f_topk",
+                              help="\"not in top 5\": the true class is not even among the model's 5 best guesses.")
+        if choice != "any":
+            filters.append(TopKFilter(int(choice.rsplit(" ", 1)[1]), contains=not choice.startswith("not")))
+    return filters
+
+
+def filter_widgets(samples: pd.DataFrame) -> list[Filter]:
+    """Draw the filter controls and return the filters they describe (combined with AND)."""
+    filters: list[Filter] = _model_filters(samples)
     candidates = [c for c in samples.columns if c not in _HIDDEN]
     columns = st.multiselect("Filter on", candidates, key="ev_f_columns", placeholder="choose columns")
     for column in columns:

@@ -102,19 +102,28 @@ def _caption(row: pd.Series) -> str:
     return " · ".join(parts)
 
 
-def gallery(rows: pd.DataFrame, root, *, key: str, per_page: int = 24, columns: int = 6) -> None:
-    """Thumbnails of ``rows`` with label, prediction and confidence; paginated and sortable."""
+_SELECT_HINT = "Select points on the map (box or lasso in the toolbar, or click) to see their images here."
+
+
+def gallery(rows: pd.DataFrame, root, *, key: str, per_page: int = 24, columns: int = 6, controls: bool = True,
+            empty: str = _SELECT_HINT) -> None:
+    """Thumbnails of ``rows`` with label, prediction and confidence; paginated and sortable by any
+    column (``controls=False``: just the first ``per_page``, as given)."""
     if rows.empty:
-        st.info("Select points on the map (box or lasso in the toolbar, or click) to see their images here.")
+        st.info(empty)
         return
-    sortable = [c for c in ("confidence", "label", "prediction", "correct", "sample_id") if c in rows.columns]
-    left, mid, right = st.columns([2, 1, 1])
-    sort_by = left.selectbox("Sort by", ["selection order", *sortable], key=f"{key}_sort")
-    descending = mid.toggle("Descending", key=f"{key}_desc")
-    if sort_by != "selection order":
-        rows = rows.sort_values(sort_by, ascending=not descending, kind="stable")
-    pages = max(1, math.ceil(len(rows) / per_page))
-    page = right.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}_page") if pages > 1 else 1
+    page = 1
+    if controls:
+        sortable = [c for c in rows.columns if c != "path"]
+        preferred = [c for c in ("confidence", "label", "prediction", "correct", "sample_id") if c in sortable]
+        left, mid, right = st.columns([2, 1, 1])
+        sort_by = left.selectbox("Sort by", ["given order", *preferred, *[c for c in sortable if c not in preferred]],
+                                 key=f"{key}_sort")
+        descending = mid.toggle("Descending", key=f"{key}_desc")
+        if sort_by != "given order":
+            rows = rows.sort_values(sort_by, ascending=not descending, kind="stable")
+        pages = max(1, math.ceil(len(rows) / per_page))
+        page = right.number_input(f"Page (of {pages})", 1, pages, 1, key=f"{key}_page") if pages > 1 else 1
     shown = rows.iloc[(page - 1) * per_page : page * per_page]
     grid = st.columns(columns)
     for i, (_, row) in enumerate(shown.iterrows()):

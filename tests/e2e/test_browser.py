@@ -49,6 +49,8 @@ def test_lasso_fills_the_gallery(app_server, browser, artifacts):
     page.goto(f"{url}/Explore")
     wait_for_map(page)
     box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + 20)  # the toolbar shows on hover
+    page.locator(".js-plotly-plot .modebar-btn[data-title='Lasso Select']").first.click()
     cx, cy = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
     rx, ry = box["width"] * 0.22, box["height"] * 0.22
     page.mouse.move(cx - rx, cy - ry)
@@ -62,12 +64,20 @@ def test_lasso_fills_the_gallery(app_server, browser, artifacts):
         timeout=60_000)
     count = int(heading.first.inner_text().split("·")[1].split()[0].replace(",", ""))
     assert 0 < count < 1797
-    page.wait_for_selector("[data-testid='stImage'] img", timeout=30_000)
-    images = page.locator("[data-testid='stImage'] img").count()
+    tab = page.get_by_role("tabpanel").first  # the Selection tab
+    tab.locator("[data-testid='stImage'] img").first.wait_for(timeout=30_000)
+    page.wait_for_function("n => document.querySelector('[role=tabpanel]').querySelectorAll("
+                           "'[data-testid=stImage] img').length >= n", arg=min(count, 24), timeout=30_000)
+    images = tab.locator("[data-testid='stImage'] img").count()
     assert images == min(count, 24)  # the first page of the gallery
-    captions = page.locator("[data-testid='stImage']").first.inner_text()
+    captions = tab.locator("[data-testid='stImage']").first.inner_text()
     assert "label" in captions and "pred" in captions
     page.screenshot(path=str(artifacts / "explore_lasso.png"), full_page=True)
+
+    # keep it as a named set: it becomes a column to colour the map by
+    page.get_by_placeholder("a name for this selection").fill("middle")
+    page.get_by_role("button", name="Save as a set").click()
+    page.get_by_text(f"middle: {count:,} points", exact=False).wait_for(timeout=30_000)
 
 
 def test_second_start_is_a_cache_hit(app_server, browser, tmp_path):

@@ -1,0 +1,361 @@
+"""The Explore page's parts: styling controls, named selection sets, the mistakes tab, clusters,
+images drawn on the map and the exports. The page lays them out; the work is in the core."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from ..clusters import METHODS as CLUSTER_METHODS, Clustering, cluster_points
+from ..export import coordinates_table, metascatter_table, projector_zip, selection_table, to_csv
+from ..figures import MapStyle, category_colours, confusion_figure, is_categorical, natural_order, scatter_figure
+from ..mistakes import cell_rows, confident_errors, confusion_table, has_predictions, unsure_correct
+from ..reducers.neighbours import prepare
+from ..render import MAX_THUMBNAILS, points_image, point_colours, thumbnail_map
+from ..selection import rows_for_ids
+from ..summary import accuracy
+from .state import MapView
+from .widgets import gallery, guard, progress_callback
+
+__all__ = ["with_extra_columns", "style_controls", "highlight_rows", "selection_section", "mistakes_section",
+           "clusters_section", "images_on_map_section", "exports_section", "open_point"]
+
+_SETS = "explore_sets"  # {name: [sample_id, ...]}: named selections, kept for the session
+_CLUSTERS = "explore_clusters"  # (identity of what was clustered, Clustering)
+_COLOURS = "explore_colours"  # {column: {category: "#rrggbb"}}: colours the user chose
+_CONFUSION = "confusion_map"  # the confusion matrix chart's selection
+
+
+def _set_column(name: str) -> str:
+    return f"set: {name}"
+
+
+def _clusters_for(view: MapView) -> Clustering | None:
+    held = st.session_state.get(_CLUSTERS)
+    if held is None:
+        return None
+    identity, clustering = held
+    current = view.features.key if clustering.space == "features" else view.embedding.key
+    return clustering if identity == current and len(clustering.names) == len(view.samples) else None
+
+
+def with_extra_columns(view: MapView) -> pd.DataFrame:
+    """The samples, plus a ``cluster`` column once clusters were found for this map and a
+    ``set: NAME`` column (True/False) for each named selection: all can colour and filter the map."""
+    samples = view.samples
+    extra: dict[str, Any] = {}
+    clustering = _clusters_for(view)
+    if clustering is not None:
+        extra["cluster"] = pd.array(clustering.names, dtype="string")
+    ids = samples["sample_id"].astype(str)
+    for name, members in st.session_state.get(_SETS, {}).items():
+        extra[_set_column(name)] = ids.isin(members).to_numpy()
+    return samples.assign(**extra) if extra else samples
+
+
+def style_controls(samples: pd.DataFrame) -> MapStyle:
+    """Colour, symbol, size, opacity, what filtered-out points look like, and a colour per class."""
+    columns = [c for c in samples.columns if c not in ("sample_id", "path")]
+    if st.session_state.get("explore_colour_next") in columns:  # e.g. clusters just found
+        st.session_state["ev_color"] = st.session_state.pop("explore_colour_next")
+    if st.session_state.get("ev_color") not in ["(none)", *columns]:
+        st.session_state["ev_color"] = "(none)"
+    color = st.selectbox("Colour by", ["(none)", *columns], key="ev_color")
+    color = None if color == "(none)" else color
+    few = [c for c in columns if is_categorical(samples[c]) and samples[c].nunique(dropna=False) <= 8]
+    if st.session_state.get("ev_symbol") not in ["(none)", *few]:
+        st.session_state["ev_symbol"] = "(none)"
+    with st.expander("Style"):
+        symbol = st.selectbox("Symbol by", ["(none)", *few], key="ev_symbol",
+                              help="Columns with at most 8 values, e.g. the split.")
+        st.session_state.setdefault("ev_size", 5.0)
+        st.session_state.setdefault("ev_opacity", 0.85)
+        st.session_state.setdefault("ev_filtered", "hide")
+        size = st.slider("Point size", 1.0, 20.0, step=0.5, key="ev_size")
+        opacity = st.slider("Opacity", 0.05, 1.0, step=0.05, key="ev_opacity")
+        filtered = st.radio("Points the filters leave out", ["hide", "grey"], key="ev_filtered", horizontal=True,
+                            format_func=lambda v: "hidden" if v == "hide" else "greyed")
+        chosen = _colour_choice(samples, color)
+    return MapStyle(color=color, symbol=None if symbol == "(none)" else symbol, size=float(size),
+                    opacity=float(opacity), colors=chosen, filtered=filtered)
+
+
+def _colour_choice(samples: pd.DataFrame, color: str | None) -> tuple[tuple[str, str], ...]:
+    if color is None or not is_categorical(samples[color]):
+        return ()
+    store: dict[str, dict[str, str]] = st.session_state.setdefault(_COLOURS, {})
+    mine = store.setdefault(color, {})
+    options = natural_order(samples[color].astype("string").fillna("(none)").unique())
+    current = category_colours(samples, MapStyle(color=color, colors=tuple(mine.items())))
+    left, right = st.columns([3, 1])
+    category = left.selectbox(f"A colour for one {color}", options, key=f"ev_colour_of_{color}")
+    key = f"ev_colour_{color}_{category}"
+    st.session_state.setdefault(key, current[category])
+    picked = right.color_picker("Colour", key=key, label_visibility="hidden")
+    if picked != current[category]:
+        mine[category] = picked
+    if mine and st.button("Back to the default colours", key="ev_colours_reset"):
+        mine.clear()
+        for key in [k for k in st.session_state.keys() if str(k).startswith(f"ev_colour_{color}_")]:
+            del st.session_state[key]
+        st.rerun()
+    return tuple(sorted(mine.items()))
+
+
+def _confusion_cells() -> list[tuple[str, str]]:
+    event = st.session_state.get(_CONFUSION)
+    points = ((event or {}).get("selection") or {}).get("points") or []
+    return [(str(p["customdata"][0]), str(p["customdata"][1])) for p in points
+            if isinstance(p.get("customdata"), (list, tuple)) and len(p["customdata"]) == 2]
+
+
+def highlight_rows(samples: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """Rows to ring on the map: the confusion matrix cells picked on the Mistakes tab and the named
+    set chosen to show; with a line that says what is ringed."""
+    rows, said = [], []
+    cells = _confusion_cells() if has_predictions(samples) else []
+    if cells:
+        rows.append(cell_rows(samples, cells))
+        said.append(", ".join(f"label {a} predicted {b}" for a, b in cells[:4]) + (" ..." if len(cells) > 4 else ""))
+    shown = st.session_state.get("ev_show_set", "(none)")
+    if shown != "(none)" and _set_column(shown) in samples.columns:
+        rows.append(np.flatnonzero(samples[_set_column(shown)].to_numpy(dtype=bool)))
+        said.append(f"the set {shown!r}")
+    if not rows:
+        return np.zeros(0, dtype=np.int64), ""
+    union = np.unique(np.concatenate(rows))
+    return union, f"Ringed on the map: {' and '.join(said)} ({len(union):,} points)."
+
+
+def open_point(sample_id: str) -> None:
+    """Move to the Point page on this sample (a button's callback)."""
+    st.session_state["ev_point"] = sample_id
+    st.session_state["explore_go_point"] = True
+
+
+def selection_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray) -> None:
+    """The selected points' images, saving them as a named set, and the sets made so far."""
+    selected = samples.iloc[rows]
+    st.subheader(f"Selection · {len(selected):,} images")
+    if len(selected):
+        first = str(selected["sample_id"].iloc[0])
+        st.button("Look closer at the first selected point: its nearest neighbours in feature space",
+                  icon=":material/center_focus_strong:", on_click=open_point, args=(first,))
+        name_col, save_col, down_col = st.columns([2, 1, 2])
+        name = name_col.text_input("Name", key="explore_set_name", placeholder="a name for this selection",
+                                   label_visibility="collapsed")
+        if save_col.button("Save as a set", icon=":material/bookmark_add:"):
+            _save_set(name, selected["sample_id"].astype(str).tolist())
+        down_col.download_button("Download the selected ids and paths (CSV)",
+                                 lambda: to_csv(selection_table(selected)), file_name="selection.csv",
+                                 mime="text/csv")
+    gallery(selected, view.collection.root, key="selection")
+    _sets_list(view, samples)
+
+
+def _save_set(name: str, ids: list[str]) -> None:
+    name = re.sub(r"\s+", " ", name).strip()
+    if not name:
+        st.error("Give the set a name first (e.g. 'horses among dogs').")
+        return
+    if len(name) > 60:
+        st.error("A set's name can have at most 60 characters.")
+        return
+    sets = st.session_state.setdefault(_SETS, {})
+    sets[name] = ids
+    st.toast(f"Saved {len(ids):,} points as the set {name!r}.")
+    st.rerun()  # the set's column shows in the colour and filter lists
+
+
+def _sets_list(view: MapView, samples: pd.DataFrame) -> None:
+    sets: dict[str, list[str]] = st.session_state.get(_SETS, {})
+    if not sets:
+        return
+    st.markdown("**Saved sets** (each is also a column to colour or filter by: `set: NAME`)")
+    if st.session_state.get("ev_show_set") not in ["(none)", *sets]:
+        st.session_state["ev_show_set"] = "(none)"
+    st.selectbox("Ring a set on the map", ["(none)", *sets], key="ev_show_set")
+    for name, ids in list(sets.items()):
+        rows = rows_for_ids(samples, ids)
+        left, mid, right = st.columns([3, 2, 1])
+        left.text(f"{name}: {len(rows):,} points" + ("" if len(rows) == len(ids) else
+                                                     f" here ({len(ids) - len(rows):,} are not in this data)"))
+        mid.download_button("Ids and paths (CSV)", lambda rows=rows: to_csv(selection_table(rows)),
+                            file_name=f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.csv", mime="text/csv",
+                            key=f"explore_set_csv_{name}")
+        if right.button("Delete", key=f"explore_set_delete_{name}"):
+            del sets[name]
+            st.rerun()
+
+
+def mistakes_section(view: MapView, samples: pd.DataFrame) -> None:
+    """The confusion matrix (a cell selects its samples, ringed on the map) and the answers worth a look."""
+    if not has_predictions(samples):
+        st.info("No predictions to compare with labels: the model is not a classifier whose classes the labels "
+                "name, or the data has no labels.")
+        return
+    score = accuracy(samples)
+    if score is not None:
+        st.caption(f"Accuracy {score.value:.1%} on {score.count:,} {'test' if score.scope == 'test' else ''} samples: "
+                   f"{score.mistakes:,} mistakes.")
+    table = confusion_table(samples)
+    st.markdown("**Label against prediction.** Click a cell, or box several, to ring their samples on the map "
+                "and see them below (double-click empty space to clear).")
+    matrix, chosen = st.columns([3, 4])
+    with matrix:
+        side = max(table.shape)
+        st.plotly_chart(confusion_figure(table, height=int(min(900, max(420, 60 + side * 34)))), key=_CONFUSION,
+                        on_select="rerun", selection_mode=("points", "box"))
+    cells = _confusion_cells()
+    with chosen:
+        if cells:
+            rows = samples.iloc[cell_rows(samples, cells)]
+            st.markdown(f"**{len(rows):,} samples** in the chosen cells")
+            gallery(rows, view.collection.root, key="confusion", per_page=12, columns=4)
+        else:
+            st.info("Click a cell of the matrix to see its samples here; off the diagonal are the mistakes.")
+    wrong, unsure = st.columns(2)
+    with wrong:
+        st.markdown("**Wrong, and sure of it** (most confident mistakes: often a wrong label)")
+        gallery(confident_errors(samples, 24), view.collection.root, key="confident_errors", per_page=12, columns=4,
+                empty="The model makes no mistakes here.")
+    with unsure:
+        st.markdown("**Right, but unsure** (least confident correct answers: the edges of a class)")
+        gallery(unsure_correct(samples, 24), view.collection.root, key="unsure_correct", per_page=12, columns=4,
+                empty="No correct answers to show.")
+
+
+def clusters_section(view: MapView, samples: pd.DataFrame) -> None:
+    """Find clusters on the features or the map; show each cluster's size, make-up and typical images."""
+    st.session_state.setdefault("ev_cluster_k", 10)
+    st.session_state.setdefault("ev_cluster_min", 15)
+    with st.form("explore_clusters_form", border=False):
+        a, b, c, d = st.columns(4)
+        method = a.selectbox("Method", CLUSTER_METHODS, key="ev_cluster_method",
+                             format_func=lambda m: {"kmeans": "k-means", "hdbscan": "HDBSCAN"}[m])
+        space = b.selectbox("On", ["features", "map"], key="ev_cluster_space",
+                            help="Features: groups the model's features make (PCA to 50 dimensions first). "
+                                 "Map: groups you see in the picture.")
+        k = c.number_input("Clusters (k-means)", 2, 200, key="ev_cluster_k")
+        size = d.number_input("Smallest cluster (HDBSCAN)", 2, 10_000, key="ev_cluster_min")
+        go = st.form_submit_button("Find clusters", icon=":material/bubble_chart:")
+    if go:
+        with guard(stop=False), st.spinner("Clustering..."):
+            x = (prepare(view.features.features, "none", 50, 0, key=view.features.key) if space == "features"
+                 else view.embedding.coords)
+            clustering = cluster_points(x, method, k=int(k), min_cluster_size=int(size), space=space)
+            identity = view.features.key if space == "features" else view.embedding.key
+            st.session_state[_CLUSTERS] = (identity, clustering)
+            st.session_state["explore_colour_next"] = "cluster"
+            st.rerun()  # the new column shows in the colour and filter lists
+    clustering = _clusters_for(view)
+    if clustering is None:
+        st.caption("Sub-groups inside a class, or a class split in two, show up as clusters. The clusters become "
+                   "a column, `cluster`, to colour and filter the map by.")
+        return
+    st.caption(clustering.description + ". Each cluster's most typical images are those nearest its centre.")
+    summary = clustering.summary(samples)
+    st.dataframe(summary, hide_index=True, width="stretch",
+                 column_config={"share": st.column_config.ProgressColumn("share", format="percent", min_value=0,
+                                                                         max_value=1)})
+    for _, row in summary.head(20).iterrows():
+        name = str(row["cluster"])
+        reps = clustering.representatives.get(name, [])
+        if not reps:
+            continue
+        made_of = f" · mostly {row['most common label']} ({row['share']:.0%})" if "share" in row else ""
+        st.markdown(f"**Cluster {name}** · {int(row['points']):,} points{made_of}")
+        gallery(samples.iloc[reps], view.collection.root, key=f"cluster_{name}", per_page=len(reps),
+                columns=max(6, len(reps)), controls=False)
+
+
+def images_on_map_section(view: MapView, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray) -> None:
+    """The images themselves at their places on the map, framed in their colour; a PNG to keep."""
+    if view.embedding.n_components != 2:
+        st.info("Images are drawn on 2-D maps; choose 2-D on the Reduce page.")
+        return
+    if "path" not in samples.columns or samples["path"].isna().all():
+        st.info("These points come without images.")
+        return
+    shown = np.flatnonzero(mask)
+    a, b = st.columns(2)
+    st.session_state.setdefault("ev_thumbs_max", min(1_000, MAX_THUMBNAILS))
+    st.session_state.setdefault("ev_thumbs_size", 36)
+    most = a.number_input("At most this many images", 50, 5_000, step=50, key="ev_thumbs_max")
+    size = b.slider("Image size (pixels)", 16, 96, step=4, key="ev_thumbs_size")
+    identity = (view.embedding.key, style, int(most), int(size), hash(mask.tobytes()))
+    held = st.session_state.get("explore_thumbs")
+    if st.button("Draw the images on the map", icon=":material/photo_library:"):
+        with progress_callback("Drawing images", "images") as progress:
+            colours = point_colours(samples, style)
+            picture, drawn = thumbnail_map(view.embedding.coords[shown], samples["path"].to_numpy()[shown].tolist(),
+                                           view.collection.root, colours[shown], max_images=int(most),
+                                           thumb=int(size), progress=progress)
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG", optimize=True)
+        held = (identity, buffer.getvalue(), len(drawn), len(shown))
+        st.session_state["explore_thumbs"] = held
+    if held is None:
+        st.caption(f"Draws the images of up to {int(most):,} of the {len(shown):,} points shown (a random sample "
+                   "above that, said when it happens), each framed in its point's colour.")
+        return
+    if held[0] != identity:
+        st.caption("The picture below was drawn before the map, style or filters changed; draw again to update it.")
+    _, png, drawn, of = held
+    if drawn < of:
+        st.info(f"Drew a random sample of {drawn:,} of the {of:,} points shown (seed 0); raise the limit to draw more.")
+    st.image(png, caption=f"{drawn:,} images at their places on the map")
+    st.download_button("Download this picture (PNG)", png, file_name="map_images.png", mime="image/png")
+
+
+def exports_section(view: MapView, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray) -> None:
+    """Every export is built when its button is clicked, not on every rerun (a lasso is a rerun)."""
+    embedding = view.embedding
+    shown = np.flatnonzero(mask)
+    st.markdown(f"The map: {len(samples):,} points, {len(shown):,} shown by the filters.")
+    a, b, c = st.columns(3)
+    a.download_button("Coordinates and metadata (CSV)", lambda: to_csv(coordinates_table(embedding, samples)),
+                      file_name="map.csv", mime="text/csv", icon=":material/table:")
+    b.download_button("Coordinates and metadata (Parquet)", lambda: _parquet(coordinates_table(embedding, samples)),
+                      file_name="map.parquet", mime="application/octet-stream", icon=":material/table:")
+    c.download_button("Metascatter's CSV", lambda: to_csv(metascatter_table(embedding, samples)),
+                      file_name="metascatter.csv", mime="text/csv", icon=":material/table:",
+                      help="Paths, X-Coord, Y-Coord and the metadata, as Metascatter reads them.")
+    a.download_button("This view as interactive HTML (works offline)",
+                      lambda: _html(embedding, samples, style, mask), file_name="map.html", mime="text/html",
+                      icon=":material/html:", help="The map with its colours and filters; plotly.js is embedded.")
+    b.download_button("This view as a picture (PNG)", lambda: _png(embedding.coords, samples, style, mask),
+                      file_name="map.png", mime="image/png", icon=":material/image:",
+                      disabled=embedding.n_components != 2 or not len(shown),
+                      help="Every shown point, 2,400 pixels wide. The camera in the map's toolbar saves what is on screen.")
+    c.download_button("Features for TensorBoard's projector (zip)",
+                      lambda: projector_zip(view.features.features, samples, images_root=view.collection.root),
+                      file_name="projector.zip", mime="application/zip", icon=":material/deployed_code:",
+                      help="tensors.tsv, metadata.tsv, a sprite of the images and projector_config.pbtxt")
+
+
+def _parquet(table: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def _html(embedding, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray) -> str:
+    fig = scatter_figure(embedding.coords, samples, style, mask=mask)
+    fig.update_layout(title=f"{embedding.method} map of {int(mask.sum()):,} samples", dragmode="zoom")
+    return fig.to_html(include_plotlyjs=True, full_html=True)
+
+
+def _png(coords: np.ndarray, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray) -> bytes:
+    shown = np.flatnonzero(mask)
+    colours = point_colours(samples, style)
+    radius = max(1, int(round(style.size / 2)))
+    picture = points_image(coords[shown], colours[shown], width=2400, radius=radius)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
