@@ -80,22 +80,49 @@ MAX_SYMBOLS = len(SYMBOLS_3D)
 GREY = "#c8c8c8"
 
 
-def _hover_text(samples: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """One hover label per point: its id, then ``column: value`` lines. User strings are escaped,
-    so a name like ``<b>`` shows as written."""
-    def cell(series: pd.Series) -> pd.Series:
-        if series.name == "confidence" or (pd.api.types.is_float_dtype(series) and series.between(0, 1).all()):
-            text = series.map(lambda v: "" if pd.isna(v) else f"{v:.1%}")
-        elif pd.api.types.is_float_dtype(series):
-            text = series.map(lambda v: "" if pd.isna(v) else f"{v:.4g}")
-        else:
-            text = series.astype("string").fillna("")
-        return text.astype(str).map(lambda t: html.escape(t, quote=False))
+#: Above this many points the hover label carries no per-point text (ids, names): the colour's
+#: category and the numbers only, which travel as typed arrays. A click shows the rest.
+HOVER_TEXT_LIMIT = 20_000
 
-    text = cell(samples["sample_id"]).map(lambda t: f"<b>{t}</b>")
-    for column in columns:
-        text = text + f"<br>{html.escape(column, quote=False)}: " + cell(samples[column].reset_index(drop=True)).to_numpy()
-    return text.to_numpy(dtype=object)
+
+def _escape(values: pd.Series) -> pd.Series:
+    return values.astype("string").fillna("").astype(str).map(lambda t: html.escape(t, quote=False))
+
+
+def _hover(samples: pd.DataFrame, columns: Sequence[str], color: str | None, n_text: int | None
+           ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, str]:
+    """What the hover label shows, in the compact form plotly reads it.
+
+    Returns ``customdata`` (float32: the row, then each numeric column), the ids as ``text`` and
+    the other text columns joined as ``hovertext`` (``None`` above :data:`HOVER_TEXT_LIMIT`
+    points), and the ``hovertemplate`` that lays them out. User strings are escaped, so a name
+    like ``<b>`` shows as written; the markup is in the template, once per trace.
+    """
+    numeric = [c for c in columns if c != color and pd.api.types.is_float_dtype(samples[c])]
+    texts = [c for c in columns if c != color and c not in numeric and c != "path"]
+    custom = np.empty((len(samples), 1 + len(numeric)), dtype=np.float32)
+    custom[:, 0] = np.arange(len(samples))
+    lines = []
+    for j, column in enumerate(numeric, start=1):
+        values = pd.to_numeric(samples[column], errors="coerce").to_numpy(dtype=np.float64)
+        custom[:, j] = values
+        share = np.nanmin(values, initial=0) >= 0 and np.nanmax(values, initial=0) <= 1
+        lines.append(f"{html.escape(column)} %{{customdata[{j}]:{'.1%' if share else '.4g'}}}")
+    template = "<b>%{text}</b><br>" if n_text is not None and len(samples) <= n_text else ""
+    ids = hovertext = None
+    if template:
+        ids = _escape(samples["sample_id"]).to_numpy(dtype=object)
+        if texts:
+            joined = None
+            for column in texts:
+                part = html.escape(column) + " " + _escape(samples[column])
+                joined = part if joined is None else joined + " · " + part
+            hovertext = joined.to_numpy(dtype=object)
+            template += "%{hovertext}<br>"
+    else:
+        template = "row %{customdata[0]}<br>"
+    template += "<br>".join(lines) + "<extra>%{fullData.name}</extra>"
+    return custom, ids, hovertext, template
 
 
 def _category_colours(order: Sequence[str], chosen: Sequence[tuple[str, str]]) -> dict[str, str]:
@@ -128,9 +155,9 @@ def scatter_figure(
 
     ``mask`` marks the points the filters keep (the others are hidden or greyed);
     ``highlight`` (row numbers) are drawn again on top with a dark ring. Every point carries
-    its row number as ``customdata``, so a selection maps back to samples whatever the trace
-    (:mod:`embedviz.selection`). Coordinates travel as float32: the figure for 100,000 points
-    is a fraction of what plotly express makes. The figure depends only on its arguments, so
+    its row number as ``customdata[0]``, so a selection maps back to samples whatever the trace
+    (:mod:`embedviz.selection`). Coordinates and numbers travel as float32 typed arrays and the
+    hover markup once per trace, so 100,000 points are about 2 MB. The figure depends only on its arguments, so
     the same inputs give the same figure and Streamlit keeps the user's selection across reruns.
     """
     if not isinstance(style, MapStyle):
@@ -138,10 +165,9 @@ def scatter_figure(
     n, dims = coords.shape
     samples = samples.reset_index(drop=True)
     xyz = np.asarray(coords, dtype=np.float32)
-    rows = np.arange(n, dtype=np.int32)
     shown = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     hover_cols = [c for c in hover if c in samples.columns]
-    text = _hover_text(samples, hover_cols)
+    custom, ids, hovertext, template = _hover(samples, hover_cols, style.color, HOVER_TEXT_LIMIT)
     symbols = SYMBOLS_3D if dims == 3 else SYMBOLS_2D
     symbol_of: np.ndarray | None = None
     symbol_names: list[str] = []
@@ -157,9 +183,13 @@ def scatter_figure(
         marker = {"size": size, "opacity": style.opacity, **marker}
         if symbol_of is not None and "symbol" not in marker:
             marker["symbol"] = symbol_of[idx]
-        common = dict(mode="markers", name=name, marker=marker, customdata=rows[idx], **extra)
+        common = dict(mode="markers", name=name, marker=marker, customdata=custom[idx], **extra)
         if hoverable:
-            common.update(text=text[idx], hovertemplate="%{text}<extra>%{fullData.name}</extra>")
+            common.update(hovertemplate=template)
+            if ids is not None:
+                common["text"] = ids[idx]
+            if hovertext is not None:
+                common["hovertext"] = hovertext[idx]
         else:
             common.update(hoverinfo="skip")
         if dims == 3:
@@ -180,13 +210,13 @@ def scatter_figure(
         for name in order:
             idx = np.flatnonzero(shown & (values == name))
             if len(idx):
-                traces.append(trace(idx, name, {"color": colours[name]}, legendgroup=name,
-                                    legendgrouptitle_text=column if name == order[0] else None))
+                traces.append(trace(idx, html.escape(name, quote=False), {"color": colours[name]}, legendgroup=name,
+                                    legendgrouptitle_text=html.escape(column) if name == order[0] else None))
     elif column is not None:
         idx = np.flatnonzero(shown)
         values = pd.to_numeric(samples[column], errors="coerce").to_numpy(dtype=np.float32)
-        traces.append(trace(idx, column, {"color": values[idx], "colorscale": "Viridis", "showscale": True,
-                                          "colorbar": {"title": {"text": column}, "thickness": 14}},
+        traces.append(trace(idx, html.escape(column), {"color": values[idx], "colorscale": "Viridis", "showscale": True,
+                                          "colorbar": {"title": {"text": html.escape(column)}, "thickness": 14}},
                             showlegend=False))
     else:
         traces.append(trace(np.flatnonzero(shown), "points", {"color": "#4c78a8"}, showlegend=False))
@@ -197,8 +227,8 @@ def scatter_figure(
                             {"color": "rgba(0,0,0,0)", "size": size + 5, "opacity": 1.0,
                              "line": {"color": "#111111", "width": 1.8}}, hoverable=True))
     for i, name in enumerate(symbol_names[:40]):  # the legend for symbols, without points
-        empty = dict(mode="markers", name=f"{name}", legendgroup=f"symbol:{name}", showlegend=True,
-                     legendgrouptitle_text=style.symbol if i == 0 else None,
+        empty = dict(mode="markers", name=html.escape(name, quote=False), legendgroup=f"symbol:{name}", showlegend=True,
+                     legendgrouptitle_text=html.escape(style.symbol) if i == 0 else None,
                      marker={"symbol": symbols[i % len(symbols)], "color": "#555555", "size": 9})
         traces.append(go.Scatter3d(x=[None], y=[None], z=[None], **empty) if dims == 3
                       else go.Scattergl(x=[None], y=[None], **empty))
@@ -208,7 +238,9 @@ def scatter_figure(
     else:
         fig.update_xaxes(showticklabels=False, title="", showgrid=False, zeroline=False)
         fig.update_yaxes(showticklabels=False, title="", showgrid=False, zeroline=False, scaleanchor="x")
-    # No dragmode: Streamlit then pans on drag and selects on click; box and lasso are in the toolbar.
+    # Pan on drag and select on click, box and lasso in the toolbar: what Streamlit would set itself
+    # after the first draw, said here so that a large map is not drawn twice.
+    fig.update_layout(dragmode="pan" if dims == 2 else "orbit", clickmode="event+select", hovermode="closest")
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       legend={"itemsizing": "constant", "groupclick": "toggleitem"},
                       uirevision="embedviz-map", hoverlabel={"align": "left"}, plot_bgcolor="white")
@@ -257,14 +289,16 @@ def confusion_figure(table: pd.DataFrame, *, height: int = 520) -> go.Figure:
               "cmin": 0, "line": {"color": np.where(diagonal, "#2a6f2a", "#b22222"), "width": 1},
               "colorbar": {"title": {"text": "count"}, "thickness": 12,
                            "tickvals": [0, 1, 2, 3, 4, 5], "ticktext": ["0", "10", "100", "1k", "10k", "100k"]}}
+    shown = {name: html.escape(name, quote=False) for name in set(labels) | set(predictions)}  # names are not markup
     fig = go.Figure(go.Scatter(
-        x=[b for _, b, _ in cells], y=[a for a, _, _ in cells], mode="markers+text" if side <= 20 else "markers",
+        x=[shown[b] for _, b, _ in cells], y=[shown[a] for a, _, _ in cells], mode="markers+text" if side <= 20 else "markers",
         text=[f"{c:,}" for _, _, c in cells], textfont={"size": 10}, marker=marker,
         customdata=[[a, b] for a, b, _ in cells],
         hovertemplate="label %{y} · predicted %{x}<br>%{text} samples<extra></extra>"))
-    fig.update_xaxes(title="prediction", type="category", categoryorder="array", categoryarray=predictions,
+    fig.update_xaxes(title="prediction", type="category", categoryorder="array",
+                     categoryarray=[shown[p] for p in predictions],
                      side="top", showgrid=False)
-    fig.update_yaxes(title="label", type="category", categoryorder="array", categoryarray=labels[::-1],
+    fig.update_yaxes(title="label", type="category", categoryorder="array", categoryarray=[shown[a] for a in labels[::-1]],
                      showgrid=False)
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       plot_bgcolor="white", uirevision="embedviz-confusion")

@@ -30,5 +30,11 @@ def figure_rows(spec: str | dict, *, skip: tuple[str, ...] = ("highlighted",)) -
     for trace in figure["data"]:
         if str(trace.get("name", "")).startswith(skip):
             continue
-        rows += [int(v) for v in _values(trace.get("customdata"))]
+        custom = trace.get("customdata")
+        values = np.asarray(_values(custom))
+        if isinstance(custom, dict) and "shape" in custom:  # a 2-D typed array: the row is column 0
+            values = values.reshape([int(v) for v in str(custom["shape"]).split(",")])[:, 0]
+        elif values.ndim == 2:
+            values = values[:, 0]
+        rows += [int(v) for v in values]
     return rows

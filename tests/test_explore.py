@@ -34,7 +34,7 @@ def test_every_point_carries_its_row(samples):
     assert sorted(figure_rows(fig.to_json())) == list(range(60))
     assert all(trace.type == "scattergl" for trace in fig.data)
     for trace in fig.data:  # each trace holds the points of its class
-        assert set(samples["label"].iloc[list(trace.customdata)]) == {trace.name}
+        assert set(samples["label"].iloc[trace.customdata[:, 0].astype(int)]) == {trace.name}
 
 
 def test_mask_hides_points_and_3d_works(samples):
@@ -108,7 +108,8 @@ def test_lasso_and_box_are_answered_from_the_coordinates():
 def test_styling_reaches_the_figure(samples):
     coords = np.random.default_rng(1).random((60, 2))
     samples = samples.assign(split=["train", "test", "val"] * 20, label=samples["label"].astype(object))
-    samples.loc[0, "label"] = "<b>bold</b>"
+    samples.loc[15, "label"] = "<b>bold</b>"
+    samples["prediction"] = ["<i>x</i>"] + ["1"] * 59
     style = MapStyle(color="label", symbol="split", size=9, opacity=0.5, colors=(("3", "#123456"),), filtered="grey")
     mask = np.arange(60) >= 10
     fig = scatter_figure(coords, samples, style, mask=mask, highlight=np.array([20, 21]))
@@ -117,10 +118,12 @@ def test_styling_reaches_the_figure(samples):
     assert by_name["3"].marker.size == 9
     assert set(by_name["3"].marker.symbol) <= {"circle", "square", "diamond"}
     assert len(by_name["filtered out (10)"].x) == 10  # greyed, not hidden
-    assert sorted(by_name["highlighted (2)"].customdata.tolist()) == [20, 21]
+    assert sorted(by_name["highlighted (2)"].customdata[:, 0].tolist()) == [20, 21]
     assert {"train", "test", "val"} <= set(by_name)  # the symbols' legend
-    hover = [t for t in fig.data if t.text is not None and 0 in list(t.customdata)][0].text[0]
-    assert "&lt;b&gt;bold&lt;/b&gt;" in hover and "<b>bold" not in hover  # user strings are not markup
+    first = [t for t in fig.data if t.customdata is not None and 0 in t.customdata[:, 0]][0]
+    assert first.name == "filtered out (10)" and "&lt;i&gt;x&lt;/i&gt;" in first.hovertext[0]  # not markup
+    assert "&lt;b&gt;bold&lt;/b&gt;" in by_name  # nor in the legend
+    assert "split " in first.hovertext[0] and "confidence %{customdata[1]:.1%}" in first.hovertemplate
     hidden = scatter_figure(coords, samples, style.__class__(color="label"), mask=mask)
     assert figure_points(hidden.to_json()) == 50
 
