@@ -148,6 +148,8 @@ def scatter_figure(
     *,
     mask: np.ndarray | None = None,
     highlight: np.ndarray | None = None,
+    drawn: np.ndarray | None = None,
+    underlay: dict | None = None,
     hover: Sequence[str] = HOVER_COLUMNS,
     height: int = 640,
 ) -> go.Figure:
@@ -159,6 +161,9 @@ def scatter_figure(
     (:mod:`embedviz.selection`). Coordinates and numbers travel as float32 typed arrays and the
     hover markup once per trace, so 100,000 points are about 2 MB. The figure depends only on its arguments, so
     the same inputs give the same figure and Streamlit keeps the user's selection across reruns.
+
+    A large map (:mod:`embedviz.large`) passes the rows to ``drawn`` as points (a sample of the
+    shown ones) and a picture of all of them as ``underlay`` (a ``layout.images`` entry).
     """
     if not isinstance(style, MapStyle):
         style = MapStyle(color=style)
@@ -166,6 +171,12 @@ def scatter_figure(
     samples = samples.reset_index(drop=True)
     xyz = np.asarray(coords, dtype=np.float32)
     shown = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    hidden = np.flatnonzero(~shown)
+    if drawn is not None:  # a large map: only these are points; the layer beneath shows the rest
+        only = np.zeros(n, dtype=bool)
+        only[np.asarray(drawn, dtype=np.int64)] = True
+        shown = shown & only
+        hidden = hidden[:0]
     hover_cols = [c for c in hover if c in samples.columns]
     custom, ids, hovertext, template = _hover(samples, hover_cols, style.color, HOVER_TEXT_LIMIT)
     symbols = SYMBOLS_3D if dims == 3 else SYMBOLS_2D
@@ -197,7 +208,6 @@ def scatter_figure(
         return go.Scattergl(x=xyz[idx, 0], y=xyz[idx, 1], **common)
 
     traces: list[go.BaseTraceType] = []
-    hidden = np.flatnonzero(~shown)
     if style.filtered == "grey" and len(hidden):
         traces.append(trace(hidden, f"filtered out ({len(hidden):,})", {"color": GREY, "opacity": 0.35},
                             hoverable=True))
@@ -233,6 +243,8 @@ def scatter_figure(
         traces.append(go.Scatter3d(x=[None], y=[None], z=[None], **empty) if dims == 3
                       else go.Scattergl(x=[None], y=[None], **empty))
     fig = go.Figure(traces)
+    if underlay is not None and dims == 2:
+        fig.add_layout_image(underlay)
     if dims == 3:
         fig.update_layout(scene={"aspectmode": "cube", "xaxis_title": "", "yaxis_title": "", "zaxis_title": ""})
     else:

@@ -40,9 +40,11 @@ def point_colours(samples: pd.DataFrame, style: MapStyle) -> np.ndarray:
     if column is None:
         return np.tile(np.array(_rgb("#4c78a8"), dtype=np.uint8), (n, 1))
     if is_categorical(samples[column]):
-        lookup = {name: _rgb(c) for name, c in category_colours(samples, style).items()}
+        colours = category_colours(samples, style)
         names = samples[column].astype("string").fillna("(none)")
-        return np.array([lookup[v] for v in names], dtype=np.uint8).reshape(n, 3)
+        codes = pd.Categorical(names, categories=list(colours)).codes
+        palette = np.array([_rgb(c) for c in colours.values()], dtype=np.uint8).reshape(-1, 3)
+        return palette[codes]
     values = pd.to_numeric(samples[column], errors="coerce").to_numpy(dtype=np.float64)
     finite = np.isfinite(values)
     out = np.tile(np.array(_rgb(GREY), dtype=np.uint8), (n, 1))

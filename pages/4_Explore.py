@@ -6,6 +6,7 @@ import streamlit as st
 from embedviz import ui
 from embedviz.filters import apply_filters
 from embedviz.figures import scatter_figure
+from embedviz.large import plan
 from embedviz.selection import selected_rows
 from embedviz.ui import explore
 from embedviz.ui.filters import filter_widgets
@@ -25,11 +26,16 @@ with side:
     style = explore.style_controls(samples)
     with ui.guard():
         mask = apply_filters(samples, filter_widgets(samples))
-    st.metric("Points shown", f"{int(mask.sum()):,} of {len(samples):,}")
+    st.metric(f"Points shown, of {len(samples):,}", f"{int(mask.sum()):,}")
 highlight, ringed = explore.highlight_rows(samples)
+large = plan(mask, view.embedding.n_components, keep=highlight)  # None: every point is drawn
 with main:
-    figure = scatter_figure(coords, samples, style, mask=mask, highlight=highlight)
+    underlay = explore.density_underlay(view, samples, style, mask, large)
+    figure = scatter_figure(coords, samples, style, mask=mask, highlight=highlight,
+                            drawn=None if large is None else large.drawn, underlay=underlay)
     event = st.plotly_chart(figure, key="explore_map", on_select="rerun", selection_mode=("points", "box", "lasso"))
+    if large is not None:
+        st.caption(large.describe())
     if ringed:
         st.caption(ringed)
     st.caption("Click a point to select it (shift-click for more), or pick Box or Lasso Select in the map's "

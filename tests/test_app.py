@@ -124,7 +124,7 @@ def test_explore_filters_hide_points(app):
     _assert_clean(at)
     shown = figure_points(_maps(at)[0])
     assert 0 < shown < 100  # only the model's mistakes
-    assert at.metric[0].value.startswith(f"{shown:,} of 1,797")
+    assert at.metric[0].value == f"{shown:,}" and at.metric[0].label == "Points shown, of 1,797"
 
 
 def test_explore_sets_clusters_and_styles_become_part_of_the_map(app):
@@ -180,7 +180,7 @@ def test_filters_survive_a_trip_to_another_page(app):
     at.multiselect(key="ev_f_columns").set_value(["label", "confidence"]).run()
     at.multiselect(key="ev_f_label").set_value(["3", "8"]).run()
     kept = at.metric[0].value
-    assert kept.endswith("of 1,797") and int(kept.split()[0]) < 400
+    assert 0 < int(kept.replace(",", "")) < 400
     at.switch_page("pages/3_Reduce.py").run()
     at.switch_page("pages/4_Explore.py").run()
     _assert_clean(at)

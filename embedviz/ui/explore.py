@@ -13,6 +13,7 @@ import streamlit as st
 
 from ..clusters import METHODS as CLUSTER_METHODS, Clustering, cluster_points
 from ..export import coordinates_table, metascatter_table, projector_zip, selection_table, to_csv
+from ..large import LargeMap, density_layer, layer_key
 from ..figures import MapStyle, category_colours, confusion_figure, is_categorical, natural_order, scatter_figure
 from ..mistakes import cell_rows, confident_errors, confusion_table, has_predictions, unsure_correct
 from ..reducers.neighbours import prepare
@@ -22,7 +23,7 @@ from ..summary import accuracy
 from .state import MapView
 from .widgets import gallery, guard, progress_callback
 
-__all__ = ["with_extra_columns", "style_controls", "highlight_rows", "selection_section", "mistakes_section",
+__all__ = ["density_underlay", "with_extra_columns", "style_controls", "highlight_rows", "selection_section", "mistakes_section",
            "clusters_section", "images_on_map_section", "exports_section", "open_point"]
 
 _SETS = "explore_sets"  # {name: [sample_id, ...]}: named selections, kept for the session
@@ -130,6 +131,22 @@ def highlight_rows(samples: pd.DataFrame) -> tuple[np.ndarray, str]:
         return np.zeros(0, dtype=np.int64), ""
     union = np.unique(np.concatenate(rows))
     return union, f"Ringed on the map: {' and '.join(said)} ({len(union):,} points)."
+
+
+def density_underlay(view: MapView, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray,
+                     large: LargeMap | None) -> dict | None:
+    """The picture of every shown point beneath a large map's drawn sample; made once per map,
+    colouring and filter (a selection's rerun finds it)."""
+    if large is None or not large.layer:
+        return None
+    colour_part = (style.color, style.colors) if style.color else None
+    key = layer_key(view.embedding.key, colour_part, style.filtered, mask)
+    held: dict = st.session_state.setdefault("explore_layers", {})
+    if key not in held:
+        colours = point_colours(samples, style)
+        held.clear()  # one at a time: a million points' layer is a few megabytes
+        held[key] = density_layer(view.embedding.coords, colours, mask, radius=2, greyed=style.filtered == "grey")
+    return held[key]
 
 
 def open_point(sample_id: str) -> None:

@@ -272,3 +272,46 @@ def test_a_points_page_follows_a_neighbour(app_server, browser, artifacts):
                            arg=target_id, timeout=60_000)
     page.get_by_text("nearest in feature space", exact=False).first.wait_for(timeout=60_000)
     assert page.locator(".stException").count() == 0
+
+
+def test_a_large_map_draws_a_sample_over_all_points_and_a_box_selects_from_all(app_server, browser, artifacts, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n = 60_000
+    xy = rng.uniform(-10, 10, (n, 2)).astype(np.float32)
+    pd.DataFrame({"Paths": [f"img/{i}.png" for i in range(n)], "X-Coord": xy[:, 0], "Y-Coord": xy[:, 1],
+                  "label": [f"c{i}" for i in rng.integers(0, 8, n)]}).to_parquet(tmp_path / "big.parquet")
+    url, _ = app_server
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{url}/Data_and_model")
+    page.locator("[data-testid='stRadio'] label", has_text="Path on this server").click()
+    page.locator("[data-testid='stRadio'] label", has_text="Features or a map made elsewhere").click()
+    page.get_by_label("Features file, TensorBoard projector folder or Metascatter CSV").fill(str(tmp_path / "big.parquet"))
+    page.get_by_role("button", name="Use this path").click()
+    page.wait_for_selector("text=a map with its own coordinates", timeout=120_000)
+    page.locator("[data-testid='stSidebarNav'] a", has_text="Explore").click()
+    page.get_by_text("60,000 points: 15,000 of them", exact=False).wait_for(timeout=120_000)
+    wait_for_map(page)
+    assert points_drawn(page) == 15_000
+    assert page.evaluate("() => document.querySelector('.js-plotly-plot')._fullLayout.images.length") == 1
+    area = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    page.mouse.move(area["x"] + 30, area["y"] + 30)
+    page.locator(".js-plotly-plot .modebar-btn[data-title='Box Select']").first.click()
+    left, right, top, bottom = page.evaluate(
+        "() => { const p = document.querySelector('.js-plotly-plot'), r = p.getBoundingClientRect();"
+        " const xa = p._fullLayout.xaxis, ya = p._fullLayout.yaxis;"
+        " return [r.left + xa._offset + xa.l2p(-5), r.left + xa._offset + xa.l2p(5),"
+        "         r.top + ya._offset + ya.l2p(5), r.top + ya._offset + ya.l2p(-5)]; }")
+    page.mouse.move(left, top)
+    page.mouse.down()
+    page.mouse.move(right, bottom, steps=6)
+    page.mouse.up()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('h3')].some(h => /Selection · [1-9]/.test(h.textContent))", timeout=60_000)
+    heading = page.get_by_text("Selection · ", exact=False).first.inner_text()
+    count = int(heading.split("·")[1].split()[0].replace(",", ""))
+    expected = int(((np.abs(xy) <= 5).all(axis=1)).sum())  # about a quarter of all points, not of the drawn ones
+    assert abs(count - expected) < expected * 0.03, (count, expected)
+    page.screenshot(path=str(artifacts / "explore_large_map.png"), full_page=True)
