@@ -12,7 +12,7 @@ import pandas as pd
 from .errors import DataError
 
 __all__ = ["CategoryFilter", "RangeFilter", "TextFilter", "TopKFilter", "Filter", "apply_filters", "column_kind",
-           "prediction_columns"]
+           "prediction_columns", "describe_filter", "filter_columns"]
 
 
 @dataclass(frozen=True)
@@ -111,3 +111,23 @@ def apply_filters(samples: pd.DataFrame, filters: Sequence[Filter]) -> np.ndarra
     for spec in filters:
         mask &= _mask(samples, spec)
     return mask
+
+
+def describe_filter(spec: Filter) -> str:
+    """The filter in a few words, as the page says it: ``label is 3 or 8``."""
+    if isinstance(spec, TopKFilter):
+        return f"label {'among' if spec.contains else 'not among'} the top {spec.k} predictions"
+    if isinstance(spec, CategoryFilter):
+        values = list(spec.values)
+        shown = " or ".join(values[:5]) + (f" (+{len(values) - 5} more)" if len(values) > 5 else "")
+        return f"{spec.column} is {shown}" if values else f"{spec.column} is nothing"
+    if isinstance(spec, RangeFilter):
+        return f"{spec.column} from {spec.low:g} to {spec.high:g}"
+    return f"{spec.column} {'matches' if spec.regex else 'contains'} {spec.pattern!r}"
+
+
+def filter_columns(spec: Filter) -> tuple[str, ...]:
+    """The columns a filter reads."""
+    if isinstance(spec, TopKFilter):
+        return ("label", "prediction")
+    return (spec.column,)

@@ -23,6 +23,7 @@ with controls:
     st.number_input("Seed", 0, 2**31 - 1, key="ev_seed", help="The same seed gives the same map.")
     ui.param_widgets(st.session_state["ev_method"], len(samples))
     ui.size_controls(features)
+    ui.map_filters_note()
 with plot:
     slot = st.empty()
     with ui.guard():

@@ -25,8 +25,11 @@ side, main = st.columns([1, 3])
 with side:
     style = explore.style_controls(samples)
     with ui.guard():
-        mask = apply_filters(samples, filter_widgets(samples))
+        filters = filter_widgets(samples)
+        mask = apply_filters(samples, filters)
     st.metric(f"Points shown, of {len(samples):,}", f"{int(mask.sum()):,}")
+    explore.map_filter_button(view, filters)
+    ui.map_filters_note()
 highlight, ringed = explore.highlight_rows(samples)
 large = plan(mask, view.embedding.n_components, keep=highlight)  # None: every point is drawn
 with main:

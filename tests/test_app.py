@@ -163,6 +163,25 @@ def test_explore_sets_clusters_and_styles_become_part_of_the_map(app):
     assert len(grey) == 1 and figure_points({"data": grey}) > 1700
 
 
+def test_a_filter_applied_before_reducing_maps_only_the_points_it_keeps(app):
+    at = app.run()
+    at.switch_page("pages/4_Explore.py").run()
+    at.multiselect(key="ev_f_columns").set_value(["label"]).run()
+    at.multiselect(key="ev_f_label").set_value(["3", "8"]).run()
+    kept = int(at.metric[0].value.replace(",", ""))
+    at.button(key="map_these_points").click().run()
+    _assert_clean(at)
+    assert figure_points(_maps(at)[0]) == kept  # a new map of only those points
+    assert at.metric[0].label == f"Points shown, of {kept:,}"
+    assert any("made from only the points kept by: label is 3 or 8" in i.value for i in at.info)
+    at.switch_page("pages/3_Reduce.py").run()
+    _assert_clean(at)
+    assert any("label is 3 or 8" in i.value for i in at.info) and figure_points(_maps(at)[0]) == kept
+    at.button(key="map_all_points").click().run()
+    _assert_clean(at)
+    assert figure_points(_maps(at)[0]) == 1797
+
+
 def test_choosing_the_early_checkpoint_changes_the_model(app):
     at = app.run()
     at.switch_page("pages/1_Data_and_model.py").run()

@@ -20,10 +20,11 @@ from ..reducers.neighbours import prepare
 from ..render import MAX_THUMBNAILS, points_image, point_colours, thumbnail_map
 from ..selection import rows_for_ids
 from ..summary import accuracy
-from .state import MapView
+from ..filters import Filter, filter_columns
+from .state import MapView, map_filters, set_map_filters
 from .widgets import gallery, guard, progress_callback
 
-__all__ = ["density_underlay", "with_extra_columns", "style_controls", "highlight_rows", "selection_section", "mistakes_section",
+__all__ = ["map_filter_button", "density_underlay", "with_extra_columns", "style_controls", "highlight_rows", "selection_section", "mistakes_section",
            "clusters_section", "images_on_map_section", "exports_section", "open_point"]
 
 _SETS = "explore_sets"  # {name: [sample_id, ...]}: named selections, kept for the session
@@ -131,6 +132,17 @@ def highlight_rows(samples: pd.DataFrame) -> tuple[np.ndarray, str]:
         return np.zeros(0, dtype=np.int64), ""
     union = np.unique(np.concatenate(rows))
     return union, f"Ringed on the map: {' and '.join(said)} ({len(union):,} points)."
+
+
+def map_filter_button(view: MapView, filters: list[Filter]) -> None:
+    """Offer a new map of only the points the filters keep: the filter applied before reducing
+    (e.g. leaving out background images). Filters on clusters or sets stay on this page."""
+    usable = tuple(f for f in filters if set(filter_columns(f)) <= set(view.features.samples.columns))
+    if usable and usable != map_filters():
+        st.button("Make a new map of only these points", on_click=set_map_filters, args=(usable,),
+                  icon=":material/filter_alt:", key="map_these_points",
+                  help="Reduce again with only the points these filters keep. Filters on clusters, sets or "
+                       "neighbourhood_kept are not carried over.")
 
 
 def density_underlay(view: MapView, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray,

@@ -8,9 +8,10 @@ import streamlit as st
 from ..figures import is_categorical
 from ..reducers import estimate_seconds
 from ..store import FeatureSet
-from .state import reducer_settings
+from ..filters import describe_filter
+from .state import clear_map_filters, map_filters, reducer_settings
 
-__all__ = ["size_controls"]
+__all__ = ["size_controls", "map_filters_note"]
 
 #: Above this many points the page suggests fitting on a sample.
 SUGGEST_SAMPLE = 50_000
@@ -54,3 +55,13 @@ def size_controls(features: FeatureSet) -> None:
                "2-core machine (less on a GPU or more cores).")
     if n > SUGGEST_SAMPLE and sample is None and method != "pca":
         st.caption(f"At {n:,} points, fitting on a sample of 20,000 and placing the rest is much faster.")
+
+
+def map_filters_note() -> None:
+    """Say which filters made the map's points, with a way back to all points."""
+    active = map_filters()
+    if not active:
+        return
+    said = "; ".join(describe_filter(f) for f in active)
+    st.info(f"This map is made from only the points kept by: {said}.", icon=":material/filter_alt:")
+    st.button("Map all points again", on_click=clear_map_filters, key="map_all_points")

@@ -18,7 +18,8 @@ import streamlit as st
 
 from ..classes import load_class_index, name_labels
 from ..demo import EARLY_WEIGHTS, demo_collection
-from ..errors import Cancelled, EmbedVizError
+from ..errors import Cancelled, DataError, EmbedVizError
+from ..filters import apply_filters, describe_filter, filter_columns
 from ..features import compute_features, feature_key
 from ..jobs import Job, JobRunner
 from ..home import check_server_path
@@ -38,7 +39,7 @@ __all__ = [
     "current_collection", "current_model", "current_layer", "stored_features", "require_features",
     "reducer_settings", "require_embedding", "MapView", "current_map", "model_label",
     "class_index", "set_class_index", "set_preprocessing", "is_precomputed", "precomputed_features",
-    "settle_method", "map_quality", "sample_choice", "stop_requested", "continue_map", "runner", "extraction_job", "start_extraction", "wait_for", "clear_store",
+    "settle_method", "map_quality", "set_map_filters", "clear_map_filters", "map_filters", "sample_choice", "stop_requested", "continue_map", "runner", "extraction_job", "start_extraction", "wait_for", "clear_store",
 ]
 
 #: Widget keys start with ``ev_`` and are kept across pages; these are their first values.
@@ -297,9 +298,47 @@ def wait_for(job: Job) -> None:
                         "so extracting again resumes from there.")
 
 
+def set_map_filters(filters: tuple) -> None:
+    """Make maps of only the points these filters keep (a button's callback on Explore)."""
+    st.session_state["map_filters"] = tuple(filters)
+    st.session_state.pop("previous_map", None)  # another set of points: no warm start from the old map
+
+
+def clear_map_filters() -> None:
+    st.session_state.pop("map_filters", None)
+    st.session_state.pop("previous_map", None)
+
+
+def map_filters() -> tuple:
+    """The filters applied before reducing (empty: every point is mapped)."""
+    return tuple(st.session_state.get("map_filters", ()))
+
+
+def _kept(full: FeatureSet) -> FeatureSet:
+    """``full`` reduced to the rows the map filters keep, as a feature set of its own (its own key,
+    so its neighbour graph and maps are cached apart). Filters on columns these features lack
+    (clusters or sets made on another map) are left out."""
+    filters = [f for f in map_filters() if set(filter_columns(f)) <= set(full.samples.columns)]
+    if not filters:
+        return full
+    mask = apply_filters(full.samples, filters)
+    if not mask.any():
+        raise DataError("The map's filters keep no points; choose others on Explore or map all points.")
+    if mask.all():
+        return full
+    key = hashlib.sha256(json.dumps([full.key, [describe_filter(f) for f in filters]]).encode()).hexdigest()[:32]
+    return replace(full, features=full.features[mask], samples=full.samples[mask].reset_index(drop=True),
+                   skipped=full.skipped, key=f"{full.key}-kept-{key}")
+
+
 def require_features() -> FeatureSet:
     """The current features: from the store, or extracted now by a background job while a progress
-    bar waits (a job cancelled by the user is not restarted until they ask)."""
+    bar waits (a job cancelled by the user is not restarted until they ask). When Explore's filters
+    were chosen for the map, only the points they keep."""
+    return _kept(_all_features())
+
+
+def _all_features() -> FeatureSet:
     if is_precomputed():
         return precomputed_features()
     *_, key = _feature_key()
