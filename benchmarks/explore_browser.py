@@ -122,7 +122,11 @@ def measure(page, url: str, n: int, path: Path, xy: np.ndarray) -> dict:
     received["bytes"] = 0
     start = time.monotonic()
     page.locator("[data-testid='stSidebarNav'] a", has_text="Explore").click()
-    page.wait_for_function(_DRAWN, timeout=300_000, polling=50)
+    try:
+        page.wait_for_function(_DRAWN, timeout=300_000, polling=50)
+    except Exception:
+        page.screenshot(path=str(Path(tempfile.gettempdir()) / "explore_benchmark_failure.png"), full_page=True)
+        raise
     result["draw_s"] = time.monotonic() - start
     result["draw_mb"] = received["bytes"] / 1e6
     page.wait_for_timeout(2000)

@@ -89,13 +89,13 @@ def _escape(values: pd.Series) -> pd.Series:
     return values.astype("string").fillna("").astype(str).map(lambda t: html.escape(t, quote=False))
 
 
-def _hover(samples: pd.DataFrame, columns: Sequence[str], color: str | None, n_text: int | None
+def _hover(samples: pd.DataFrame, columns: Sequence[str], color: str | None, rows: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, str]:
     """What the hover label shows, in the compact form plotly reads it.
 
     Returns ``customdata`` (float32: the row, then each numeric column), the ids as ``text`` and
-    the other text columns joined as ``hovertext`` (``None`` above :data:`HOVER_TEXT_LIMIT`
-    points), and the ``hovertemplate`` that lays them out. User strings are escaped, so a name
+    the other text columns joined as ``hovertext`` for the ``rows`` drawn (``None`` when more than
+    :data:`HOVER_TEXT_LIMIT` are), and the ``hovertemplate`` that lays them out. User strings are escaped, so a name
     like ``<b>`` shows as written; the markup is in the template, once per trace.
     """
     numeric = [c for c in columns if c != color and pd.api.types.is_float_dtype(samples[c])]
@@ -108,16 +108,18 @@ def _hover(samples: pd.DataFrame, columns: Sequence[str], color: str | None, n_t
         custom[:, j] = values
         share = np.nanmin(values, initial=0) >= 0 and np.nanmax(values, initial=0) <= 1
         lines.append(f"{html.escape(column)} %{{customdata[{j}]:{'.1%' if share else '.4g'}}}")
-    template = "<b>%{text}</b><br>" if n_text is not None and len(samples) <= n_text else ""
+    template = "<b>%{text}</b><br>" if len(rows) <= HOVER_TEXT_LIMIT else ""
     ids = hovertext = None
     if template:
-        ids = _escape(samples["sample_id"]).to_numpy(dtype=object)
+        ids = np.full(len(samples), "", dtype=object)
+        ids[rows] = _escape(samples["sample_id"].iloc[rows]).to_numpy(dtype=object)
         if texts:
             joined = None
             for column in texts:
-                part = html.escape(column) + " " + _escape(samples[column])
+                part = html.escape(column) + " " + _escape(samples[column].iloc[rows])
                 joined = part if joined is None else joined + " · " + part
-            hovertext = joined.to_numpy(dtype=object)
+            hovertext = np.full(len(samples), "", dtype=object)
+            hovertext[rows] = joined.to_numpy(dtype=object)
             template += "%{hovertext}<br>"
     else:
         template = "row %{customdata[0]}<br>"
@@ -178,7 +180,12 @@ def scatter_figure(
         shown = shown & only
         hidden = hidden[:0]
     hover_cols = [c for c in hover if c in samples.columns]
-    custom, ids, hovertext, template = _hover(samples, hover_cols, style.color, HOVER_TEXT_LIMIT)
+    ringed = np.zeros(0, dtype=np.int64) if highlight is None else np.asarray(highlight, dtype=np.int64)
+    ringed = ringed[(ringed >= 0) & (ringed < n)]
+    drawn_rows = np.union1d(np.flatnonzero(shown), ringed)
+    if style.filtered == "grey":
+        drawn_rows = np.union1d(drawn_rows, hidden)
+    custom, ids, hovertext, template = _hover(samples, hover_cols, style.color, drawn_rows)
     symbols = SYMBOLS_3D if dims == 3 else SYMBOLS_2D
     symbol_of: np.ndarray | None = None
     symbol_names: list[str] = []

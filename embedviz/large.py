@@ -25,7 +25,7 @@ from .render import Frame, points_image
 __all__ = ["POINTS_FROM", "DRAWN", "DRAWN_3D", "LargeMap", "plan", "density_layer"]
 
 POINTS_FROM = 50_000
-DRAWN = 15_000
+DRAWN = 10_000
 DRAWN_3D = 50_000  # 3-D has no layer beneath: more points are drawn, clicks select among them
 LAYER_WIDTH = 1_800
 
