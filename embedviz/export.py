@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .figures import scatter_figure
+from .figures import MapStyle, scatter_figure
 from .reducers import Embedding
 
 __all__ = ["coordinates_table", "metascatter_table", "selection_table", "write_map", "escape_formulas", "to_csv",
-           "write_projector", "projector_zip"]
+           "write_projector", "projector_zip", "view_html", "map_png", "table_parquet"]
 
 _AXES = ("x", "y", "z")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -154,3 +154,31 @@ def projector_zip(features: np.ndarray, samples: pd.DataFrame, *, images_root: P
             for file in sorted(folder.iterdir()):
                 archive.write(file, f"projector/{file.name}")
         return buffer.getvalue()
+
+
+def view_html(embedding: Embedding, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray) -> str:
+    """The current view (colours, symbols, filters) as a standalone page: plotly.js embedded, works
+    offline, 2-D or 3-D."""
+    fig = scatter_figure(embedding.coords, samples, style, mask=mask)
+    fig.update_layout(title=f"{embedding.method} map of {int(np.asarray(mask).sum()):,} samples", dragmode="zoom")
+    return fig.to_html(include_plotlyjs=True, full_html=True)
+
+
+def map_png(coords: np.ndarray, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray, *,
+            width: int = 2400) -> bytes:
+    """Every shown point of a 2-D map as a PNG, coloured as on screen (any number of points)."""
+    from .render import point_colours, points_image
+
+    shown = np.flatnonzero(mask)
+    colours = point_colours(samples, style)
+    picture = points_image(coords[shown], colours[shown], width=width, radius=max(1, int(round(style.size / 2))))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def table_parquet(table: pd.DataFrame) -> bytes:
+    """A table as Parquet bytes (for a download)."""
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    return buffer.getvalue()

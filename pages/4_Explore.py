@@ -23,7 +23,7 @@ coords = view.embedding.coords
 
 side, main = st.columns([1, 3])
 with side:
-    style = explore.style_controls(samples)
+    style = explore.style_controls(samples, key=view.features.key)
     with ui.guard():
         filters = filter_widgets(samples)
         mask = apply_filters(samples, filters)

@@ -182,3 +182,25 @@ def test_projector_metadata_with_one_column_has_no_header():
     with tempfile.TemporaryDirectory() as tmp:
         write_projector(np.ones((3, 2)), pd.DataFrame({"sample_id": ["a", "b", "c"]}), Path(tmp))
         assert (Path(tmp) / "metadata.tsv").read_text().splitlines() == ["a", "b", "c"]
+
+
+def test_the_view_exports_as_offline_html_parquet_and_png(samples):
+    import io
+
+    from PIL import Image
+
+    from embedviz.export import coordinates_table, map_png, table_parquet, view_html
+    from embedviz.reducers import Embedding
+
+    coords = np.random.default_rng(2).random((60, 2)).astype(np.float32)
+    embedding = Embedding(coords, "tsne", {}, 2, 0, 0.0)
+    mask = samples["correct"].to_numpy(dtype=bool)
+    page = view_html(embedding, samples, MapStyle(color="label"), mask)
+    assert len(page) > 3_000_000 and "src=\"https://cdn.plot.ly" not in page  # plotly.js is in the page
+    assert "map of 48 samples" in page  # the view: only the points the filters keep
+    back = pd.read_parquet(io.BytesIO(table_parquet(coordinates_table(embedding, samples))))
+    assert back["sample_id"].tolist() == samples["sample_id"].tolist() and np.allclose(back["x"], coords[:, 0])
+    picture = Image.open(io.BytesIO(map_png(coords, samples, MapStyle(color="label", size=4), mask, width=300)))
+    assert picture.width == 300 and len(picture.getcolors(10_000)) > 5  # coloured dots on white
+    three = Embedding(np.random.default_rng(3).random((60, 3)).astype(np.float32), "pca", {}, 3, 0, 0.0)
+    assert "scatter3d" in view_html(three, samples, MapStyle(), mask)

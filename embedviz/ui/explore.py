@@ -12,12 +12,13 @@ import pandas as pd
 import streamlit as st
 
 from ..clusters import METHODS as CLUSTER_METHODS, Clustering, cluster_points
-from ..export import coordinates_table, metascatter_table, projector_zip, selection_table, to_csv
+from ..export import (coordinates_table, map_png, metascatter_table, projector_zip, selection_table, table_parquet,
+                      to_csv, view_html)
 from ..large import LargeMap, density_layer, layer_key
-from ..figures import MapStyle, category_colours, confusion_figure, is_categorical, natural_order, scatter_figure
+from ..figures import MapStyle, category_colours, confusion_figure, is_categorical, natural_order
 from ..mistakes import cell_rows, confident_errors, confusion_table, has_predictions, unsure_correct
 from ..reducers.neighbours import prepare
-from ..render import MAX_THUMBNAILS, points_image, point_colours, thumbnail_map
+from ..render import MAX_THUMBNAILS, point_colours, thumbnail_map
 from ..selection import rows_for_ids
 from ..summary import accuracy
 from ..filters import Filter, filter_columns
@@ -31,6 +32,17 @@ _SETS = "explore_sets"  # {name: [sample_id, ...]}: named selections, kept for t
 _CLUSTERS = "explore_clusters"  # (identity of what was clustered, Clustering)
 _COLOURS = "explore_colours"  # {column: {category: "#rrggbb"}}: colours the user chose
 _CONFUSION = "confusion_map"  # the confusion matrix chart's selection
+
+
+def _memo(name: str, key: object, make):
+    """``make()`` once per ``(name, key)`` in this session: work over every row (a million of them)
+    that a selection's rerun should not redo."""
+    held: dict = st.session_state.setdefault("explore_memo", {})
+    if (name, key) not in held:
+        if len(held) > 32:
+            held.clear()
+        held[(name, key)] = make()
+    return held[(name, key)]
 
 
 def _set_column(name: str) -> str:
@@ -60,8 +72,9 @@ def with_extra_columns(view: MapView) -> pd.DataFrame:
     return samples.assign(**extra) if extra else samples
 
 
-def style_controls(samples: pd.DataFrame) -> MapStyle:
-    """Colour, symbol, size, opacity, what filtered-out points look like, and a colour per class."""
+def style_controls(samples: pd.DataFrame, key: str = "") -> MapStyle:
+    """Colour, symbol, size, opacity, what filtered-out points look like, and a colour per class
+    (``key`` names the samples, so that what is counted over every row is counted once)."""
     columns = [c for c in samples.columns if c not in ("sample_id", "path")]
     if st.session_state.get("explore_colour_next") in columns:  # e.g. clusters just found
         st.session_state["ev_color"] = st.session_state.pop("explore_colour_next")
@@ -69,7 +82,8 @@ def style_controls(samples: pd.DataFrame) -> MapStyle:
         st.session_state["ev_color"] = "(none)"
     color = st.selectbox("Colour by", ["(none)", *columns], key="ev_color")
     color = None if color == "(none)" else color
-    few = [c for c in columns if is_categorical(samples[c]) and samples[c].nunique(dropna=False) <= 8]
+    few = _memo("few", (key, tuple(columns)), lambda: [
+        c for c in columns if is_categorical(samples[c]) and samples[c].nunique(dropna=False) <= 8])
     if st.session_state.get("ev_symbol") not in ["(none)", *few]:
         st.session_state["ev_symbol"] = "(none)"
     with st.expander("Style"):
@@ -232,7 +246,7 @@ def mistakes_section(view: MapView, samples: pd.DataFrame) -> None:
     if score is not None:
         st.caption(f"Accuracy {score.value:.1%} on {score.count:,} {'test' if score.scope == 'test' else ''} samples: "
                    f"{score.mistakes:,} mistakes.")
-    table = confusion_table(samples)
+    table = _memo("confusion", view.features.key, lambda: confusion_table(samples))
     st.markdown("**Label against prediction.** Click a cell, or box several, to ring their samples on the map "
                 "and see them below (double-click empty space to clear).")
     matrix, chosen = st.columns([3, 4])
@@ -251,11 +265,13 @@ def mistakes_section(view: MapView, samples: pd.DataFrame) -> None:
     wrong, unsure = st.columns(2)
     with wrong:
         st.markdown("**Wrong, and sure of it** (most confident mistakes: often a wrong label)")
-        gallery(confident_errors(samples, 24), view.collection.root, key="confident_errors", per_page=12, columns=4,
+        errors = _memo("errors", view.features.key, lambda: confident_errors(samples, 24))
+        gallery(errors, view.collection.root, key="confident_errors", per_page=12, columns=4,
                 empty="The model makes no mistakes here.")
     with unsure:
         st.markdown("**Right, but unsure** (least confident correct answers: the edges of a class)")
-        gallery(unsure_correct(samples, 24), view.collection.root, key="unsure_correct", per_page=12, columns=4,
+        unsure_rows = _memo("unsure", view.features.key, lambda: unsure_correct(samples, 24))
+        gallery(unsure_rows, view.collection.root, key="unsure_correct", per_page=12, columns=4,
                 empty="No correct answers to show.")
 
 
@@ -350,15 +366,15 @@ def exports_section(view: MapView, samples: pd.DataFrame, style: MapStyle, mask:
     a, b, c = st.columns(3)
     a.download_button("Coordinates and metadata (CSV)", lambda: to_csv(coordinates_table(embedding, samples)),
                       file_name="map.csv", mime="text/csv", icon=":material/table:")
-    b.download_button("Coordinates and metadata (Parquet)", lambda: _parquet(coordinates_table(embedding, samples)),
+    b.download_button("Coordinates and metadata (Parquet)", lambda: table_parquet(coordinates_table(embedding, samples)),
                       file_name="map.parquet", mime="application/octet-stream", icon=":material/table:")
     c.download_button("Metascatter's CSV", lambda: to_csv(metascatter_table(embedding, samples)),
                       file_name="metascatter.csv", mime="text/csv", icon=":material/table:",
                       help="Paths, X-Coord, Y-Coord and the metadata, as Metascatter reads them.")
     a.download_button("This view as interactive HTML (works offline)",
-                      lambda: _html(embedding, samples, style, mask), file_name="map.html", mime="text/html",
+                      lambda: view_html(embedding, samples, style, mask), file_name="map.html", mime="text/html",
                       icon=":material/html:", help="The map with its colours and filters; plotly.js is embedded.")
-    b.download_button("This view as a picture (PNG)", lambda: _png(embedding.coords, samples, style, mask),
+    b.download_button("This view as a picture (PNG)", lambda: map_png(embedding.coords, samples, style, mask),
                       file_name="map.png", mime="image/png", icon=":material/image:",
                       disabled=embedding.n_components != 2 or not len(shown),
                       help="Every shown point, 2,400 pixels wide. The camera in the map's toolbar saves what is on screen.")
@@ -366,25 +382,3 @@ def exports_section(view: MapView, samples: pd.DataFrame, style: MapStyle, mask:
                       lambda: projector_zip(view.features.features, samples, images_root=view.collection.root),
                       file_name="projector.zip", mime="application/zip", icon=":material/deployed_code:",
                       help="tensors.tsv, metadata.tsv, a sprite of the images and projector_config.pbtxt")
-
-
-def _parquet(table: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    table.to_parquet(buffer, index=False)
-    return buffer.getvalue()
-
-
-def _html(embedding, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray) -> str:
-    fig = scatter_figure(embedding.coords, samples, style, mask=mask)
-    fig.update_layout(title=f"{embedding.method} map of {int(mask.sum()):,} samples", dragmode="zoom")
-    return fig.to_html(include_plotlyjs=True, full_html=True)
-
-
-def _png(coords: np.ndarray, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray) -> bytes:
-    shown = np.flatnonzero(mask)
-    colours = point_colours(samples, style)
-    radius = max(1, int(round(style.size / 2)))
-    picture = points_image(coords[shown], colours[shown], width=2400, radius=radius)
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
