@@ -171,7 +171,10 @@ def map_png(coords: np.ndarray, samples: pd.DataFrame, style: MapStyle, mask: np
 
     shown = np.flatnonzero(mask)
     colours = point_colours(samples, style)
-    picture = points_image(coords[shown], colours[shown], width=width, radius=max(1, int(round(style.size / 2))))
+    # dots as large as on screen (about 900 pixels wide there), smaller when there are very many
+    cap = 8 if len(shown) <= 50_000 else 4 if len(shown) <= 300_000 else 2
+    radius = int(min(cap, max(1, round(style.size / 2 * width / 900))))
+    picture = points_image(coords[shown], colours[shown], width=width, radius=radius)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

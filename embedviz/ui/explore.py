@@ -25,7 +25,8 @@ from ..filters import Filter, filter_columns
 from .state import MapView, map_filters, set_map_filters
 from .widgets import gallery, guard, progress_callback
 
-__all__ = ["map_filter_button", "density_underlay", "with_extra_columns", "style_controls", "highlight_rows", "selection_section", "mistakes_section",
+__all__ = ["map_filter_button", "density_underlay", "with_extra_columns", "style_controls", "highlight_rows",
+           "selection_section", "mistakes_section",
            "clusters_section", "images_on_map_section", "exports_section", "open_point"]
 
 _SETS = "explore_sets"  # {name: [sample_id, ...]}: named selections, kept for the session
@@ -196,7 +197,7 @@ def selection_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray) ->
             _save_set(name, selected["sample_id"].astype(str).tolist())
         down_col.download_button("Download the selected ids and paths (CSV)",
                                  lambda: to_csv(selection_table(selected)), file_name="selection.csv",
-                                 mime="text/csv")
+                                 mime="text/csv", on_click="ignore")
     gallery(selected, view.collection.root, key="selection")
     _sets_list(view, samples)
 
@@ -229,7 +230,7 @@ def _sets_list(view: MapView, samples: pd.DataFrame) -> None:
         left.text(f"{name}: {len(rows):,} points" + ("" if len(rows) == len(ids) else
                                                      f" here ({len(ids) - len(rows):,} are not in this data)"))
         mid.download_button("Ids and paths (CSV)", lambda rows=rows: to_csv(selection_table(rows)),
-                            file_name=f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.csv", mime="text/csv",
+                            file_name=f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.csv", mime="text/csv", on_click="ignore",
                             key=f"explore_set_csv_{name}")
         if right.button("Delete", key=f"explore_set_delete_{name}"):
             del sets[name]
@@ -244,7 +245,8 @@ def mistakes_section(view: MapView, samples: pd.DataFrame) -> None:
         return
     score = accuracy(samples)
     if score is not None:
-        st.caption(f"Accuracy {score.value:.1%} on {score.count:,} {'test' if score.scope == 'test' else ''} samples: "
+        scope = "test samples" if score.scope == "test" else "samples"
+        st.caption(f"Accuracy {score.value:.1%} on {score.count:,} {scope}: "
                    f"{score.mistakes:,} mistakes.")
     table = _memo("confusion", view.features.key, lambda: confusion_table(samples))
     st.markdown("**Label against prediction.** Click a cell, or box several, to ring their samples on the map "
@@ -355,7 +357,8 @@ def images_on_map_section(view: MapView, samples: pd.DataFrame, style: MapStyle,
     if drawn < of:
         st.info(f"Drew a random sample of {drawn:,} of the {of:,} points shown (seed 0); raise the limit to draw more.")
     st.image(png, caption=f"{drawn:,} images at their places on the map")
-    st.download_button("Download this picture (PNG)", png, file_name="map_images.png", mime="image/png")
+    st.download_button("Download this picture (PNG)", png, file_name="map_images.png", mime="image/png",
+                       on_click="ignore")
 
 
 def exports_section(view: MapView, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray) -> None:
@@ -365,20 +368,23 @@ def exports_section(view: MapView, samples: pd.DataFrame, style: MapStyle, mask:
     st.markdown(f"The map: {len(samples):,} points, {len(shown):,} shown by the filters.")
     a, b, c = st.columns(3)
     a.download_button("Coordinates and metadata (CSV)", lambda: to_csv(coordinates_table(embedding, samples)),
-                      file_name="map.csv", mime="text/csv", icon=":material/table:")
-    b.download_button("Coordinates and metadata (Parquet)", lambda: table_parquet(coordinates_table(embedding, samples)),
-                      file_name="map.parquet", mime="application/octet-stream", icon=":material/table:")
+                      file_name="map.csv", mime="text/csv", on_click="ignore", icon=":material/table:")
+    b.download_button("Coordinates and metadata (Parquet)",
+                      lambda: table_parquet(coordinates_table(embedding, samples)), file_name="map.parquet",
+                      mime="application/octet-stream", on_click="ignore", icon=":material/table:")
     c.download_button("Metascatter's CSV", lambda: to_csv(metascatter_table(embedding, samples)),
-                      file_name="metascatter.csv", mime="text/csv", icon=":material/table:",
+                      file_name="metascatter.csv", mime="text/csv", on_click="ignore", icon=":material/table:",
                       help="Paths, X-Coord, Y-Coord and the metadata, as Metascatter reads them.")
     a.download_button("This view as interactive HTML (works offline)",
                       lambda: view_html(embedding, samples, style, mask), file_name="map.html", mime="text/html",
+                      on_click="ignore",
                       icon=":material/html:", help="The map with its colours and filters; plotly.js is embedded.")
     b.download_button("This view as a picture (PNG)", lambda: map_png(embedding.coords, samples, style, mask),
-                      file_name="map.png", mime="image/png", icon=":material/image:",
+                      file_name="map.png", mime="image/png", on_click="ignore", icon=":material/image:",
                       disabled=embedding.n_components != 2 or not len(shown),
                       help="Every shown point, 2,400 pixels wide. The camera in the map's toolbar saves what is on screen.")
     c.download_button("Features for TensorBoard's projector (zip)",
                       lambda: projector_zip(view.features.features, samples, images_root=view.collection.root),
-                      file_name="projector.zip", mime="application/zip", icon=":material/deployed_code:",
+                      file_name="projector.zip", mime="application/zip", on_click="ignore",
+                      icon=":material/deployed_code:",
                       help="tensors.tsv, metadata.tsv, a sprite of the images and projector_config.pbtxt")
