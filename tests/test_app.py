@@ -163,6 +163,24 @@ def test_explore_sets_clusters_and_styles_become_part_of_the_map(app):
     assert len(grey) == 1 and figure_points({"data": grey}) > 1700
 
 
+def test_a_colour_chosen_for_a_class_colours_its_points_and_can_be_undone(app):
+    import json
+
+    at = app.run()
+    at.switch_page("pages/4_Explore.py").run()
+    at.selectbox(key="ev_colour_of_label").set_value("7").run()
+    at.color_picker(key="ev_colour_label_7").pick("#123456").run()
+    _assert_clean(at)
+
+    def colour_of(name: str) -> str:
+        return [t for t in json.loads(_maps(at)[0])["data"] if t["name"] == name][0]["marker"]["color"]
+
+    assert colour_of("7") == "#123456" and colour_of("3") != "#123456"
+    at.button(key="explore_colours_reset").click().run()
+    _assert_clean(at)
+    assert colour_of("7") != "#123456"
+
+
 def test_a_filter_applied_before_reducing_maps_only_the_points_it_keeps(app):
     at = app.run()
     at.switch_page("pages/4_Explore.py").run()

@@ -116,12 +116,15 @@ def _colour_choice(samples: pd.DataFrame, color: str | None) -> tuple[tuple[str,
     picked = right.color_picker("Colour", key=key, label_visibility="hidden")
     if picked != current[category]:
         mine[category] = picked
-    if mine and st.button("Back to the default colours", key="ev_colours_reset"):
-        mine.clear()
-        for key in [k for k in st.session_state.keys() if str(k).startswith(f"ev_colour_{color}_")]:
-            del st.session_state[key]
-        st.rerun()
+    if mine:
+        st.button("Back to the default colours", key="explore_colours_reset", on_click=_default_colours, args=(color,))
     return tuple(sorted(mine.items()))
+
+
+def _default_colours(color: str) -> None:
+    st.session_state.get(_COLOURS, {}).pop(color, None)
+    for key in [k for k in st.session_state.keys() if str(k).startswith(f"ev_colour_{color}_")]:
+        del st.session_state[key]
 
 
 def _confusion_cells() -> list[tuple[str, str]]:
