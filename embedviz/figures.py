@@ -76,12 +76,11 @@ class MapStyle:
 SYMBOLS_2D = ("circle", "square", "diamond", "cross", "x", "triangle-up", "triangle-down", "star", "hexagon",
               "pentagon", "circle-open", "square-open", "diamond-open", "triangle-up-open")
 SYMBOLS_3D = ("circle", "square", "diamond", "cross", "x", "circle-open", "square-open", "diamond-open")
-MAX_SYMBOLS = len(SYMBOLS_3D)
 GREY = "#c8c8c8"
 
 
-#: Above this many points the hover label carries no per-point text (ids, names): the colour's
-#: category and the numbers only, which travel as typed arrays. A click shows the rest.
+#: When more points than this are drawn, the hover label carries no per-point text (ids, names):
+#: the colour's category and the numbers only, which travel as typed arrays. A click shows the rest.
 HOVER_TEXT_LIMIT = 20_000
 
 
@@ -197,27 +196,23 @@ def scatter_figure(
 
     size = style.size * (0.6 if dims == 3 else 1.0)
 
-    def trace(idx: np.ndarray, name: str, marker: dict, *, hoverable: bool = True, **extra) -> go.BaseTraceType:
+    def trace(idx: np.ndarray, name: str, marker: dict, **extra) -> go.BaseTraceType:
         marker = {"size": size, "opacity": style.opacity, **marker}
         if symbol_of is not None and "symbol" not in marker:
             marker["symbol"] = symbol_of[idx]
-        common = dict(mode="markers", name=name, marker=marker, customdata=custom[idx], **extra)
-        if hoverable:
-            common.update(hovertemplate=template)
-            if ids is not None:
-                common["text"] = ids[idx]
-            if hovertext is not None:
-                common["hovertext"] = hovertext[idx]
-        else:
-            common.update(hoverinfo="skip")
+        common = dict(mode="markers", name=name, marker=marker, customdata=custom[idx], hovertemplate=template,
+                      **extra)
+        if ids is not None:
+            common["text"] = ids[idx]
+        if hovertext is not None:
+            common["hovertext"] = hovertext[idx]
         if dims == 3:
             return go.Scatter3d(x=xyz[idx, 0], y=xyz[idx, 1], z=xyz[idx, 2], **common)
         return go.Scattergl(x=xyz[idx, 0], y=xyz[idx, 1], **common)
 
     traces: list[go.BaseTraceType] = []
     if style.filtered == "grey" and len(hidden):
-        traces.append(trace(hidden, f"filtered out ({len(hidden):,})", {"color": GREY, "opacity": 0.35},
-                            hoverable=True))
+        traces.append(trace(hidden, f"filtered out ({len(hidden):,})", {"color": GREY, "opacity": 0.35}))
     column = style.color if style.color and style.color in samples.columns else None
     if column is not None and is_categorical(samples[column]):
         names = samples[column].astype("string").fillna("(none)")
@@ -237,12 +232,10 @@ def scatter_figure(
                             showlegend=False))
     else:
         traces.append(trace(np.flatnonzero(shown), "points", {"color": "#4c78a8"}, showlegend=False))
-    if highlight is not None and len(highlight):
-        idx = np.asarray(highlight, dtype=np.int64)
-        idx = idx[(idx >= 0) & (idx < n)]
-        traces.append(trace(idx, f"highlighted ({len(idx):,})",
+    if len(ringed):
+        traces.append(trace(ringed, f"highlighted ({len(ringed):,})",
                             {"color": "rgba(0,0,0,0)", "size": size + 5, "opacity": 1.0,
-                             "line": {"color": "#111111", "width": 1.8}}, hoverable=True))
+                             "line": {"color": "#111111", "width": 1.8}}))
     for i, name in enumerate(symbol_names[:40]):  # the legend for symbols, without points
         empty = dict(mode="markers", name=html.escape(name, quote=False), legendgroup=f"symbol:{name}", showlegend=True,
                      legendgrouptitle_text=html.escape(style.symbol) if i == 0 else None,

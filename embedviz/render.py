@@ -20,7 +20,7 @@ from .figures import GREY, MapStyle, category_colours, is_categorical
 
 __all__ = ["point_colours", "points_image", "thumbnail_map", "Frame", "MAX_THUMBNAILS"]
 
-MAX_THUMBNAILS = 2_000
+MAX_THUMBNAILS = 5_000  # the most the page offers to draw
 _VIRIDIS = ("#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58", "#b5de2b",
             "#fde725")
 
@@ -112,7 +112,7 @@ def points_image(coords: np.ndarray, colours: np.ndarray, *, width: int = 1600, 
 
 
 def thumbnail_map(coords: np.ndarray, paths: Sequence[str | None], root: Path | None, colours: np.ndarray, *,
-                  max_images: int = MAX_THUMBNAILS, thumb: int = 40, width: int = 2400, seed: int = 0,
+                  max_images: int = 1_000, thumb: int = 40, width: int = 2400, seed: int = 0,
                   progress: ProgressCallback | None = None) -> tuple["Image.Image", np.ndarray]:  # noqa: F821
     """The images of up to ``max_images`` points (a seeded random sample above that) drawn at their
     coordinates, ``thumb`` pixels on their longer side, each framed in its point's colour.

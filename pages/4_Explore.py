@@ -5,8 +5,6 @@ import streamlit as st
 
 from embedviz import ui
 from embedviz.filters import apply_filters
-from embedviz.figures import scatter_figure
-from embedviz.large import plan
 from embedviz.selection import selected_rows
 from embedviz.ui import explore
 from embedviz.ui.filters import filter_widgets
@@ -31,11 +29,8 @@ with side:
     explore.map_filter_button(view, filters)
     ui.map_filters_note()
 highlight, ringed = explore.highlight_rows(samples)
-large = plan(mask, view.embedding.n_components, keep=highlight)  # None: every point is drawn
 with main:
-    underlay = explore.density_underlay(view, samples, style, mask, large)
-    figure = scatter_figure(coords, samples, style, mask=mask, highlight=highlight,
-                            drawn=None if large is None else large.drawn, underlay=underlay)
+    figure, large = explore.map_figure(view, samples, style, mask, highlight)
     event = st.plotly_chart(figure, key="explore_map", on_select="rerun", selection_mode=("points", "box", "lasso"))
     if large is not None:
         st.caption(large.describe())

@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from ..clusters import METHODS as CLUSTER_METHODS, Clustering, cluster_points
 from ..export import (coordinates_table, map_png, metascatter_table, projector_zip, selection_table, table_parquet,
                       to_csv, view_html)
-from ..large import LargeMap, density_layer, layer_key
-from ..figures import MapStyle, category_colours, confusion_figure, is_categorical, natural_order
+from ..large import LargeMap, density_layer, layer_key, plan
+from ..figures import MapStyle, category_colours, confusion_figure, is_categorical, natural_order, scatter_figure
 from ..mistakes import cell_rows, confident_errors, confusion_table, has_predictions, unsure_correct
 from ..reducers.neighbours import prepare
 from ..render import MAX_THUMBNAILS, point_colours, thumbnail_map
@@ -25,7 +26,7 @@ from ..filters import Filter, filter_columns
 from .state import MapView, map_filters, set_map_filters
 from .widgets import gallery, guard, progress_callback
 
-__all__ = ["map_filter_button", "density_underlay", "with_extra_columns", "style_controls", "highlight_rows",
+__all__ = ["map_figure", "map_filter_button", "density_underlay", "with_extra_columns", "style_controls", "highlight_rows",
            "selection_section", "mistakes_section",
            "clusters_section", "images_on_map_section", "exports_section", "open_point"]
 
@@ -161,6 +162,17 @@ def map_filter_button(view: MapView, filters: list[Filter]) -> None:
                   icon=":material/filter_alt:", key="map_these_points",
                   help="Reduce again with only the points these filters keep. Filters on clusters, sets or "
                        "neighbourhood_kept are not carried over.")
+
+
+def map_figure(view: MapView, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray,
+               highlight: np.ndarray) -> tuple[go.Figure, LargeMap | None]:
+    """The map as the page shows it: every shown point, or for a large map a drawn sample over the
+    layer of all of them (``LargeMap`` says which, and how to say so)."""
+    large = plan(mask, view.embedding.n_components, keep=highlight)  # None: every point is drawn
+    figure = scatter_figure(view.embedding.coords, samples, style, mask=mask, highlight=highlight,
+                            drawn=None if large is None else large.drawn,
+                            underlay=density_underlay(view, samples, style, mask, large))
+    return figure, large
 
 
 def density_underlay(view: MapView, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray,
@@ -334,9 +346,9 @@ def images_on_map_section(view: MapView, samples: pd.DataFrame, style: MapStyle,
         return
     shown = np.flatnonzero(mask)
     a, b = st.columns(2)
-    st.session_state.setdefault("ev_thumbs_max", min(1_000, MAX_THUMBNAILS))
+    st.session_state.setdefault("ev_thumbs_max", 1_000)
     st.session_state.setdefault("ev_thumbs_size", 36)
-    most = a.number_input("At most this many images", 50, 5_000, step=50, key="ev_thumbs_max")
+    most = a.number_input("At most this many images", 50, MAX_THUMBNAILS, step=50, key="ev_thumbs_max")
     size = b.slider("Image size (pixels)", 16, 96, step=4, key="ev_thumbs_size")
     identity = (view.embedding.key, style, int(most), int(size), hash(mask.tobytes()))
     held = st.session_state.get("explore_thumbs")
