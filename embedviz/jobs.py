@@ -39,6 +39,8 @@ class Job:
 
     key: str
     label: str
+    #: Who asked for it (a viewer id); pages show each user their own jobs and their place in line.
+    owner: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     status: str = "queued"
     done: int = 0
@@ -67,9 +69,11 @@ class Job:
             self.message = message
         return self._cancel.is_set()
 
-    def describe(self, unit: str = "images") -> str:
-        """``"1,200 / 1,797 images · 850 images/s · ETA 1 s"``, or the outcome."""
+    def describe(self, unit: str = "images", ahead: int | None = None) -> str:
+        """``"1,200 / 1,797 images · 850 images/s · ETA 1 s"``, its place in line, or the outcome."""
         if self.status == "queued":
+            if ahead:
+                return f"waiting in line: {ahead} job{'s' if ahead > 1 else ''} ahead of it"
             return "waiting for the job ahead of it"
         if self.status == "running" and self._rate is not None:
             return self._rate.describe(self.done, self.total, unit)
@@ -98,13 +102,13 @@ class JobRunner:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
-    def submit(self, key: str, label: str, work: Callable[[Job], Any]) -> Job:
+    def submit(self, key: str, label: str, work: Callable[[Job], Any], owner: str = "") -> Job:
         """Start ``work(job)`` unless a job with ``key`` is already queued or running: then that one."""
         with self._lock:
             current = self._jobs.get(key)
             if current is not None and current.active:
                 return current
-            job = Job(key=key, label=label)
+            job = Job(key=key, label=label, owner=owner)
             self._jobs[key] = job
         self._pool.submit(self._run, job, work)
         return job
@@ -118,6 +122,17 @@ class JobRunner:
 
     def active(self) -> list[Job]:
         return [job for job in self.jobs() if job.active]
+
+    def position(self, job: Job) -> int:
+        """How many jobs run or wait ahead of ``job`` (0: it is running, or next)."""
+        if not job.active:
+            return 0
+        ahead = [j for j in self.active() if j.submitted < job.submitted or (j.submitted == job.submitted and j.id < job.id)]
+        return len(ahead)
+
+    def of(self, owner: str) -> list[Job]:
+        """``owner``'s jobs, newest first."""
+        return [job for job in self.jobs() if job.owner == owner]
 
     def recent(self, within: float = RECENT_S, longer_than: float = LONG_S) -> list[Job]:
         """Active jobs, and those that ended in the last ``within`` seconds after running at least
@@ -150,3 +165,13 @@ class JobRunner:
             traceback.print_exc()
         finally:
             job.finished = time.time()
+            _free_device()
+
+
+def _free_device() -> None:
+    """Give cached GPU memory back after a job (done, cancelled or crashed), so the next one has it."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["selected_rows", "rows_in_geometry", "points_in_polygon", "ids_for_rows", "rows_for_ids"]
+__all__ = ["selected_rows", "rows_in_geometry", "points_in_polygon", "ids_for_rows", "rows_for_ids", "positions_for_ids"]
 
 
 def _selection(event: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -101,3 +101,10 @@ def rows_for_ids(samples: pd.DataFrame, ids: Iterable[str]) -> pd.DataFrame:
     indexed = samples.assign(_pos=range(len(samples))).set_index(samples["sample_id"].astype(str))
     present = [i for i in ids if i in indexed.index]
     return indexed.loc[present].reset_index(drop=True).drop(columns="_pos")
+
+
+def positions_for_ids(samples: pd.DataFrame, ids: Iterable[str]) -> np.ndarray:
+    """Row positions in ``samples`` of these ids (a link's selection), in table order; unknown ids
+    are dropped."""
+    wanted = {str(i) for i in ids}
+    return np.flatnonzero(samples["sample_id"].astype(str).isin(wanted).to_numpy())

@@ -22,6 +22,7 @@ import pandas as pd
 
 from .errors import DataError
 from .home import home_dir
+from .housekeeping import mark_used
 
 __all__ = ["FeatureSet", "FeatureStore", "save_feature_set", "load_feature_set"]
 
@@ -108,6 +109,7 @@ class FeatureStore:
         folder = self.folder(key)
         if not all((folder / name).exists() for name in _FILES):
             return None
+        mark_used(folder)  # its last use decides when it is evicted from a store over its cap
         return replace(load_feature_set(folder), key=key, from_cache=True)
 
     def put(self, key: str, feature_set: FeatureSet) -> FeatureSet:

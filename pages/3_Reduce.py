@@ -17,10 +17,10 @@ ui.stop_requested(features)
 
 controls, plot = st.columns([4, 9])
 with controls:
-    st.segmented_control("Method", methods, key="ev_method", required=True,
-                         format_func=lambda m: REDUCERS[m].label)
-    st.segmented_control("Dimensions", [2, 3], key="ev_dims", required=True, format_func=lambda d: f"{d}-D")
-    st.number_input("Seed", 0, 2**31 - 1, key="ev_seed", help="The same seed gives the same map.")
+    st.segmented_control("Method", methods, required=True, format_func=lambda m: REDUCERS[m].label,
+                         **ui.bound("ev_method"))
+    st.segmented_control("Dimensions", [2, 3], required=True, format_func=lambda d: f"{d}-D", **ui.bound("ev_dims"))
+    st.number_input("Seed", 0, 2**31 - 1, help="The same seed gives the same map.", **ui.bound("ev_seed"))
     ui.param_widgets(st.session_state["ev_method"], len(samples))
     ui.size_controls(features)
     ui.map_filters_note()
@@ -28,6 +28,7 @@ with plot:
     slot = st.empty()
     with ui.guard():
         embedding = ui.require_embedding(features, frames=slot)
+        ui.note_map_run(features, embedding)
     if embedding.partial:
         st.button("Continue", on_click=ui.continue_map, icon=":material/play_arrow:")
     how = "stopped early" if embedding.partial else \

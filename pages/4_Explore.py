@@ -5,7 +5,6 @@ import streamlit as st
 
 from embedviz import ui
 from embedviz.filters import apply_filters
-from embedviz.selection import selected_rows
 from embedviz.ui import explore
 from embedviz.ui.filters import filter_widgets
 
@@ -40,7 +39,9 @@ with main:
                "toolbar; double-click empty space to clear." if view.embedding.n_components == 2 else
                "In 3-D, click points to select them; box and lasso work on the 2-D map.")
 
-rows = selected_rows(event, coords, mask)
+rows, too_large = explore.linked_selection(event, coords, mask, samples)
+if too_large:
+    st.caption(too_large)
 selection, mistakes, clusters, images, exports = st.tabs(
     ["Selection", "Mistakes", "Clusters", "Images on the map", "Export"])
 with selection:

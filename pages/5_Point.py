@@ -20,9 +20,9 @@ if st.session_state.get("ev_point") not in set(ids):
     st.session_state["ev_point"] = ids[chosen[0]] if len(chosen) else ids[0]
 
 top = st.columns([3, 1, 1])
-top[0].selectbox("Point (type to search its id)", ids, key="ev_point")
-k = top[1].number_input("Neighbours", 1, 100, key="ev_point_k")
-metric = top[2].selectbox("Distance", METRICS, key="ev_point_metric")
+top[0].selectbox("Point (type to search its id)", ids, **ui.bound("ev_point"))
+k = top[1].number_input("Neighbours", 1, 100, **ui.bound("ev_point_k"))
+metric = top[2].selectbox("Distance", METRICS, **ui.bound("ev_point_metric"))
 row = ids.index(st.session_state["ev_point"])
 sample = samples.iloc[row]
 root = view.collection.root

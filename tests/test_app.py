@@ -10,7 +10,8 @@ from streamlit.testing.v1 import AppTest
 from .plotly_spec import figure_points, figure_rows
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["pages/1_Data_and_model.py", "pages/2_Extract.py", "pages/3_Reduce.py", "pages/4_Explore.py", "pages/5_Point.py"]
+PAGES = ["pages/1_Data_and_model.py", "pages/2_Extract.py", "pages/3_Reduce.py", "pages/4_Explore.py", "pages/5_Point.py",
+         "pages/6_Runs.py"]
 
 
 @pytest.fixture

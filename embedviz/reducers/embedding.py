@@ -27,7 +27,7 @@ from .methods import Context, get_reducer
 from .neighbours import neighbour_graph, prepare, prepared_key
 from .params import make_params
 
-__all__ = ["Embedding", "Sample", "reduce", "compute_embedding", "scale_for_display", "features_digest",
+__all__ = ["Embedding", "Sample", "reduce", "compute_embedding", "load_embedding", "scale_for_display", "features_digest",
            "estimate_seconds", "TINY"]
 
 #: With this many points or fewer, t-SNE and UMAP have nothing to work with: PCA places them.
@@ -270,6 +270,20 @@ def _cache_key(features_key: str, method: str, params: dict[str, Any], n_compone
     return sha256_json(spec)[:32]
 
 
+def load_embedding(key: str, cache_dir: Path | None = None) -> Embedding | None:
+    """The map stored under ``key`` (as :func:`compute_embedding` wrote it), or ``None``."""
+    path = (cache_dir or home_dir() / "embeddings") / f"{key}.npz"
+    if not path.exists():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        raw = data["raw"] if "raw" in data.files else None
+        return Embedding(data["coords"], meta["method"], meta["params"], meta["n_components"],
+                         meta["random_state"], meta["seconds"], tuple(meta["notes"]), key, True, raw,
+                         False, meta.get("backend", ""), meta.get("init_from", ""),
+                         tuple(meta.get("details", ())))
+
+
 def compute_embedding(
     features: np.ndarray,
     method: str = "tsne",
@@ -304,14 +318,9 @@ def compute_embedding(
     folder = cache_dir or home_dir() / "embeddings"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.npz"
-    if path.exists():
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            raw = data["raw"] if "raw" in data.files else None
-            return Embedding(data["coords"], meta["method"], meta["params"], meta["n_components"],
-                             meta["random_state"], meta["seconds"], tuple(meta["notes"]), key, True, raw,
-                             False, meta.get("backend", ""), meta.get("init_from", ""),
-                             tuple(meta.get("details", ())))
+    found = load_embedding(key, folder)
+    if found is not None:
+        return found
     if cache_only:
         raise LookupError(key)
     result = reduce(features, reducer.name, p, n_components=n_components, random_state=random_state,

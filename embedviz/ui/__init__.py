@@ -5,8 +5,9 @@ from .state import (
     page_setup, reducer_settings, require_embedding, require_features, set_dataset, set_layer, set_model,
     stored_features, is_precomputed, precomputed_features, settle_method, runner, extraction_job, start_extraction,
     wait_for, clear_store, map_quality, sample_choice, stop_requested, continue_map, set_map_filters,
-    clear_map_filters, map_filters,
+    clear_map_filters, map_filters, note_map_run, source_label,
 )
+from .links import bound, catalog, viewer
 from .reduce import map_filters_note, size_controls
 from .summary import sidebar_summary
 from .widgets import gallery, guard, param_widgets, plain, progress_callback
@@ -19,5 +20,6 @@ __all__ = [
     "progress_callback", "is_precomputed", "precomputed_features", "settle_method",
     "runner", "extraction_job", "start_extraction", "wait_for", "clear_store", "map_quality",
     "sample_choice", "stop_requested", "continue_map", "size_controls", "plain", "set_map_filters",
-    "clear_map_filters", "map_filters", "map_filters_note",
+    "clear_map_filters", "map_filters", "map_filters_note", "note_map_run", "source_label", "bound", "catalog",
+    "viewer",
 ]

@@ -23,6 +23,7 @@ from ..render import MAX_THUMBNAILS, point_colours, thumbnail_map
 from ..selection import rows_for_ids
 from ..summary import accuracy
 from ..filters import Filter, filter_columns
+from .links import bound, linked_ids, set_linked_ids
 from .state import MapView, map_filters, set_map_filters
 from .widgets import gallery, guard, progress_callback
 
@@ -82,21 +83,21 @@ def style_controls(samples: pd.DataFrame, key: str = "") -> MapStyle:
         st.session_state["ev_color"] = st.session_state.pop("explore_colour_next")
     if st.session_state.get("ev_color") not in ["(none)", *columns]:
         st.session_state["ev_color"] = "(none)"
-    color = st.selectbox("Colour by", ["(none)", *columns], key="ev_color")
+    color = st.selectbox("Colour by", ["(none)", *columns], **bound("ev_color"))
     color = None if color == "(none)" else color
     few = _memo("few", (key, tuple(columns)), lambda: [
         c for c in columns if is_categorical(samples[c]) and samples[c].nunique(dropna=False) <= 8])
     if st.session_state.get("ev_symbol") not in ["(none)", *few]:
         st.session_state["ev_symbol"] = "(none)"
     with st.expander("Style"):
-        symbol = st.selectbox("Symbol by", ["(none)", *few], key="ev_symbol",
+        symbol = st.selectbox("Symbol by", ["(none)", *few], **bound("ev_symbol"),
                               help="Columns with at most 8 values, e.g. the split.")
         st.session_state.setdefault("ev_size", 5.0)
         st.session_state.setdefault("ev_opacity", 0.85)
         st.session_state.setdefault("ev_filtered", "hide")
-        size = st.slider("Point size", 1.0, 20.0, step=0.5, key="ev_size")
-        opacity = st.slider("Opacity", 0.05, 1.0, step=0.05, key="ev_opacity")
-        filtered = st.radio("Points the filters leave out", ["hide", "grey"], key="ev_filtered", horizontal=True,
+        size = st.slider("Point size", 1.0, 20.0, step=0.5, **bound("ev_size"))
+        opacity = st.slider("Opacity", 0.05, 1.0, step=0.05, **bound("ev_opacity"))
+        filtered = st.radio("Points the filters leave out", ["hide", "grey"], **bound("ev_filtered"), horizontal=True,
                             format_func=lambda v: "hidden" if v == "hide" else "greyed")
         chosen = _colour_choice(samples, color)
     return MapStyle(color=color, symbol=None if symbol == "(none)" else symbol, size=float(size),
@@ -189,6 +190,22 @@ def density_underlay(view: MapView, samples: pd.DataFrame, style: MapStyle, mask
         held.clear()  # one at a time: a million points' layer is a few megabytes
         held[key] = density_layer(view.embedding.coords, colours, mask, radius=2, greyed=style.filtered == "grey")
     return held[key]
+
+
+def linked_selection(event: Any, coords: np.ndarray, mask: np.ndarray, samples: pd.DataFrame) -> tuple[np.ndarray, str | None]:
+    """The selected rows: those selected on the map, else those a link carried (until the user
+    selects something); the selection goes into the address. Returns the rows and a note when
+    the selection is too large for the link."""
+    from ..selection import positions_for_ids, selected_rows
+
+    rows = selected_rows(event, coords, mask)
+    if len(rows):
+        st.session_state.pop("_linked_sel", None)
+    elif linked_ids():
+        rows = positions_for_ids(samples, linked_ids())
+        rows = rows[mask[rows]]
+    ids = samples["sample_id"].astype(str).iloc[rows].tolist() if len(rows) else []
+    return rows, set_linked_ids(ids)
 
 
 def open_point(sample_id: str) -> None:

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from ..figures import natural_order
+from .links import bound
 from ..filters import CategoryFilter, Filter, RangeFilter, TextFilter, TopKFilter, column_kind, prediction_columns
 
 __all__ = ["filter_widgets"]
@@ -18,7 +19,7 @@ def _model_filters(samples: pd.DataFrame) -> list[Filter]:
     filters: list[Filter] = []
     if "correct" in samples.columns and samples["correct"].notna().any():
         st.session_state.setdefault("ev_f_correct", "all")
-        answer = st.segmented_control("The model's answer", ["all", "correct", "wrong"], key="ev_f_correct",
+        answer = st.segmented_control("The model's answer", ["all", "correct", "wrong"], **bound("ev_f_correct"),
                                       required=True, format_func=str.capitalize)
         if answer != "all":
             filters.append(CategoryFilter("correct", ("True",) if answer == "correct" else ("False",)))
@@ -26,7 +27,7 @@ def _model_filters(samples: pd.DataFrame) -> list[Filter]:
         current = st.session_state.get("ev_f_conf")
         if not (isinstance(current, tuple) and 0.0 <= current[0] <= current[1] <= 1.0):
             st.session_state["ev_f_conf"] = (0.0, 1.0)
-        low, high = st.slider("Confidence", 0.0, 1.0, step=0.01, key="ev_f_conf",
+        low, high = st.slider("Confidence", 0.0, 1.0, step=0.01, **bound("ev_f_conf"),
                               help="The model's probability for its top class.")
         if (low, high) != (0.0, 1.0):
             filters.append(RangeFilter("confidence", low, high))
@@ -35,7 +36,7 @@ def _model_filters(samples: pd.DataFrame) -> list[Filter]:
         options = ["any"] + [f"{w} top {k}" for k in range(2, top + 1) for w in ("in", "not in")]
         if st.session_state.get("ev_f_topk") not in options:
             st.session_state["ev_f_topk"] = "any"
-        choice = st.selectbox("Label among the model's most likely classes", options, key="ev_f_topk",
+        choice = st.selectbox("Label among the model's most likely classes", options, **bound("ev_f_topk"),
                               help="\"not in top 5\": the true class is not even among the model's 5 best guesses.")
         if choice != "any":
             filters.append(TopKFilter(int(choice.rsplit(" ", 1)[1]), contains=not choice.startswith("not")))
@@ -46,7 +47,7 @@ def filter_widgets(samples: pd.DataFrame) -> list[Filter]:
     """Draw the filter controls and return the filters they describe (combined with AND)."""
     filters: list[Filter] = _model_filters(samples)
     candidates = [c for c in samples.columns if c not in _HIDDEN]
-    columns = st.multiselect("Filter on", candidates, key="ev_f_columns", placeholder="choose columns")
+    columns = st.multiselect("Filter on", candidates, placeholder="choose columns", **bound("ev_f_columns"))
     for column in columns:
         kind = column_kind(samples[column])
         key = f"ev_f_{column}"
@@ -59,18 +60,18 @@ def filter_widgets(samples: pd.DataFrame) -> list[Filter]:
             current = st.session_state.get(key)
             if not (isinstance(current, tuple) and low <= current[0] <= current[1] <= high):
                 st.session_state[key] = (low, high)  # seeded here, not as a default, so it survives page switches
-            chosen = st.slider(column, low, high, key=key)
+            chosen = st.slider(column, low, high, **bound(key))
             filters.append(RangeFilter(column, *chosen))
         elif kind == "category":
             options = natural_order(samples[column].astype("string").fillna("(none)").unique())
             if not set(st.session_state.get(key, options)) <= set(options):
                 st.session_state.pop(key)
             st.session_state.setdefault(key, options)
-            chosen = st.multiselect(column, options, key=key)
+            chosen = st.multiselect(column, options, **bound(key))
             filters.append(CategoryFilter(column, tuple(chosen)))
         else:
-            pattern = st.text_input(f"{column} contains", key=key)
-            regex = st.checkbox("regular expression", key=f"{key}_re")
+            pattern = st.text_input(f"{column} contains", **bound(key))
+            regex = st.checkbox("regular expression", **bound(f"{key}_re"))
             if pattern:
                 filters.append(TextFilter(column, pattern, regex))
     return filters

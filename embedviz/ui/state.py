@@ -32,6 +32,7 @@ from ..preprocessing import make_preprocessing
 from ..figures import frame_figure
 from ..reducers import REDUCERS, Embedding, Sample, available_methods, compute_embedding, get_reducer, param_specs
 from ..store import FeatureSet, FeatureStore
+from . import links
 from .widgets import plain, progress_callback
 
 __all__ = [
@@ -39,7 +40,7 @@ __all__ = [
     "current_collection", "current_model", "current_layer", "stored_features", "require_features",
     "reducer_settings", "require_embedding", "MapView", "current_map", "model_label",
     "class_index", "set_class_index", "set_preprocessing", "is_precomputed", "precomputed_features",
-    "settle_method", "map_quality", "set_map_filters", "clear_map_filters", "map_filters", "sample_choice", "stop_requested", "continue_map", "runner", "extraction_job", "start_extraction", "wait_for", "clear_store",
+    "settle_method", "map_quality", "note_map_run", "map_token", "source_label", "set_map_filters", "clear_map_filters", "map_filters", "sample_choice", "stop_requested", "continue_map", "runner", "extraction_job", "start_extraction", "wait_for", "clear_store",
 ]
 
 #: Widget keys start with ``ev_`` and are kept across pages; these are their first values.
@@ -70,14 +71,21 @@ def _warm_up_umap() -> bool:
 
 
 def page_setup(title: str, icon: str = ":material/scatter_plot:") -> None:
-    """Page config, defaults, and keeping ``ev_`` widget values when the user switches pages."""
+    """Page config, sign-in, the run a link names, defaults, and keeping ``ev_`` widget values when
+    the user switches pages."""
     st.set_page_config(page_title=f"{title} · embedviz", page_icon=icon, layout="wide")
+    links.gate()
     _warm_up_umap()
+    links.apply_link()
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
     for key in [k for k in st.session_state.keys() if str(k).startswith("ev_")]:
         # Re-assigning stops Streamlit from dropping the value of a widget not drawn on this page.
         st.session_state[key] = st.session_state[key]
+    links.restore_bound(title)
+    links.write_link()
+    links.link_messages()
+    links.maybe_housekeep()
 
 
 def dataset_spec() -> dict[str, str]:
@@ -268,13 +276,18 @@ def start_extraction() -> Job:
     """Start extracting the current choice's features in the background (or find the running job)."""
     collection, model, layer, hashes, key = _feature_key()
     device, batch = st.session_state["ev_device"], int(st.session_state["ev_batch_size"])
+    owner, label = links.viewer(), f"{collection.name} through {model_label(model)}, layer {layer}"
+    choice = {"dataset": dataset_spec(), "model": model_spec(), "layer": layer, "classes": class_index()}
+    images = collection_hash(collection, hashes)
 
     def work(job: Job) -> str:
-        compute_features(collection, model, layer, progress=job.progress, hashes=hashes, device=device,
-                         batch_size=batch)
+        features = compute_features(collection, model, layer, progress=job.progress, hashes=hashes, device=device,
+                                    batch_size=batch)
+        links.record_extraction(owner, choice, label, replace(features, key=key), time.time() - (job.started or time.time()),
+                                images)
         return key
 
-    return runner().submit(key, f"{collection.name} through {model_label(model)}, layer {layer}", work)
+    return runner().submit(key, label, work, owner=owner.id)
 
 
 def wait_for(job: Job) -> None:
@@ -399,6 +412,35 @@ def _partial(settings_json: str, frame: dict[str, Any], settings: dict[str, Any]
                       "Press Continue to finish it.",), key=f"partial-{token}-{frame['done']}", partial=True)
 
 
+def map_token(features: FeatureSet) -> str:
+    """The current reducer settings, sample and start choice as one string (what a map is kept under
+    in this session, and what a link's run restores)."""
+    sample, _ = sample_choice(features)
+    token = dict(reducer_settings(), sample=sample.describe() if sample else None,
+                 warm=bool(st.session_state.get("ev_warm", True)))
+    return json.dumps(token, sort_keys=True)
+
+
+def source_label() -> str:
+    """``"digits (1,797 images) through demo CNN (final, 12 epochs), layer fc1"``."""
+    collection = current_collection()
+    if is_precomputed():
+        return f"{collection.name} (features made elsewhere)"
+    model = current_model()
+    return f"{collection.name} through {model_label(model)}, layer {current_layer(model)}"
+
+
+def note_map_run(features: FeatureSet, embedding: Embedding) -> None:
+    """Record the map on screen as the viewer's run and put its id in the address."""
+    if embedding.partial:
+        return
+    sample, _ = sample_choice(features)
+    kept = " of the kept points" if map_filters() else ""
+    title = f"{REDUCERS[embedding.method].label} {embedding.n_components}-D{kept}: {source_label()}"
+    links.note_map(_all_features(), features, embedding, map_token(features), title, source_label(), sample,
+                   map_filters())
+
+
 def require_embedding(features: FeatureSet, frames: Any = None) -> Embedding:
     """The map for the current reducer settings; computed under a progress bar when new.
 
@@ -411,8 +453,8 @@ def require_embedding(features: FeatureSet, frames: Any = None) -> Embedding:
     settings = reducer_settings()
     sample, strata = sample_choice(features)
     warm = bool(st.session_state.get("ev_warm", True))
-    token_settings = dict(settings, sample=sample.describe() if sample else None, warm=warm)
-    settings_json = json.dumps(token_settings, sort_keys=True)
+    settings_json = map_token(features)
+    token_settings = json.loads(settings_json)
     previous = st.session_state.get("previous_map")
     if previous is not None and previous[0] != features.key:
         previous = None
@@ -507,4 +549,5 @@ class MapView:
 def current_map() -> MapView:
     features = require_features()
     embedding = require_embedding(features)
+    note_map_run(features, embedding)
     return MapView(current_collection(), features, embedding, map_quality(features, embedding))

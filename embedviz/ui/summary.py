@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ..reducers import REDUCERS
+from . import links
 from .widgets import plain
 from .state import (
     runner,
@@ -27,6 +28,7 @@ def sidebar_summary() -> None:
             model = current_model()
             source = f"**Model** {model_label(model)}  \n**Layer** `{current_layer(model)}`  \n"
     except Exception:  # the page's own guard shows the message
+        links.remember_bound()
         return
     settings = reducer_settings()
     with st.sidebar:
@@ -36,27 +38,36 @@ def sidebar_summary() -> None:
             + source +
             f"**Map** {REDUCERS[settings['method']].label}, {settings['n_components']}-D, seed {settings['random_state']}"
         )
+    links.share_panel()
     jobs_panel()
+    links.remember_bound()
 
 
 def jobs_panel() -> None:
-    """Running and queued extractions, and those that ended in the last ten minutes, from any page;
-    refreshed every two seconds while one is running."""
+    """The viewer's running and queued extractions, with their place in line, and those that ended
+    in the last ten minutes, from any page; other users' jobs only as a count. Refreshed every two
+    seconds while one is running."""
+    me = links.viewer().id
     if not runner().recent():
         return
 
     @st.fragment(run_every=2 if runner().active() else None)
     def live() -> None:
-        jobs = runner().recent()
-        if jobs:
+        jobs = [job for job in runner().recent() if job.owner == me]
+        others = [job for job in runner().active() if job.owner != me]
+        if jobs or others:
             st.caption("Extractions")
         for job in jobs:
             if job.active:
-                st.progress(job.fraction, text=f"{plain(job.label)}: {job.describe()}")
+                st.progress(job.fraction, text=f"{plain(job.label)}: {job.describe(ahead=runner().position(job))}")
                 if st.button("Cancel", key=f"sidebar_cancel_{job.id}"):
                     job.cancel()
             else:
                 st.caption(f"{plain(job.label)}: {job.describe()}")
+        if others:
+            running = sum(job.status == "running" for job in others)
+            st.caption(f"Other users: {running} running, {len(others) - running} waiting. Jobs take turns on "
+                       "this server's device.")
 
     with st.sidebar:
         live()

@@ -15,6 +15,7 @@ from ..errors import Cancelled, EmbedVizError
 from ..progress import ProgressCallback, Rate
 from ..reducers import ParamSpec, get_reducer, param_specs
 from ..thumbnails import thumbnail
+from .links import bound
 
 __all__ = ["guard", "progress_callback", "param_widgets", "gallery", "plain"]
 
@@ -65,13 +66,13 @@ def progress_callback(label: str, unit: str) -> Iterator[ProgressCallback]:
 def _slider(spec: ParamSpec, key: str, upper: float | None) -> None:
     high = spec.high if upper is None else max(spec.low, min(spec.high, upper))
     if spec.is_flag:
-        st.toggle(spec.name, key=key, help=spec.help)
+        st.toggle(spec.name, help=spec.help, **bound(key))
     elif spec.choices:
-        st.selectbox(spec.name, spec.choices, key=key, help=spec.help)
+        st.selectbox(spec.name, spec.choices, help=spec.help, **bound(key))
     elif spec.is_int:
-        st.slider(spec.name, int(spec.low), int(high), step=int(spec.step), key=key, help=spec.help)
+        st.slider(spec.name, int(spec.low), int(high), step=int(spec.step), help=spec.help, **bound(key))
     else:
-        st.slider(spec.name, float(spec.low), float(high), step=float(spec.step), key=key, help=spec.help)
+        st.slider(spec.name, float(spec.low), float(high), step=float(spec.step), help=spec.help, **bound(key))
 
 
 def param_widgets(method: str, n_points: int) -> None:

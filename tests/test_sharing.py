@@ -1,0 +1,195 @@
+"""Runs, who may see them, the operator's allow-list, and keeping a shared store in bounds."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from embedviz.access import allowed, browser_viewer, parse_allow_list, signed_in_viewer
+from embedviz.catalog import Catalog, RunNotFound, RunNotVisible, runs_table
+from embedviz.housekeeping import enforce_cap, housekeep, mark_used, sweep_workspaces
+from embedviz.jobs import JobRunner
+
+
+def _run(catalog: Catalog, owner: str, kind: str = "map", **kw):
+    return catalog.record(kind, owner=owner, owner_name=owner, title=f"{kind} by {owner}",
+                          inputs={"features": kw.pop("features", "f1"), "map": kw.pop("map", "m1")},
+                          params={"dataset": {"kind": "demo"}}, seconds=1.5, n_points=10, **kw)
+
+
+def test_a_private_run_opens_for_its_owner_only_until_published(tmp_path):
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    extraction = _run(catalog, "alice", "extraction", dedupe="f1")
+    run = _run(catalog, "alice", parent=extraction.id, dedupe="m1")
+    assert catalog.open(run.id, "alice").id == run.id
+    with pytest.raises(RunNotVisible, match="private"):
+        catalog.open(run.id, "bob")
+    assert [r.id for r in catalog.runs("bob")] == []
+    with pytest.raises(RunNotVisible):
+        catalog.publish(run.id, "bob")  # only the owner publishes
+    catalog.publish(run.id, "alice")
+    assert catalog.open(run.id, "bob").published
+    # publishing a map publishes the extraction it was made from, so the link opens whole
+    assert {r.id for r in catalog.runs("bob")} == {run.id, extraction.id}
+    assert [r.id for r in catalog.runs("bob", mine_only=True)] == []
+    with pytest.raises(RunNotFound, match="deleted"):
+        catalog.open("000000000000", "alice")
+
+
+def test_the_same_map_is_one_run_per_owner(tmp_path):
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    first = _run(catalog, "alice", dedupe="m1")
+    again = _run(catalog, "alice", dedupe="m1")
+    other = _run(catalog, "bob", dedupe="m1")
+    assert again.id == first.id and other.id != first.id
+    assert len(catalog.runs("alice", mine_only=True)) == 1
+
+
+def test_deleting_an_extraction_deletes_the_owners_maps_made_from_it(tmp_path):
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    extraction = _run(catalog, "alice", "extraction", dedupe="f1")
+    maps = [_run(catalog, "alice", parent=extraction.id, map=f"m{i}", dedupe=f"m{i}") for i in range(2)]
+    bobs = _run(catalog, "bob", parent=extraction.id, map="m9", dedupe="m9")
+    with pytest.raises(RunNotVisible):
+        catalog.delete(extraction.id, "bob")
+    gone = catalog.delete(extraction.id, "alice")
+    assert {r.id for r in gone} == {extraction.id, *(m.id for m in maps)}
+    assert catalog.get(bobs.id) is not None  # someone else's map is theirs to delete
+    features, maps_left = catalog.referenced()
+    assert maps_left == {"m9"} and features == {"f1"}
+
+
+def test_the_catalog_takes_writes_from_several_threads(tmp_path):
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    errors = []
+
+    def write(i: int) -> None:
+        try:
+            for j in range(20):
+                _run(catalog, f"user{i}", dedupe=f"m{i}-{j}")
+        except Exception as exc:  # pragma: no cover - what the test looks for
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors
+    assert len(catalog.all_runs()) == 120
+
+
+def test_runs_table_says_whose_and_whether_shared(tmp_path):
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    mine = _run(catalog, "alice", dedupe="a")
+    theirs = _run(catalog, "bob", dedupe="b")
+    catalog.publish(theirs.id, "bob")
+    table = runs_table(catalog.runs("alice"), "alice")
+    assert set(table["run"]) == {mine.id, theirs.id}
+    by = dict(zip(table["run"], table["by"]))
+    shared = dict(zip(table["run"], table["shared"]))
+    assert by == {mine.id: "you", theirs.id: "bob"}
+    assert shared == {mine.id: "private", theirs.id: "published"}
+
+
+def test_a_browser_is_one_viewer_across_xsrf_masks_and_two_browsers_are_two():
+    token, other = os.urandom(32), os.urandom(32)
+
+    def cookie(tok: bytes) -> str:
+        mask = os.urandom(len(tok))
+        return f"2|{mask.hex()}|{bytes(a ^ b for a, b in zip(mask, tok)).hex()}|{int(time.time())}"
+
+    one, again, two = browser_viewer(cookie(token), "s1"), browser_viewer(cookie(token), "s2"), browser_viewer(cookie(other), "s1")
+    assert one.id == again.id and one.id != two.id
+    assert not one.signed_in and token.hex() not in one.id
+    # no usable cookie (XSRF off): the session alone
+    assert browser_viewer(None, "s1").id != browser_viewer(None, "s2").id
+    assert browser_viewer("garbage", "s1").id == browser_viewer(None, "s1").id
+    assert signed_in_viewer(" Alice@Example.org ").id == "user:alice@example.org"
+
+
+def test_the_allow_list_takes_addresses_and_domains():
+    entries = parse_allow_list("alice@lab.org, example.com ,@Uni.edu")
+    assert entries == ("alice@lab.org", "@example.com", "@uni.edu")
+    assert allowed("alice@lab.org", entries) and allowed("Bob@Example.com", entries) and allowed("c@uni.edu", entries)
+    assert not allowed("bob@lab.org", entries) and not allowed("eve@example.com.evil.io", entries)
+    assert not allowed(None, entries) and not allowed("not-an-address", entries)
+    assert allowed("anyone@anywhere.io", ())  # no list: anyone the sign-in lets in
+
+
+def test_idle_workspaces_go_unless_a_shared_run_reads_them(tmp_path):
+    sessions = tmp_path / "sessions"
+    for name in ("old", "kept", "fresh"):
+        (sessions / name).mkdir(parents=True)
+        (sessions / name / "upload.zip").write_bytes(b"x" * 100)
+        mark_used(sessions / name)
+    past = time.time() - 3 * 3600
+    for name in ("old", "kept"):
+        os.utime(sessions / name / ".last_used", (past, past))
+    removed = sweep_workspaces(tmp_path, 2 * 3600, keep={"kept"})
+    assert removed == ["old"]
+    assert sorted(p.name for p in sessions.iterdir()) == ["fresh", "kept"]
+
+
+def _cached(tmp_path, name: str, size: int, age: float) -> None:
+    folder = tmp_path / "features" / name
+    folder.mkdir(parents=True)
+    (folder / "features.npy").write_bytes(b"x" * size)
+    mark_used(folder)
+    os.utime(folder / ".last_used", (time.time() - age, time.time() - age))
+
+
+def test_over_the_cap_the_least_recently_used_unprotected_caches_go_first(tmp_path):
+    _cached(tmp_path, "oldest", 4000, 300)
+    _cached(tmp_path, "pinned", 4000, 400)
+    _cached(tmp_path, "older", 4000, 200)
+    _cached(tmp_path, "newest", 4000, 10)
+    (tmp_path / "embeddings").mkdir()
+    np.savez(tmp_path / "embeddings" / "m1.npz", coords=np.zeros((10, 2)))
+    os.utime(tmp_path / "embeddings" / "m1.npz", (time.time() - 100, time.time() - 100))
+    (tmp_path / "catalog.sqlite").write_bytes(b"c" * 100)
+    evicted, freed, total = enforce_cap(tmp_path, 9000, keep_features={"pinned"}, keep_maps={"m1"})
+    assert evicted == ["features/oldest", "features/older"]
+    assert freed >= 8000 and total <= 9000
+    assert (tmp_path / "features" / "pinned").exists() and (tmp_path / "features" / "newest").exists()
+    assert (tmp_path / "embeddings" / "m1.npz").exists() and (tmp_path / "catalog.sqlite").exists()
+
+
+def test_housekeeping_reads_its_limits_from_the_environment(tmp_path, monkeypatch):
+    _cached(tmp_path, "a", 2 * 2**20, 100)
+    _cached(tmp_path, "b", 2 * 2**20, 10)
+    monkeypatch.setenv("EMBEDVIZ_STORE_LIMIT_GB", str(3 / 1024))  # 3 MiB
+    report = housekeep(set(), set(), set(), home=tmp_path)
+    assert report.evicted == ["features/a"] and report.total_bytes <= 3 * 2**20
+    assert "1 cached items removed" in report.describe()
+    monkeypatch.delenv("EMBEDVIZ_STORE_LIMIT_GB")
+    assert housekeep(set(), set(), set(), home=tmp_path).evicted == []
+
+
+def test_jobs_take_turns_each_owner_sees_their_place_and_a_crash_or_cancel_frees_the_worker():
+    runner = JobRunner()
+    gate = threading.Event()
+
+    def blocking(job):
+        job.progress(1, 10)
+        gate.wait(10)
+        raise RuntimeError("CUDA error: device-side assert")  # a crash mid-job
+
+    first = runner.submit("a", "first", blocking, owner="alice")
+    while first.status != "running":
+        time.sleep(0.01)
+    second = runner.submit("b", "second", lambda job: "b", owner="bob")
+    third = runner.submit("c", "third", lambda job: "c", owner="carol")
+    assert [runner.position(j) for j in (first, second, third)] == [0, 1, 2]
+    assert "2 jobs ahead" in third.describe(ahead=runner.position(third))
+    assert [j.key for j in runner.of("bob")] == ["b"]
+    second.cancel()  # cancelled while waiting: it never starts
+    gate.set()
+    deadline = time.time() + 10
+    while third.active and time.time() < deadline:
+        time.sleep(0.01)
+    assert first.status == "failed" and "RuntimeError" in first.error
+    assert second.status == "cancelled"
+    assert third.status == "done" and third.result == "c"
