@@ -43,7 +43,7 @@ def signed_in_viewer(email: str) -> Viewer:
 
 
 def _xsrf_token(cookie: str) -> bytes | None:
-    """The random token inside Streamlit's ``_streamlit_xsrf`` cookie (``2|mask|masked|time``), or
+    """The random token inside Streamlit's ``_streamlit_xsrf`` cookie (``2|mask|masked|time``, a 4-byte mask), or
     ``None``. The mask changes with every response; the token does not."""
     parts = cookie.split("|")
     if len(parts) != 4 or parts[0] != "2":
@@ -52,9 +52,9 @@ def _xsrf_token(cookie: str) -> bytes | None:
         mask, masked = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
     except ValueError:
         return None
-    if len(mask) != len(masked) or not mask:
+    if not mask or not masked:
         return None
-    return bytes(a ^ b for a, b in zip(mask, masked))
+    return bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked))  # the mask repeats (tornado's scheme)
 
 
 def browser_viewer(xsrf_cookie: str | None, session_id: str) -> Viewer:

@@ -60,7 +60,7 @@ else:
         if pages > 1 else 1
     for i in range((page - 1) * PER_PAGE, min(page * PER_PAGE, len(runs))):
         run, row = runs[i], table.iloc[i]
-        with st.container(border=True):
+        with st.container(border=True, key=f"run_card_{run.id}"):
             st.markdown(f"**{ui.plain(run.title)}**")
             st.caption(f"{row['what']} · by {ui.plain(row['by'])} · {row['made']} · {row['points']:,} points · "
                        f"{row['seconds']:g} s · {row['shared']}" + (" · pinned" if run.pinned else "")

@@ -95,11 +95,11 @@ def test_runs_table_says_whose_and_whether_shared(tmp_path):
 
 
 def test_a_browser_is_one_viewer_across_xsrf_masks_and_two_browsers_are_two():
-    token, other = os.urandom(32), os.urandom(32)
+    token, other = os.urandom(16), os.urandom(16)
 
-    def cookie(tok: bytes) -> str:
-        mask = os.urandom(len(tok))
-        return f"2|{mask.hex()}|{bytes(a ^ b for a, b in zip(mask, tok)).hex()}|{int(time.time())}"
+    def cookie(tok: bytes) -> str:  # as Streamlit writes it: a fresh 4-byte mask on every response
+        mask = os.urandom(4)
+        return f"2|{mask.hex()}|{bytes(b ^ mask[i % 4] for i, b in enumerate(tok)).hex()}|{int(time.time())}"
 
     one, again, two = browser_viewer(cookie(token), "s1"), browser_viewer(cookie(token), "s2"), browser_viewer(cookie(other), "s1")
     assert one.id == again.id and one.id != two.id
@@ -107,6 +107,9 @@ def test_a_browser_is_one_viewer_across_xsrf_masks_and_two_browsers_are_two():
     # no usable cookie (XSRF off): the session alone
     assert browser_viewer(None, "s1").id != browser_viewer(None, "s2").id
     assert browser_viewer("garbage", "s1").id == browser_viewer(None, "s1").id
+    # a cookie seen in a real browser, before and after a reload: one viewer
+    seen = ["2|9517e4e8|8fdebc6967f27462c14506d69d81adb1|1795511315", "2|4b7343c1|51ba1b40b996d34b1f21a1ff43e50a98|1795511315"]
+    assert browser_viewer(seen[0], "s1").id == browser_viewer(seen[1], "s2").id
     assert signed_in_viewer(" Alice@Example.org ").id == "user:alice@example.org"
 
 

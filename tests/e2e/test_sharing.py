@@ -88,18 +88,21 @@ def test_upload_extract_reduce_lasso_and_open_the_copied_link_as_someone_else(ap
     uploader.locator("input[type='file']").set_input_files(str(archive))
     page.get_by_role("button", name="Use these images").click()
     page.wait_for_selector("text=25 images in 2 classes", timeout=60_000)
-    page.get_by_label("Architecture").first.click()
+    page.locator("[data-testid='stSelectbox']", has_text="Architecture").click()
     page.keyboard.type("shufflenet_v2_x0_5")
-    page.get_by_role("option", name="shufflenet_v2_x0_5", exact=True).click()
+    page.keyboard.press("Enter")
     page.locator("[data-testid='stFileUploader']", has_text="State dict").locator("input[type='file']") \
         .set_input_files(str(weights))
-    page.get_by_text("Model:** shufflenet_v2_x0_5", exact=False).or_(
-        page.get_by_text("shufflenet_v2_x0_5 with", exact=False)).first.wait_for(timeout=90_000)
+    try:
+        page.locator("[data-testid='stSidebar']", has_text="shufflenet_2_classes.safetensors").wait_for(timeout=90_000)
+    finally:
+        page.screenshot(path=str(artifacts / "share_1_upload.png"), full_page=True)
     page.screenshot(path=str(artifacts / "share_1_upload.png"), full_page=True)
 
     # 2. extract (a background job) and reduce
     page.locator("[data-testid='stSidebarNav'] a", has_text="Extract").click()
-    page.get_by_text("24 images", exact=False).first.wait_for(timeout=120_000)
+    page.get_by_role("button", name="Extract features").click()
+    page.get_by_text("Extracted 24 feature vectors", exact=False).wait_for(timeout=180_000)
     page.locator("[data-testid='stSidebarNav'] a", has_text="Reduce").click()
     page.get_by_text("24 points · t-SNE 2-D", exact=False).wait_for(timeout=120_000)
     wait_for_map(page)
@@ -146,8 +149,11 @@ def test_upload_extract_reduce_lasso_and_open_the_copied_link_as_someone_else(ap
     fresh.get_by_text("Selection · 24 images").wait_for(timeout=60_000)
     assert points_drawn(fresh) == 24
     assert _coords(fresh) == seen  # the same map, not one made again
-    assert fresh.get_by_label("Colour by").first.inner_text().strip().startswith("prediction") or \
-        "prediction" in fresh.locator("[data-testid='stSelectbox']").first.inner_text()
+    assert "ev_color=prediction" in fresh.url
+    colour = fresh.locator("[data-testid='stSelectbox']", has_text="Colour by").first.evaluate(
+        "e => e.innerText + ' ' + [...e.querySelectorAll('input')].map(i => i.value + ' ' + "
+        "(i.getAttribute('aria-label') || '')).join(' ')")
+    assert "prediction" in colour, colour
     assert "shapes.zip" in fresh.locator("[data-testid='stSidebar']").inner_text()
     assert fresh.locator(".stException").count() == 0
     fresh.screenshot(path=str(artifacts / "share_5_link_opened_elsewhere.png"), full_page=True)
@@ -162,11 +168,14 @@ def test_two_users_see_their_own_private_runs_and_published_ones(app_server, bro
     a, b = alice.new_page(), bob.new_page()
     a.goto(f"{url}/Reduce")
     a.get_by_text("1,797 points · t-SNE 2-D", exact=False).wait_for(timeout=180_000)
-    a.locator("[data-testid='stSegmentedControl']", has_text="Method").get_by_text("PCA", exact=True).click()
+    a.get_by_role("radio", name="PCA", exact=True).click()
     a.get_by_text("1,797 points · PCA 2-D", exact=False).wait_for(timeout=120_000)
     a.locator("[data-testid='stSidebarNav'] a", has_text="Runs").click()
-    card = a.locator("[data-testid='stVerticalBlockBorderWrapper']", has_text="PCA 2-D: digits").first
-    card.wait_for(timeout=60_000)
+    card = a.locator("[class*='st-key-run_card_']", has_text="PCA 2-D: digits").first
+    try:
+        card.wait_for(timeout=60_000)
+    finally:
+        a.screenshot(path=str(artifacts / "runs_alice.png"), full_page=True)
     assert "by you" in card.inner_text() and "private" in card.inner_text()
     a.screenshot(path=str(artifacts / "runs_alice.png"), full_page=True)
 
@@ -176,10 +185,10 @@ def test_two_users_see_their_own_private_runs_and_published_ones(app_server, bro
     assert b.get_by_text("PCA 2-D: digits", exact=False).count() == 0  # Alice's map is private
 
     card.get_by_role("button", name="Publish").click()
-    a.locator("[data-testid='stVerticalBlockBorderWrapper']", has_text="PCA 2-D: digits").first \
+    a.locator("[class*='st-key-run_card_']", has_text="PCA 2-D: digits").first \
         .get_by_role("button", name="Make private").wait_for(timeout=30_000)
     b.reload()
-    theirs = b.locator("[data-testid='stVerticalBlockBorderWrapper']", has_text="PCA 2-D: digits").first
+    theirs = b.locator("[class*='st-key-run_card_']", has_text="PCA 2-D: digits").first
     theirs.wait_for(timeout=60_000)
     assert "by a guest (browser" in theirs.inner_text() and "published" in theirs.inner_text()
     assert theirs.get_by_role("button", name="Delete").count() == 0  # not Bob's to delete
