@@ -151,6 +151,16 @@ def _layers(args: argparse.Namespace) -> None:
         print(f"{name}  (default)" if name == default else name)
 
 
+def _housekeep(args: argparse.Namespace) -> None:
+    from .housekeeping import IDLE_VAR, LIMIT_VAR, housekeep_store, limits
+
+    idle, cap = limits()
+    report = housekeep_store()
+    print(report.describe())
+    print(f"(uploads idle over {idle / 3600:g} h go, {IDLE_VAR}; store cap: "
+          + (f"{cap / 2**30:g} GiB" if cap else "none") + f", {LIMIT_VAR})")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m embedviz", description="Embedding maps of image models, headless.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -195,6 +205,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--images", help="the folder the samples' paths start from, to draw a sprite of the images")
     p.add_argument("--out", required=True, help="folder for tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt")
     p.set_defaults(run=_projector)
+
+    p = sub.add_parser("housekeep", help="delete idle uploads and keep the store under EMBEDVIZ_STORE_LIMIT_GB")
+    p.set_defaults(run=_housekeep)
 
     p = sub.add_parser("layers", help="list the layers a model offers")
     p.add_argument("--model", required=True)

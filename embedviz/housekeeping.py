@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .home import home_dir
 
-__all__ = ["Housekeeping", "mark_used", "last_used", "sweep_workspaces", "enforce_cap", "housekeep", "limits",
+__all__ = ["Housekeeping", "mark_used", "last_used", "sweep_workspaces", "enforce_cap", "housekeep", "housekeep_store", "limits",
            "IDLE_VAR", "LIMIT_VAR"]
 
 IDLE_VAR = "EMBEDVIZ_SESSION_IDLE_HOURS"
@@ -153,3 +153,23 @@ def housekeep(keep_workspaces: set[str], keep_features: set[str], keep_maps: set
     else:
         report.total_bytes = _size(home)
     return report
+
+
+def housekeep_store(active_features: set[str] | None = None, home: Path | None = None) -> Housekeeping:
+    """One pass over a whole ``$EMBEDVIZ_HOME``, keeping what its catalog's published and pinned runs
+    need (their feature sets, maps and the workspaces their uploads live in) and ``active_features``
+    (what running jobs write)."""
+    from .catalog import Catalog
+
+    home = home or home_dir()
+    catalog = Catalog(home / "catalog.sqlite")
+    keep_features, keep_maps = catalog.protected()
+    keep_features |= set(active_features or ())
+    sessions = (home / "sessions").resolve()
+    keep_workspaces = set()
+    for run in catalog.all_runs():
+        if run.published or run.pinned:
+            path = Path(str(run.params.get("dataset", {}).get("path", ""))).resolve()
+            if sessions in path.parents:
+                keep_workspaces.add(path.relative_to(sessions).parts[0])
+    return housekeep(keep_workspaces, keep_features, keep_maps, home)

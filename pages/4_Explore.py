@@ -9,8 +9,6 @@ from embedviz.ui import explore
 from embedviz.ui.filters import filter_widgets
 
 ui.page_setup("Explore", ":material/travel_explore:")
-if st.session_state.pop("explore_go_point", False):
-    st.switch_page("pages/5_Point.py")
 st.title("Explore")
 
 with ui.guard():

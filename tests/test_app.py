@@ -366,3 +366,39 @@ def test_server_paths_never_reach_other_sessions_uploads_or_unshared_folders(app
     at.button[0].click().run()
     _assert_clean(at)
     assert any("shared**: 5 images" in s.value for s in at.success), [s.value for s in at.success]
+
+
+def test_a_link_opens_the_same_map_in_another_session_once_its_run_is_published(app):
+    from embedviz.catalog import Catalog
+
+    at = app.run()
+    _assert_clean(at)
+    run_id = at.query_params["run"]
+    run = Catalog().get(run_id)
+    assert run.kind == "map" and run.n_points == 1797 and not run.published
+    assert run.params["reducer"]["method"] == "tsne" and run.inputs["map"]
+    [first] = _maps(at)
+
+    other = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    other.query_params["run"] = run_id
+    other.run()
+    assert any("is private to the person who made it" in e.value for e in other.error)
+    assert other.query_params["run"] != run_id  # the other session's own map, not the private one
+
+    Catalog().publish(run_id, run.owner)
+    colleague = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    colleague.query_params["run"] = run_id
+    colleague.run()
+    _assert_clean(colleague)
+    assert colleague.query_params["run"] == run_id  # the published run stays the view's run
+    assert _maps(colleague) == [first]  # the same map, read from the store
+    mine = Catalog().runs(run.owner, mine_only=True)
+    assert {r.kind for r in mine} == {"map", "extraction"}
+
+
+def test_an_unknown_run_in_a_link_is_one_line_and_the_demo_opens(app):
+    app.query_params["run"] = "0123456789ab"
+    at = app.run()
+    assert any("No run has the id" in e.value for e in at.error)
+    assert not at.exception
+    assert len(_maps(at)) == 1

@@ -196,3 +196,28 @@ def test_jobs_take_turns_each_owner_sees_their_place_and_a_crash_or_cancel_frees
     assert first.status == "failed" and "RuntimeError" in first.error
     assert second.status == "cancelled"
     assert third.status == "done" and third.result == "c"
+
+
+def test_housekeeping_keeps_what_published_runs_need(tmp_path, monkeypatch):
+    from embedviz.cli import main
+
+    monkeypatch.setenv("EMBEDVIZ_HOME", str(tmp_path))
+    monkeypatch.setenv("EMBEDVIZ_STORE_LIMIT_GB", "0")
+    monkeypatch.setenv("EMBEDVIZ_SESSION_IDLE_HOURS", "0")
+    for name in ("shared", "private"):
+        (tmp_path / "sessions" / name).mkdir(parents=True)
+        (tmp_path / "sessions" / name / "images.zip").write_bytes(b"x" * 1000)
+    _cached(tmp_path, "f-shared", 1000, 50)
+    _cached(tmp_path, "f-private", 1000, 50)
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    for name in ("shared", "private"):
+        run = catalog.record("extraction", owner="alice", owner_name="alice", title=name,
+                             inputs={"features": f"f-{name}"}, dedupe=name,
+                             params={"dataset": {"kind": "path", "via": "upload",
+                                                 "path": str(tmp_path / "sessions" / name / "images.zip")}})
+        if name == "shared":
+            catalog.publish(run.id, "alice")
+    time.sleep(0.01)
+    assert main(["housekeep"]) == 0
+    assert (tmp_path / "sessions" / "shared").exists() and not (tmp_path / "sessions" / "private").exists()
+    assert (tmp_path / "features" / "f-shared").exists() and not (tmp_path / "features" / "f-private").exists()

@@ -29,7 +29,7 @@ from .widgets import gallery, guard, progress_callback
 
 __all__ = ["map_figure", "map_filter_button", "density_underlay", "with_extra_columns", "style_controls", "highlight_rows",
            "selection_section", "mistakes_section",
-           "clusters_section", "images_on_map_section", "exports_section", "open_point"]
+           "clusters_section", "images_on_map_section", "exports_section", "linked_selection"]
 
 _SETS = "explore_sets"  # {name: [sample_id, ...]}: named selections, kept for the session
 _CLUSTERS = "explore_clusters"  # (identity of what was clustered, Clustering)
@@ -208,20 +208,18 @@ def linked_selection(event: Any, coords: np.ndarray, mask: np.ndarray, samples: 
     return rows, set_linked_ids(ids)
 
 
-def open_point(sample_id: str) -> None:
-    """Move to the Point page on this sample (a button's callback)."""
-    st.session_state["ev_point"] = sample_id
-    st.session_state["explore_go_point"] = True
-
-
 def selection_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray) -> None:
     """The selected points' images, saving them as a named set, and the sets made so far."""
     selected = samples.iloc[rows]
     st.subheader(f"Selection · {len(selected):,} images")
     if len(selected):
         first = str(selected["sample_id"].iloc[0])
-        st.button("Look closer at the first selected point: its nearest neighbours in feature space",
-                  icon=":material/center_focus_strong:", on_click=open_point, args=(first,))
+        # a link, not a button and st.switch_page: the Point page's widgets are bound to the address,
+        # and the link sets its point the way a shared link would
+        run = st.session_state.get("current_run")
+        st.page_link("pages/5_Point.py", label="Look closer at the first selected point: its nearest neighbours in "
+                     "feature space", icon=":material/center_focus_strong:",
+                     query_params={"ev_point": first, **({"run": run.id} if run is not None else {})})
         name_col, save_col, down_col = st.columns([2, 1, 2])
         name = name_col.text_input("Name", key="explore_set_name", placeholder="a name for this selection",
                                    label_visibility="collapsed")

@@ -7,7 +7,7 @@
 - The widgets that shape the view are bound to query parameters (Streamlit's ``bind="query-params"``),
   so the address is always a link to this view: opening it in a fresh browser reopens the run and
   the widgets take the link's values. A bound widget forgets its value when the user switches
-  pages (its parameter leaves the address), so the last values are kept and put back on return.
+  pages (its parameter leaves the address), so its value is handed back on return.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from ..catalog import Catalog, Run
 from ..errors import EmbedVizError
 from ..filters import CategoryFilter, RangeFilter, TextFilter, TopKFilter
 from ..home import home_dir
-from ..housekeeping import housekeep, mark_used
+from ..housekeeping import mark_used
 
-__all__ = ["gate", "viewer", "catalog", "bound", "restore_bound", "remember_bound", "apply_link", "write_link",
+__all__ = ["gate", "viewer", "catalog", "bound", "restore_bound", "apply_link", "write_link",
            "link_url", "share_panel", "reopen", "serialise_filters", "deserialise_filters", "link_messages",
            "BIND", "maybe_housekeep", "linked_ids", "set_linked_ids"]
 
@@ -120,22 +120,15 @@ def bound(key: str) -> dict[str, Any]:
 
 
 def restore_bound(page: str) -> None:
-    """On the first run after a page switch, put back the values bound widgets had (the address
-    lost them with the switch); a value in the address (a link being opened) wins."""
+    """On the first run after a page switch, hand bound widgets their values again: the switch took
+    their parameters out of the address, and a bound widget would otherwise start from its default.
+    A value in the address (a link being opened) wins."""
     if st.session_state.get("_page") == page:
         return
     st.session_state["_page"] = page
-    for key, value in st.session_state.get("_bound_values", {}).items():
-        if key not in st.query_params:
-            st.session_state[key] = value
-
-
-def remember_bound() -> None:
-    """After the page's widgets ran: their values, for :func:`restore_bound`."""
-    values = st.session_state.setdefault("_bound_values", {})
     for key in st.session_state.get("_bound_keys", ()):
-        if key in st.session_state:
-            values[key] = st.session_state[key]
+        if key in st.session_state and key not in st.query_params:
+            st.session_state[key] = st.session_state[key]
 
 
 # --- runs ----------------------------------------------------------------------------------------
@@ -373,18 +366,10 @@ def maybe_housekeep(every: float = 300.0) -> None:
 
 def run_housekeeping():
     """One pass now (what is protected: published and pinned runs, and running jobs)."""
+    from ..housekeeping import housekeep_store
     from .state import runner
 
-    keep_features, keep_maps = catalog().protected()
-    keep_features |= {job.key for job in runner().active()}
-    keep_workspaces = set()
-    for run in catalog().all_runs():
-        if run.published or run.pinned:
-            path = Path(str(run.params.get("dataset", {}).get("path", "")))
-            sessions = home_dir() / "sessions"
-            if sessions in path.parents:
-                keep_workspaces.add(path.relative_to(sessions).parts[0])
-    return housekeep(keep_workspaces, keep_features, keep_maps)
+    return housekeep_store({job.key for job in runner().active()})
 
 
 def delete_run(run: Run) -> str:

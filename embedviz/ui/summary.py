@@ -28,7 +28,6 @@ def sidebar_summary() -> None:
             model = current_model()
             source = f"**Model** {model_label(model)}  \n**Layer** `{current_layer(model)}`  \n"
     except Exception:  # the page's own guard shows the message
-        links.remember_bound()
         return
     settings = reducer_settings()
     with st.sidebar:
@@ -40,7 +39,6 @@ def sidebar_summary() -> None:
         )
     links.share_panel()
     jobs_panel()
-    links.remember_bound()
 
 
 def jobs_panel() -> None:

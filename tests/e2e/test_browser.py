@@ -79,7 +79,7 @@ def test_lasso_fills_the_gallery(app_server, browser, artifacts):
     page.get_by_role("button", name="Save as a set").click()
     page.get_by_text(f"middle: {count:,} points", exact=False).wait_for(timeout=30_000)
     first = tab.locator("[data-testid='stImage']").first.inner_text().split(" · ")[0]
-    page.get_by_role("button", name="Look closer at the first selected point", exact=False).click()
+    page.get_by_role("link", name="Look closer at the first selected point", exact=False).click()
     page.get_by_text("A point up close").wait_for(timeout=60_000)  # the Point page, on that point
     page.locator("h2, h3", has_text=first).first.wait_for(timeout=30_000)
 
