@@ -402,3 +402,27 @@ def test_an_unknown_run_in_a_link_is_one_line_and_the_demo_opens(app):
     assert any("No run has the id" in e.value for e in at.error)
     assert not at.exception
     assert len(_maps(at)) == 1
+
+
+def test_an_allow_list_without_sign_in_keeps_everyone_out_with_a_sentence(app, monkeypatch):
+    monkeypatch.setenv("EMBEDVIZ_ALLOWED", "@example.org")
+    at = app.run()
+    assert any("admits only the people on its list" in e.value for e in at.error)
+    assert not at.exception and not _maps(at)
+
+
+def test_a_proxy_header_names_the_user_and_the_allow_list_applies(app, monkeypatch):
+    import embedviz.ui.links as links
+
+    monkeypatch.setenv("EMBEDVIZ_USER_HEADER", "X-Forwarded-Email")
+    monkeypatch.setenv("EMBEDVIZ_ALLOWED", "@example.org")
+    monkeypatch.setattr(links, "_header_email", lambda: "eve@elsewhere.io")
+    at = app.run()
+    assert any("eve@elsewhere.io is not on this instance's list" in e.value for e in at.error)
+    monkeypatch.setattr(links, "_header_email", lambda: "alice@example.org")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    _assert_clean(at)
+    from embedviz.catalog import Catalog
+
+    run = Catalog().get(at.query_params["run"])
+    assert run.owner == "user:alice@example.org" and run.owner_name == "alice@example.org"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -77,9 +78,10 @@ def gate() -> None:
         email = _header_email()
     entries = _allow_list()
     if entries and not allowed(email, entries):
-        who = email or "You"
-        st.error(f"{who} is not on this instance's list of allowed users; ask its operator to add you.",
-                 icon=":material/block:")
+        message = (f"{email} is not on this instance's list of allowed users; ask its operator to add you."
+                   if email else "This instance admits only the people on its list, and you are not signed in; "
+                                 "ask its operator how to sign in.")
+        st.error(message, icon=":material/block:")
         if _auth_configured():
             st.button("Sign out", on_click=st.logout)
         st.stop()
@@ -361,7 +363,13 @@ def maybe_housekeep(every: float = 300.0) -> None:
     if time.time() - last["at"] < every:
         return
     last["at"] = time.time()
-    run_housekeeping()
+    from ..housekeeping import housekeep_store
+    from .state import runner
+
+    active = {job.key for job in runner().active()}
+    # off the page's run: walking a large store takes a moment, and nobody waits for it
+    threading.Thread(target=housekeep_store, args=(active, home_dir()), name="embedviz-housekeeping",
+                     daemon=True).start()
 
 
 def run_housekeeping():
