@@ -11,8 +11,9 @@ features and map are made once), then, in one asyncio loop driving Debian's Chro
    ``--images`` generated images through a randomly initialised ResNet-18 (on this server's
    device) and waits for it.
 
-A page's response time runs from navigation until its title is shown, its map (if any) has drawn
-and Streamlit has finished the script run. Errors are Streamlit exception boxes, error alerts and
+Each session opens the app once, then moves from page to page through the sidebar's links, as a
+user does (one Streamlit session, no reload). A page's response time runs from the click until its
+title is shown, its map (if any) has drawn and Streamlit has finished the script run. Errors are Streamlit exception boxes, error alerts and
 pages that did not become ready within two minutes. Prints the times (median, 90th percentile,
 max) per page, alone and under load, with their ratio. Bounded by ``--seconds`` of load.
 """
@@ -22,35 +23,49 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
+import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from explore_browser import serve  # the same way of starting the app on a free port
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("EMBEDVIZ_CHROMIUM", "/usr/bin/chromium")
-PAGES = [("Home", "", True), ("Explore", "Explore", True), ("Reduce", "Reduce", True), ("Point", "Point", False),
-         ("Runs", "Runs", False)]
-READY = """() => {
+#: (sidebar link text, the page's title, whether it draws a map)
+PAGES = [("app", "embedviz", True), ("Explore", "Explore", True), ("Reduce", "Reduce to a map", True),
+         ("Point", "A point up close", False), ("Runs", "Runs", False)]
+READY = """title => {
   const status = document.querySelector('[data-testid="stStatusWidget"]');
   const running = status && /Running|Stop/.test(status.innerText);
-  return !running && document.querySelector('h1') !== null;
+  const h1 = document.querySelector('h1');
+  return !running && h1 !== null && h1.innerText.trim() === title;
 }"""
 MAP = """() => { const p = document.querySelector('.js-plotly-plot');
   return p && p._fullData && p._fullData.length > 0 && (p.querySelector('canvas') || p.querySelector('.point')); }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _server_process(home: Path) -> int:
+    """The pid of the ``streamlit run`` serving ``home`` (started by :func:`serve`; its decode
+    workers share its command and environment, and come later)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                environ = (entry / "environ").read_bytes()
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"streamlit" in cmdline and f"EMBEDVIZ_HOME={home}".encode() in environ.split(b"\0"):
+                found.append(int(entry.name))
+    if not found:
+        raise RuntimeError("the streamlit server is not running")
+    return min(found)
 
 
 def _images(folder: Path, n: int) -> Path:
@@ -63,34 +78,47 @@ def _images(folder: Path, n: int) -> Path:
     return folder
 
 
-async def _open(page, url: str, has_map: bool, timeout_ms: int = 120_000) -> tuple[float, str | None]:
-    start = time.monotonic()
+async def _ready(page, title: str, has_map: bool, timeout_ms: int) -> str | None:
     try:
-        await page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
-        await page.wait_for_selector("h1", timeout=timeout_ms)
+        await page.wait_for_function(READY, arg=title, timeout=timeout_ms)
         if has_map:
             await page.wait_for_function(MAP, timeout=timeout_ms)
-        await page.wait_for_function(READY, timeout=timeout_ms)
+        await page.wait_for_function(READY, arg=title, timeout=timeout_ms)
     except Exception as exc:  # a page that never became ready is an error of the run
-        return time.monotonic() - start, f"not ready: {type(exc).__name__}"
-    seconds = time.monotonic() - start
+        return f"not ready: {type(exc).__name__}"
     if await page.locator(".stException").count():
-        return seconds, "exception shown"
+        return "exception shown"
     if await page.locator("[data-testid='stAlertContentError']").count():
-        return seconds, "error shown: " + (await page.locator("[data-testid='stAlertContentError']").first.inner_text())[:120]
-    return seconds, None
+        return "error shown: " + (await page.locator("[data-testid='stAlertContentError']").first.inner_text())[:120]
+    return None
+
+
+async def _visit(page, link: str, title: str, has_map: bool, timeout_ms: int = 120_000) -> tuple[float, str | None]:
+    """Click the sidebar's link to a page (as a user moves through the app: one session, no reload)
+    and time it until the page is ready."""
+    start = time.monotonic()
+    await page.locator("[data-testid='stSidebarNav'] a", has_text=link).first.click(timeout=timeout_ms)
+    error = await _ready(page, title, has_map, timeout_ms)
+    return time.monotonic() - start, error
 
 
 async def _session(browser, url: str, until: float, times: dict, errors: list, index: int) -> None:
+    """One user: opens the app, then moves from page to page through the sidebar until ``until``."""
     context = await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await context.new_page()
-    i = index  # sessions start at different pages
+    start = time.monotonic()
+    await page.goto(url, timeout=300_000)
+    error = await _ready(page, "embedviz", True, 300_000)
+    times.setdefault("first open", []).append(time.monotonic() - start)
+    if error:
+        errors.append(f"session {index}, first open: {error}")
+    i = index + 1  # sessions start at different pages
     while time.monotonic() < until:
-        name, path, has_map = PAGES[i % len(PAGES)]
-        seconds, error = await _open(page, f"{url}/{path}", has_map)
-        times.setdefault(name, []).append(seconds)
+        link, title, has_map = PAGES[i % len(PAGES)]
+        seconds, error = await _visit(page, link, title, has_map)
+        times.setdefault(title, []).append(seconds)
         if error:
-            errors.append(f"session {index}, {name}: {error}")
+            errors.append(f"session {index}, {title}: {error}")
         i += 1
     await context.close()
 
@@ -111,10 +139,48 @@ async def _extraction(browser, url: str, folder: Path, result: dict) -> None:
     await page.locator("[data-testid='stSidebarNav'] a", has_text="Extract").click()
     await page.get_by_role("button", name="Extract features").click()
     result["started"] = time.monotonic()
-    await page.get_by_text("Extracted ", exact=False).first.wait_for(timeout=900_000)
+    done = page.get_by_text(re.compile(r"^Extracted [0-9,]+ feature vectors"))
+    await done.first.wait_for(timeout=900_000)
     result["seconds"] = time.monotonic() - result["started"]
-    result["text"] = await page.get_by_text("Extracted ", exact=False).first.inner_text()
+    result["text"] = await done.first.inner_text()
     await context.close()
+
+
+def _cpu_seconds(pids: list[int] | None = None, name: str | None = None) -> float:
+    """CPU seconds (user + system, children waited for included) of these processes, or of every
+    process whose command is ``name`` (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            comm = stat[stat.index("(") + 1:stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2:].split()
+        except (OSError, ValueError):
+            continue
+        if (pids is not None and int(entry.name) in pids) or (name is not None and comm.startswith(name)):
+            total += sum(int(v) for v in fields[11:15]) / tick
+    return total
+
+
+def _server_family(pid: int) -> list[int]:
+    """The server and the processes it started (decode workers, the warm-up child)."""
+    family, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                    ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+                except (OSError, ValueError):
+                    continue
+                if ppid == parent and int(entry.name) not in family:
+                    family.add(int(entry.name))
+                    frontier.append(int(entry.name))
+    return list(family)
 
 
 def _summary(times: dict[str, list[float]]) -> dict[str, tuple[float, float, float, int]]:
@@ -131,29 +197,16 @@ async def main(args) -> int:
 
     home = Path(tempfile.mkdtemp(prefix="embedviz-load-"))
     folder = _images(Path(tempfile.mkdtemp(prefix="embedviz-load-images-")), args.images)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(home / "streamlit.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                               "--server.address", "127.0.0.1"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                              env={**os.environ, "EMBEDVIZ_HOME": str(home), "EMBEDVIZ_WARMUP": "0"})
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
+    with serve(home) as url:
+        server = _server_process(home)
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-            warm = await browser.new_context()
-            page = await warm.new_page()
-            for name, path, has_map in PAGES:
-                _, error = await _open(page, f"{url}/{path}", has_map, timeout_ms=300_000)
-                if error:
-                    print(f"warm-up: {name}: {error}")
-            await warm.close()
+            warm: dict[str, list[float]] = {}
+            warm_errors: list[str] = []  # the first session makes the demo's features and map
+            await _session(browser, url, time.monotonic() + 1, warm, warm_errors, 0)
+            for line in warm_errors:
+                print("warm-up:", line)
 
             alone: dict[str, list[float]] = {}
             alone_errors: list[str] = []
@@ -163,33 +216,39 @@ async def main(args) -> int:
             errors: list[str] = []
             extraction: dict = {}
             until = time.monotonic() + args.seconds
-            job = asyncio.create_task(_extraction(browser, url, folder, extraction))
+            cpu_start = (_cpu_seconds(_server_family(server)), _cpu_seconds(name="chrom"), time.monotonic())
+            job = (asyncio.create_task(_extraction(browser, url, folder, extraction)) if args.images
+                   else asyncio.sleep(0))
             sessions = [asyncio.create_task(_session(browser, url, until, loaded, errors, i))
                         for i in range(args.sessions)]
             await asyncio.gather(*sessions)
+            cpu = (_cpu_seconds(_server_family(server)) - cpu_start[0], _cpu_seconds(name="chrom") - cpu_start[1],
+                   time.monotonic() - cpu_start[2])
             overlap = extraction.get("seconds") is None  # still running when the browsing ended
             await job
             await browser.close()
-    finally:
-        server.terminate()
-        server.wait(20)
-        log.close()
 
     base, load = _summary(alone), _summary(loaded)
-    print(f"{args.sessions} sessions browsing the demo for {args.seconds} s while one extraction of "
-          f"{args.images:,} images (ResNet-18, random weights) ran on this server")
-    print(f"extraction: {extraction.get('text', '?')} (started by a browser, {extraction.get('seconds', 0):.0f} s "
-          f"from its button to its result; {'it outlasted' if overlap else 'it ended within'} the browsing)")
-    print(f"{'page':8s} {'alone: median':>14s} {'p90':>6s} | {'under load: median':>19s} {'p90':>6s} {'max':>6s} "
-          f"{'loads':>6s} | {'ratio':>6s}")
-    for name, *_ in PAGES:
+    print(f"{args.sessions} sessions browsing the demo for {args.seconds:.0f} s" + (
+        f" while one extraction of {args.images:,} images (ResNet-18, random weights) ran on this server"
+        if args.images else ", no extraction"))
+    if args.images:
+        print(f"extraction: {extraction.get('text', '?')} (started by a browser, {extraction.get('seconds', 0):.0f} s "
+              f"from its button to its result; {'it outlasted' if overlap else 'it ended within'} the browsing)")
+    cores = os.cpu_count() or 1
+    print(f"CPU while browsing: {cpu[2] * cores:.0f} core-seconds available ({cores} cores x {cpu[2]:.0f} s); "
+          f"the server (with its job and decode workers) used {cpu[0]:.0f}, the {args.sessions + 1} browser "
+          f"contexts (headless Chromium, software WebGL) {cpu[1]:.0f}")
+    print(f"{'page':17s} {'alone: median':>14s} {'p90':>6s} | {'under load: median':>19s} {'p90':>6s} {'max':>6s} "
+          f"{'visits':>6s} | {'ratio':>6s}")
+    for name in ["first open", *(title for _, title, _ in PAGES)]:
         if name not in load:
             continue
         b, l = base.get(name, (float("nan"),) * 4), load[name]
-        print(f"{name:8s} {b[0]:13.2f}s {b[1]:5.2f}s | {l[0]:18.2f}s {l[1]:5.2f}s {l[2]:5.2f}s {l[3]:6d} | "
+        print(f"{name:17s} {b[0]:13.2f}s {b[1]:5.2f}s | {l[0]:18.2f}s {l[1]:5.2f}s {l[2]:5.2f}s {l[3]:6d} | "
               f"{l[0] / b[0]:5.2f}x")
     total = sum(v[3] for v in load.values())
-    print(f"page loads under load: {total}; errors: {len(errors)} (alone: {len(alone_errors)})")
+    print(f"page visits under load: {total}; errors: {len(errors)} (alone: {len(alone_errors)})")
     for line in (alone_errors + errors)[:20]:
         print("  ", line)
     return 1 if errors or alone_errors else 0
@@ -198,7 +257,7 @@ async def main(args) -> int:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=10)
-    parser.add_argument("--images", type=int, default=1500)
+    parser.add_argument("--images", type=int, default=1500, help="0: no extraction, browsing alone")
     parser.add_argument("--seconds", type=float, default=240)
     parser.add_argument("--baseline", type=float, default=60, help="seconds of one session alone first")
     sys.exit(asyncio.run(main(parser.parse_args())))

@@ -15,6 +15,7 @@ well-kept standard piece that fits.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import traceback
@@ -148,6 +149,7 @@ class JobRunner:
 
     @staticmethod
     def _run(job: Job, work: Callable[[Job], Any]) -> None:
+        _lower_priority()
         if job._cancel.is_set():
             job.status, job.finished = "cancelled", time.time()
             return
@@ -166,6 +168,19 @@ class JobRunner:
         finally:
             job.finished = time.time()
             _free_device()
+
+
+def _lower_priority() -> None:
+    """Run jobs below the pages (``EMBEDVIZ_JOB_NICE``, default 10): on a busy CPU the pages answer
+    first and the job takes what is left. Linux sets nice per thread, and the threads and decode
+    processes a job starts inherit it."""
+    nice = int(os.environ.get("EMBEDVIZ_JOB_NICE", "10"))
+    try:
+        tid = threading.get_native_id()
+        if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
+    except (AttributeError, OSError):  # not Linux, or not allowed: the job runs at the server's priority
+        pass
 
 
 def _free_device() -> None:

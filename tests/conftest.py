@@ -53,3 +53,14 @@ def make_image_folder(root: Path, per_class: int = 8, seed: int = 0) -> Path:
 @pytest.fixture
 def image_folder(tmp_path) -> Path:
     return make_image_folder(tmp_path / "shapes")
+
+
+def zip_folder(folder: Path, archive: Path) -> Path:
+    """``folder``'s files in a zip, paths relative to it (what a user uploads)."""
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(folder).as_posix())
+    return archive

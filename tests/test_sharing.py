@@ -221,3 +221,17 @@ def test_housekeeping_keeps_what_published_runs_need(tmp_path, monkeypatch):
     assert main(["housekeep"]) == 0
     assert (tmp_path / "sessions" / "shared").exists() and not (tmp_path / "sessions" / "private").exists()
     assert (tmp_path / "features" / "f-shared").exists() and not (tmp_path / "features" / "f-private").exists()
+
+
+def test_jobs_run_below_the_pages_priority(monkeypatch):
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread nice is Linux's")
+    monkeypatch.setenv("EMBEDVIZ_JOB_NICE", "7")
+    runner = JobRunner()
+    job = runner.submit("n", "nice", lambda job: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    while job.active:
+        time.sleep(0.01)
+    assert job.status == "done" and job.result >= 7
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < 7  # the pages' thread is untouched

@@ -137,9 +137,12 @@ def _confusion_cells() -> list[tuple[str, str]]:
 
 
 def highlight_rows(samples: pd.DataFrame) -> tuple[np.ndarray, str]:
-    """Rows to ring on the map: the confusion matrix cells picked on the Mistakes tab and the named
-    set chosen to show; with a line that says what is ringed."""
+    """Rows to ring on the map: the confusion matrix cells picked on the Mistakes tab, the named set
+    chosen to show and the selection a link carried; with a line that says what is ringed."""
     rows, said = [], []
+    selection = (st.session_state.get("explore_map") or {}).get("selection") or {}
+    if any(selection.get(kind) for kind in ("points", "box", "lasso")):
+        st.session_state.pop("_linked_sel", None)  # the user selected for themselves: the link's is done
     cells = _confusion_cells() if has_predictions(samples) else []
     if cells:
         rows.append(cell_rows(samples, cells))
@@ -148,6 +151,11 @@ def highlight_rows(samples: pd.DataFrame) -> tuple[np.ndarray, str]:
     if shown != "(none)" and _set_column(shown) in samples.columns:
         rows.append(np.flatnonzero(samples[_set_column(shown)].to_numpy(dtype=bool)))
         said.append(f"the set {shown!r}")
+    if linked_ids():
+        from ..selection import positions_for_ids
+
+        rows.append(positions_for_ids(samples, linked_ids()))
+        said.append("the points selected in the link you opened")
     if not rows:
         return np.zeros(0, dtype=np.int64), ""
     union = np.unique(np.concatenate(rows))

@@ -298,10 +298,11 @@ def wait_for(job: Job) -> None:
     cancel = st.empty()  # emptied when the job ends, so no stale button stays on the page
     if job.active and cancel.button("Cancel extraction", key=f"cancel_{job.id}", icon=":material/stop:"):
         job.cancel()
-    bar = st.progress(job.fraction, text=f"{plain(job.label)}: {job.describe()}")
+    bar = st.progress(job.fraction, text=f"{plain(job.label)}: {job.describe(ahead=runner().position(job))}")
     while job.active:
         time.sleep(0.25)
-        bar.progress(job.fraction, text=f"Extracting {plain(job.label)}: {job.describe()}")
+        verb = "Extracting" if job.status == "running" else "Queued:"
+        bar.progress(job.fraction, text=f"{verb} {plain(job.label)}: {job.describe(ahead=runner().position(job))}")
     bar.empty()
     cancel.empty()
     if job.status == "failed":

@@ -48,8 +48,9 @@ def jobs_panel() -> None:
     me = links.viewer().id
     if not runner().recent():
         return
+    polling = any(job.active for job in runner().of(me))  # only a user waiting on a job of theirs polls
 
-    @st.fragment(run_every=2 if runner().active() else None)
+    @st.fragment(run_every=2 if polling else None)
     def live() -> None:
         jobs = [job for job in runner().recent() if job.owner == me]
         others = [job for job in runner().active() if job.owner != me]

@@ -110,3 +110,13 @@ def wait_for_map(page, timeout_ms: int = 90_000) -> None:
 def points_drawn(page) -> int:
     return page.evaluate("() => { const p = document.querySelector('.js-plotly-plot');"
                          " return p._fullData.reduce((n, t) => n + (t.x ? t.x.length : 0), 0); }")
+
+
+def upload_images(page, url: str, archive) -> None:
+    """Data & model: upload ``archive`` as the images (25 files of make_image_folder) and use them."""
+    page.goto(f"{url}/Data_and_model")
+    page.locator("[data-testid='stRadio'] label", has_text="Upload").click()
+    uploader = page.locator("[data-testid='stFileUploader']", has_text="A .zip/.tar of class folders")
+    uploader.locator("input[type='file']").set_input_files(str(archive))
+    page.get_by_role("button", name="Use these images").click()
+    page.wait_for_selector("text=25 images in 2 classes", timeout=60_000)

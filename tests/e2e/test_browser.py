@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from .conftest import points_drawn, serve, wait_for_map
+from .conftest import points_drawn, upload_images, serve, wait_for_map
 
 pytestmark = pytest.mark.e2e
 
@@ -101,24 +101,12 @@ def test_second_start_is_a_cache_hit(app_server, browser, tmp_path):
 
 
 def test_upload_a_zip_and_see_its_map(app_server, browser, artifacts, tmp_path):
-    import zipfile
+    from ..conftest import make_image_folder, zip_folder
 
-    from ..conftest import make_image_folder
-
-    folder = make_image_folder(tmp_path / "shapes", per_class=12, seed=5)
-    archive = tmp_path / "shapes.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                zf.write(path, path.relative_to(folder).as_posix())
+    archive = zip_folder(make_image_folder(tmp_path / "shapes", per_class=12, seed=5), tmp_path / "shapes.zip")
     url, _ = app_server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{url}/Data_and_model")
-    page.locator("[data-testid='stRadio'] label", has_text="Upload").click()
-    uploader = page.locator("[data-testid='stFileUploader']", has_text="A .zip/.tar of class folders")
-    uploader.locator("input[type='file']").set_input_files(str(archive))
-    page.get_by_role("button", name="Use these images").click()
-    page.wait_for_selector("text=25 images in 2 classes", timeout=60_000)
+    upload_images(page, url, archive)
     # A fresh page load is a new session; a user moves on through the sidebar, which keeps it.
     page.locator("[data-testid='stSidebarNav'] a", has_text="Explore").click()
     wait_for_map(page)

@@ -3,11 +3,9 @@ reduce, move a slider, lasso, copy the link, and open it as someone else."""
 
 from __future__ import annotations
 
-import zipfile
-
 import pytest
 
-from .conftest import points_drawn, wait_for_map
+from .conftest import points_drawn, upload_images, wait_for_map
 
 pytestmark = pytest.mark.e2e
 
@@ -67,14 +65,9 @@ def _weights(path):
 
 
 def test_upload_extract_reduce_lasso_and_open_the_copied_link_as_someone_else(app_server, browser, artifacts, tmp_path):
-    from ..conftest import make_image_folder
+    from ..conftest import make_image_folder, zip_folder
 
-    folder = make_image_folder(tmp_path / "shapes", per_class=12, seed=7)
-    archive = tmp_path / "shapes.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for path in sorted(folder.rglob("*")):
-            if path.is_file():
-                zf.write(path, path.relative_to(folder).as_posix())
+    archive = zip_folder(make_image_folder(tmp_path / "shapes", per_class=12, seed=7), tmp_path / "shapes.zip")
     weights = _weights(tmp_path / "shufflenet_2_classes.safetensors")
     url, _ = app_server
     owner = browser.new_context(viewport={"width": 1400, "height": 1100},
@@ -82,12 +75,7 @@ def test_upload_extract_reduce_lasso_and_open_the_copied_link_as_someone_else(ap
     page = owner.new_page()
 
     # 1. the images and the weights
-    page.goto(f"{url}/Data_and_model")
-    page.locator("[data-testid='stRadio'] label", has_text="Upload").click()
-    uploader = page.locator("[data-testid='stFileUploader']", has_text="A .zip/.tar of class folders")
-    uploader.locator("input[type='file']").set_input_files(str(archive))
-    page.get_by_role("button", name="Use these images").click()
-    page.wait_for_selector("text=25 images in 2 classes", timeout=60_000)
+    upload_images(page, url, archive)
     page.locator("[data-testid='stSelectbox']", has_text="Architecture").click()
     page.keyboard.type("shufflenet_v2_x0_5")
     page.keyboard.press("Enter")
