@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import points_drawn, upload_images, wait_for_map
+from .conftest import upload_images, wait_for_map
 
 pytestmark = pytest.mark.e2e
 
 
 def _coords(page) -> list[list[float]]:
-    """Every drawn point's (x, y), in trace order: what two views must share to be the same picture."""
+    """Every drawn point's (x, y), in trace order, leaving out the ring drawn over highlighted points:
+    what two views must share to be the same picture."""
     return page.evaluate("() => { const p = document.querySelector('.js-plotly-plot');"
-                         " return p._fullData.flatMap(t => Array.from(t.x || []).map((x, i) => [x, t.y[i]])); }")
+                         " return p._fullData.filter(t => !String(t.name).startsWith('highlighted'))"
+                         ".flatMap(t => Array.from(t.x || []).map((x, i) => [x, t.y[i]])); }")
+
+
+def _ringed(page) -> int:
+    return page.evaluate("() => document.querySelector('.js-plotly-plot')._fullData"
+                         ".filter(t => String(t.name).startsWith('highlighted')).reduce((n, t) => n + t.x.length, 0)")
 
 
 def _share(page, publish: bool) -> str:
@@ -135,7 +142,8 @@ def test_upload_extract_reduce_lasso_and_open_the_copied_link_as_someone_else(ap
     fresh.goto(link)
     wait_for_map(fresh)
     fresh.get_by_text("Selection · 24 images").wait_for(timeout=60_000)
-    assert points_drawn(fresh) == 24
+    assert len(_coords(fresh)) == 24 and _ringed(fresh) == 24  # the link's selection is ringed
+    fresh.get_by_text("the points selected in the link you opened", exact=False).wait_for(timeout=30_000)
     assert _coords(fresh) == seen  # the same map, not one made again
     assert "ev_color=prediction" in fresh.url
     colour = fresh.locator("[data-testid='stSelectbox']", has_text="Colour by").first.evaluate(
