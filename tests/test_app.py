@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -426,3 +427,34 @@ def test_a_proxy_header_names_the_user_and_the_allow_list_applies(app, monkeypat
 
     run = Catalog().get(at.query_params["run"])
     assert run.owner == "user:alice@example.org" and run.owner_name == "alice@example.org"
+
+
+def test_with_sign_in_configured_only_signed_in_people_on_the_list_get_in(app):
+    from embedviz.catalog import Catalog
+
+    auth = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
+            "client_id": "embedviz", "client_secret": "s", "server_metadata_url": "https://id.example.org/.well-known"}
+    app.secrets["auth"] = auth
+    app.secrets["embedviz"] = {"allowed": ["@example.org"]}
+    app.user = {"is_logged_in": False}
+    if importlib.util.find_spec("authlib") is None:  # the operator is told what to install
+        at = app.run()
+        assert any("Authlib" in e.value for e in at.error) and not _maps(at)
+        pytest.skip("Authlib is not installed (pip install -e '.[auth]'): sign-in itself is not reachable")
+    at = app.run()
+    assert any("sign in to use it" in i.value for i in at.info)
+    assert [b.label for b in at.button] == ["Sign in"] and not _maps(at)
+
+    def signed_in(email: str) -> AppTest:
+        session = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+        session.secrets["auth"] = auth
+        session.secrets["embedviz"] = {"allowed": ["@example.org"]}
+        session.user = {"is_logged_in": True, "email": email}
+        return session.run()
+
+    eve = signed_in("eve@elsewhere.io")
+    assert any("eve@elsewhere.io is not on this instance's list" in e.value for e in eve.error) and not _maps(eve)
+    alice = signed_in("alice@example.org")
+    _assert_clean(alice)
+    assert len(_maps(alice)) == 1
+    assert Catalog().get(alice.query_params["run"]).owner == "user:alice@example.org"

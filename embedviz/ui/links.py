@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import threading
@@ -68,6 +69,11 @@ def gate() -> None:
     """Before anything else on a page: sign in when the operator asked for it, and the allow-list."""
     email = None
     if _auth_configured():
+        if importlib.util.find_spec("authlib") is None:
+            st.error("Sign-in is configured ([auth] in secrets.toml) but Authlib, which Streamlit's login needs, is "
+                     "not installed: the operator should run pip install -e \".[auth]\" and restart.",
+                     icon=":material/lock:")
+            st.stop()
         if not st.user.is_logged_in:
             st.title("embedviz")
             st.info("This embedviz is private: sign in to use it.", icon=":material/lock:")
