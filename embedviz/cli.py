@@ -151,6 +151,66 @@ def _layers(args: argparse.Namespace) -> None:
         print(f"{name}  (default)" if name == default else name)
 
 
+def _extract_for_compare(args: argparse.Namespace) -> tuple[list, list[str]]:
+    """Every checkpoint (``--weights``, repeated) at every layer (``--layer A,B``), extracted into the
+    store in one pass per checkpoint; named ``checkpoint:layer`` (or just one part when the other
+    does not vary)."""
+    from .demo import demo_collection
+    from .features import compute_layers
+    from .images import load_collection
+    from .models import load_model
+    from .store import FeatureStore
+
+    if not args.model:
+        raise EmbedVizError("--data needs --model (a torchvision architecture, or 'demo').")
+    collection = demo_collection() if args.data == "demo" else load_collection(args.data, args.path_prefix)
+    checkpoints = args.weights or [None]
+    layers = [part.strip() for part in args.layer.split(",") if part.strip()] if args.layer else [None]
+    sets, names = [], []
+    for weights in checkpoints:
+        model = load_model(args.model, weights)
+        results = compute_layers(collection, model, layers, store=FeatureStore(), device=args.device,
+                                 num_workers=args.workers, progress=_progress_printer("extract", "images"))
+        for layer, result in results.items():
+            sets.append(result)
+            parts = ([Path(weights).stem if weights else "default"] if len(checkpoints) > 1 else []) + \
+                ([layer] if len(layers) > 1 or len(checkpoints) == 1 else [])
+            names.append(":".join(parts))
+    return sets, names
+
+
+def _compare(args: argparse.Namespace) -> None:
+    from .compare import compare_feature_sets
+    from .store import load_feature_set
+
+    if args.data:
+        sets, default_names = _extract_for_compare(args)
+    elif args.features:
+        sets, default_names = [load_feature_set(p) for p in args.features], [Path(p).name for p in args.features]
+    else:
+        raise EmbedVizError("Give --features twice or more, or --data and --model with several --weights or layers.")
+    names = args.name or default_names
+    if len(names) != len(sets) or len(set(names)) != len(names):
+        raise EmbedVizError(f"Give one distinct --name per feature set ({len(sets)}), or none.")
+    if len(sets) < 2:
+        raise EmbedVizError("Compare needs two or more feature sets: several --weights, or --layer A,B.")
+    maps, separation = compare_feature_sets(sets, names, args.method, _parse_params(args.param), n_components=args.dims,
+                                            random_state=args.seed, k=args.k,
+                                            progress=_progress_printer(args.method, "steps"))
+    out = Path(args.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    maps.to_parquet(out / "maps.parquet", index=False)
+    maps.to_csv(out / "maps.csv", index=False)
+    separation.to_csv(out / "separation.csv", index=False)
+    print(f"{len(maps):,} points in {len(sets)} feature sets -> aligned {args.dims}-D {args.method} maps, "
+          f"neighbourhood overlap (k={args.k}) and per-class separation in {out}")
+    for name in names:
+        part = separation[separation["set"] == name]
+        if len(part):
+            print(f"  {name}: mean silhouette {part['silhouette'].mean():.3f}, "
+                  f"k-NN accuracy {part['knn_accuracy'].mean():.3f}")
+
+
 def _housekeep(args: argparse.Namespace) -> None:
     from .housekeeping import IDLE_VAR, LIMIT_VAR, housekeep_store, limits
 
@@ -205,6 +265,24 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--images", help="the folder the samples' paths start from, to draw a sprite of the images")
     p.add_argument("--out", required=True, help="folder for tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt")
     p.set_defaults(run=_projector)
+
+    p = sub.add_parser("compare", help="aligned maps of several feature sets of the same images (layers, checkpoints)")
+    p.add_argument("--features", action="append", help="a folder written by extract; give it 2+ times")
+    p.add_argument("--data", help="or: images to extract now (as for extract), with --model")
+    p.add_argument("--model", help="with --data: the architecture ('demo' for the demo CNN)")
+    p.add_argument("--weights", action="append", help="with --data: a checkpoint; give it once per checkpoint, in order")
+    p.add_argument("--layer", help="with --data: layers to compare, comma-separated (default: the final classifier's input)")
+    p.add_argument("--path-prefix", help="with --data: the folder a manifest's relative paths start from")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--workers", type=int, default=None, help="decoding processes (default: cores - 1)")
+    p.add_argument("--name", action="append", help="a short name per feature set, in order")
+    p.add_argument("--method", default="tsne", choices=("tsne", "umap", "pca"))
+    p.add_argument("--dims", type=int, default=2, choices=(2, 3))
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--k", type=int, default=10, help="neighbours for the overlap and separation scores")
+    p.add_argument("--out", required=True, help="folder for maps.parquet/.csv and separation.csv")
+    p.set_defaults(run=_compare)
 
     p = sub.add_parser("housekeep", help="delete idle uploads and keep the store under EMBEDVIZ_STORE_LIMIT_GB")
     p.set_defaults(run=_housekeep)

@@ -18,7 +18,7 @@ import plotly.express as px  # only for its colour sets
 import plotly.graph_objects as go
 
 __all__ = ["MapStyle", "categorical_palette", "category_colours", "is_categorical", "natural_order", "scatter_figure",
-           "frame_figure", "confusion_figure", "HOVER_COLUMNS"]
+           "frame_figure", "confusion_figure", "add_paths", "separation_figure", "HOVER_COLUMNS"]
 
 HOVER_COLUMNS = ("path", "label", "prediction", "confidence", "split")
 _MAX_CATEGORIES_FOR_NUMBERS = 20
@@ -315,3 +315,39 @@ def confusion_figure(table: pd.DataFrame, *, height: int = 520) -> go.Figure:
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       plot_bgcolor="white", uirevision="embedviz-confusion")
     return fig
+
+
+def add_paths(figure: go.Figure, paths: np.ndarray, names: Sequence[str], step: int) -> go.Figure:
+    """Draw each point's way through a series of aligned maps (``paths``: points x steps x 2) as a
+    thin line, with its place at ``step`` marked; for tracing selected points across checkpoints."""
+    if len(paths) == 0:
+        return figure
+    n, steps, _ = paths.shape
+    gap = np.full((n, 1), np.nan)
+    xs = np.concatenate([paths[:, :, 0], gap], axis=1).ravel()
+    ys = np.concatenate([paths[:, :, 1], gap], axis=1).ravel()
+    figure.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", line={"color": "rgba(40,40,40,0.45)", "width": 1},
+                                  name=f"path over {steps} steps ({n:,} points)", hoverinfo="skip"))
+    figure.add_trace(go.Scattergl(x=paths[:, step, 0], y=paths[:, step, 1], mode="markers",
+                                  marker={"size": 9, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "#111"}},
+                                  name=f"at {html.escape(str(names[step]))}", hoverinfo="skip"))
+    return figure
+
+
+def separation_figure(table: pd.DataFrame, metric: str = "knn_accuracy", *, height: int = 360) -> go.Figure:
+    """Per class, one bar per feature set: ``knn_accuracy`` (share of its points whose nearest
+    neighbours share their class) or ``silhouette``."""
+    labels = natural_order(table["label"].astype(str).unique())
+    figure = go.Figure()
+    colours = categorical_palette(table["set"].nunique())
+    for colour, (name, part) in zip(colours, table.groupby("set", sort=False)):
+        part = part.set_index(part["label"].astype(str)).reindex(labels)
+        figure.add_trace(go.Bar(x=labels, y=part[metric], name=html.escape(str(name)), marker_color=colour,
+                                hovertemplate="class %{x}: %{y:.3f}<extra>" + html.escape(str(name)) + "</extra>"))
+    title = "k-NN accuracy (share of a class's points whose 10 nearest mostly share it)" \
+        if metric == "knn_accuracy" else "silhouette (how far a class's points sit from other classes)"
+    figure.update_layout(barmode="group", height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                         title={"text": title, "font": {"size": 13}}, yaxis={"range": [0, 1] if metric == "knn_accuracy"
+                                                                             else [-1, 1]},
+                         xaxis={"type": "category", "title": "class"}, legend={"title": {"text": "feature set"}})
+    return figure

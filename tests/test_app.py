@@ -12,7 +12,7 @@ from .plotly_spec import figure_points, figure_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["pages/1_Data_and_model.py", "pages/2_Extract.py", "pages/3_Reduce.py", "pages/4_Explore.py", "pages/5_Point.py",
-         "pages/6_Runs.py"]
+         "pages/6_Runs.py", "pages/7_Compare.py"]
 
 
 @pytest.fixture
@@ -458,3 +458,16 @@ def test_with_sign_in_configured_only_signed_in_people_on_the_list_get_in(app):
     _assert_clean(alice)
     assert len(_maps(alice)) == 1
     assert Catalog().get(alice.query_params["run"]).owner == "user:alice@example.org"
+
+
+def test_compare_opens_on_the_demos_two_checkpoints_and_scores_the_final_one_higher(app):
+    at = app.run()
+    at.switch_page("pages/7_Compare.py").run()
+    _assert_clean(at)
+    assert len(at.multiselect(key="ev_cmp_sets").value) == 2
+    maps = [c.proto.spec for c in at.get("plotly_chart") if '"uirevision":"embedviz-map"' in c.proto.spec]
+    assert len(maps) == 3 and all(figure_points(m) == 1797 for m in maps)  # two maps and the step-through
+    table = at.dataframe[-1].value
+    early, final = table.columns[0], table.columns[1]
+    assert "early" in early and "final" in final
+    assert table[final].mean() > table[early].mean()  # k-NN accuracy per class: training separated the digits

@@ -47,6 +47,8 @@ def filter_widgets(samples: pd.DataFrame) -> list[Filter]:
     """Draw the filter controls and return the filters they describe (combined with AND)."""
     filters: list[Filter] = _model_filters(samples)
     candidates = [c for c in samples.columns if c not in _HIDDEN]
+    if "ev_f_columns" in st.session_state:  # columns of another page's table (clusters, sets, overlaps) drop out
+        st.session_state["ev_f_columns"] = [c for c in st.session_state["ev_f_columns"] if c in candidates]
     columns = st.multiselect("Filter on", candidates, placeholder="choose columns", **bound("ev_f_columns"))
     for column in columns:
         kind = column_kind(samples[column])

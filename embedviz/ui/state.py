@@ -40,7 +40,7 @@ __all__ = [
     "current_collection", "current_model", "current_layer", "stored_features", "require_features",
     "reducer_settings", "require_embedding", "MapView", "current_map", "model_label",
     "class_index", "set_class_index", "set_preprocessing", "is_precomputed", "precomputed_features",
-    "settle_method", "map_quality", "note_map_run", "map_token", "source_label", "set_map_filters", "clear_map_filters", "map_filters", "sample_choice", "stop_requested", "continue_map", "runner", "extraction_job", "start_extraction", "wait_for", "clear_store",
+    "settle_method", "map_quality", "note_map_run", "features_for", "model_for", "model_name", "map_token", "source_label", "set_map_filters", "clear_map_filters", "map_filters", "sample_choice", "stop_requested", "continue_map", "runner", "extraction_job", "start_extraction", "wait_for", "clear_store",
 ]
 
 #: Widget keys start with ``ev_`` and are kept across pages; these are their first values.
@@ -232,11 +232,14 @@ def current_layer(model: LoadedModel) -> str:
     return check_layer(model, st.session_state.get("layer") or default_layer(model))
 
 
+def _demo_label(spec: dict[str, Any]) -> str:
+    return "demo CNN (early checkpoint, epoch 1)" if spec.get("weights") == str(EARLY_WEIGHTS) else \
+        "demo CNN (final, 12 epochs)"
+
+
 def model_label(model: LoadedModel) -> str:
-    if model.architecture == DEMO and model_spec().get("weights") == str(EARLY_WEIGHTS):
-        return "demo CNN (early checkpoint, epoch 1)"
     if model.architecture == DEMO:
-        return "demo CNN (final, 12 epochs)"
+        return _demo_label(model_spec())
     return describe(model)
 
 
@@ -275,9 +278,43 @@ def extraction_job() -> Job | None:
 def start_extraction() -> Job:
     """Start extracting the current choice's features in the background (or find the running job)."""
     collection, model, layer, hashes, key = _feature_key()
+    return _start(collection, model, model_spec(), layer, hashes, key)
+
+
+def model_for(spec: dict[str, Any]) -> LoadedModel:
+    """A model or checkpoint other than the current one (``spec`` as :func:`model_spec`), cached."""
+    return _model(spec["architecture"], spec.get("weights"), class_index(), _preprocessing_json(spec))
+
+
+def model_name(spec: dict[str, Any]) -> str:
+    """How a model spec is named to people: the demo's checkpoints by epoch, others by description."""
+    return _demo_label(spec) if spec["architecture"] == DEMO else describe(model_for(spec))
+
+
+def features_for(spec: dict[str, Any], layer: str | None) -> FeatureSet:
+    """The current images' features through another model or checkpoint (``spec``, as
+    :func:`model_spec`) at ``layer`` (``None``: its default): from the store, or extracted now by a
+    background job while a progress bar waits."""
+    collection = current_collection()
+    model = _model(spec["architecture"], spec.get("weights"), class_index(), _preprocessing_json(spec))
+    layer = check_layer(model, layer or default_layer(model))
+    hashes = _image_hashes(json.dumps(dataset_spec(), sort_keys=True), collection)
+    key = feature_key(collection_hash(collection, hashes), model, layer)
+    try:
+        return _stored(key)
+    except KeyError:
+        pass
+    wait_for(_start(collection, model, spec, layer, hashes, key))
+    return _stored(key)
+
+
+def _start(collection: ImageCollection, model: LoadedModel, spec: dict[str, Any], layer: str, hashes: list[str],
+           key: str) -> Job:
     device, batch = st.session_state["ev_device"], int(st.session_state["ev_batch_size"])
-    owner, label = links.viewer(), f"{collection.name} through {model_label(model)}, layer {layer}"
-    choice = {"dataset": dataset_spec(), "model": model_spec(), "layer": layer, "classes": class_index()}
+    name = _demo_label(spec) if model.architecture == DEMO else describe(model)
+    label = f"{collection.name} through {name}, layer {layer}"
+    owner = links.viewer()
+    choice = {"dataset": dataset_spec(), "model": spec, "layer": layer, "classes": class_index()}
     images = collection_hash(collection, hashes)
 
     def work(job: Job) -> str:

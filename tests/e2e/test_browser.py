@@ -11,7 +11,7 @@ from .conftest import points_drawn, upload_images, serve, wait_for_map
 pytestmark = pytest.mark.e2e
 
 PAGES = [("", "home"), ("Data_and_model", "data_and_model"), ("Extract", "extract"), ("Reduce", "reduce"),
-         ("Explore", "explore"), ("Point", "point"), ("Runs", "runs")]
+         ("Explore", "explore"), ("Point", "point"), ("Runs", "runs"), ("Compare", "compare")]
 
 
 def test_demo_map_draws_on_first_start(app_server, browser, artifacts):

@@ -195,3 +195,33 @@ def test_two_users_see_their_own_private_runs_and_published_ones(app_server, bro
     b.get_by_text("1,797", exact=False).first.wait_for(timeout=30_000)
     alice.close()
     bob.close()
+
+
+def test_compare_selects_in_one_map_and_rings_the_points_in_the_other(app_server, browser, artifacts):
+    url, _ = app_server
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(f"{url}/Compare")
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=300_000)
+    page.wait_for_timeout(1500)
+    first = page.locator(".js-plotly-plot").nth(0)
+    box = first.locator(".nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + 20)
+    first.locator(".modebar-btn[data-title='Box Select']").click()
+    page.mouse.move(box["x"] + box["width"] * 0.05, box["y"] + box["height"] * 0.05)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5, steps=10)
+    page.mouse.up()
+    page.get_by_text("points selected, ringed in every map", exact=False).wait_for(timeout=120_000)
+    ringed = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].slice(0, 2).map(p => "
+                           "p._fullData.filter(t => String(t.name).startsWith('highlighted'))"
+                           ".reduce((n, t) => n + t.x.length, 0))")
+    said = int(page.get_by_text("points selected, ringed in every map", exact=False).inner_text().split()[0]
+               .replace(",", ""))
+    assert ringed[0] == ringed[1] == said > 0  # the same points ringed in the other map
+    paths = page.evaluate("() => document.querySelectorAll('.js-plotly-plot')[2]._fullData"
+                          ".filter(t => String(t.name).startsWith('path over')).length")
+    assert paths == 1  # the step-through traces the selected points
+    page.get_by_role("tab", name="Separation by class").click()
+    page.get_by_text("k-NN accuracy (share of a class", exact=False).wait_for(timeout=30_000)
+    page.screenshot(path=str(artifacts / "compare_linked_selection.png"), full_page=True)
+    assert page.locator(".stException").count() == 0

@@ -1,0 +1,118 @@
+"""Compare feature sets of the same images side by side: layers of a model, checkpoints of a
+training run, two models. Maps aligned and linked; what changed per point and per class."""
+
+import numpy as np
+import streamlit as st
+
+from embedviz import ui
+from embedviz.figures import MapStyle, add_paths, scatter_figure, separation_figure
+from embedviz.filters import apply_filters
+from embedviz.reducers import REDUCERS
+from embedviz.selection import selected_rows
+from embedviz.ui import compare
+from embedviz.ui.filters import filter_widgets
+
+ui.page_setup("Compare", ":material/compare:")
+st.title("Compare feature sets")
+st.caption("The same images through several layers, checkpoints or models. Each map starts from the one "
+           "before it and is turned onto it, so a point sits in a comparable place; select points in any map "
+           "to ring them in all.")
+
+if ui.is_precomputed():
+    st.info("Compare runs a model on images; these data are features made elsewhere. Choose images on "
+            "Data & model to compare layers or checkpoints.")
+    ui.sidebar_summary()
+    st.stop()
+
+with ui.guard():
+    options = compare.candidates()
+by_label = {c.label: c for c in options}
+st.session_state.setdefault("ev_cmp_sets", compare.default_choice(options))
+st.session_state["ev_cmp_sets"] = [v for v in st.session_state["ev_cmp_sets"] if v in by_label]
+labels = st.multiselect("Feature sets, in order (e.g. early to late)", list(by_label),
+                        help="A model's layers, the demo's early and final checkpoints, and any other model you "
+                             "extracted these images with.", **ui.bound("ev_cmp_sets"))
+if len(labels) < 2:
+    st.info("Choose two or more feature sets to compare.")
+    ui.sidebar_summary()
+    st.stop()
+chosen = [by_label[label] for label in labels]
+with ui.guard():
+    sets, maps, separation, method = compare.comparison(chosen)
+samples = maps[[c for c in sets[0].samples.columns if c in maps.columns]]
+n = len(chosen)
+st.caption(f"{len(maps):,} images in all {n} feature sets · {REDUCERS[method].label} 2-D (the Reduce page's "
+           "settings), each map started from the previous and aligned onto it (Procrustes).")
+
+pair_names = [f"{labels[a]} → {labels[b]}" for a, b in compare.pairs(n)]
+side, main = st.columns([1, 4])
+with side:
+    if not 0 <= st.session_state.get("ev_cmp_pair", 0) < n - 1:
+        st.session_state["ev_cmp_pair"] = 0
+    pair = st.selectbox("Neighbourhood change between", range(len(pair_names)), format_func=pair_names.__getitem__,
+                        **ui.bound("ev_cmp_pair")) if n > 2 else 0
+    a, b = compare.pairs(n)[pair]
+    overlap = maps[f"overlap_{a + 1}_{b + 1}"].to_numpy()
+    samples = samples.assign(neighbourhood_overlap=overlap)
+    columns = [c for c in samples.columns if c not in ("sample_id", "path")]
+    st.session_state.setdefault("ev_cmp_color", "label" if "label" in columns else "neighbourhood_overlap")
+    color = st.selectbox("Colour every map by", columns, **ui.bound("ev_cmp_color"),
+                         help="neighbourhood_overlap: the share of a point's 10 nearest neighbours that are the "
+                              "same in both feature sets (low: it moved)")
+    with ui.guard():
+        filters = filter_widgets(samples)
+        mask = apply_filters(samples, filters)
+    st.metric(f"Points shown, of {len(samples):,}", f"{int(mask.sum()):,}")
+
+style = MapStyle(color=color, size=5.0)
+events = [st.session_state.get(f"compare_map_{i}") for i in range(n)]
+picked = [selected_rows(event, compare.coords(maps, i), mask) for i, event in enumerate(events)]
+rows = np.unique(np.concatenate(picked)) if any(len(p) for p in picked) else np.zeros(0, dtype=np.int64)
+with main:
+    per_row = 2 if n in (2, 4) else 3
+    for start in range(0, n, per_row):
+        cells = st.columns(per_row)
+        for i in range(start, min(start + per_row, n)):
+            with cells[i - start]:
+                st.markdown(f"**{i + 1}. {ui.plain(labels[i])}**")
+                figure = scatter_figure(compare.coords(maps, i), samples, style, mask=mask, highlight=rows, height=420)
+                st.plotly_chart(figure, key=f"compare_map_{i}", on_select="rerun", selection_mode=("points", "box", "lasso"))
+    if len(rows):
+        st.caption(f"{len(rows):,} points selected, ringed in every map. Select again in any map to change it.")
+
+tabs = st.tabs(["Step through", "Moved most", "Separation by class"])
+with tabs[0]:
+    if not 0 <= st.session_state.get("ev_cmp_step", n - 1) < n:
+        st.session_state["ev_cmp_step"] = n - 1
+    st.session_state.setdefault("ev_cmp_step", n - 1)
+    step = st.select_slider("Feature set", range(n), format_func=lambda i: f"{i + 1}. {labels[i]}",
+                            **ui.bound("ev_cmp_step"))
+    figure = scatter_figure(compare.coords(maps, step), samples, style, mask=mask, height=560)
+    traced = rows[:300]
+    if len(traced):
+        paths = np.stack([compare.coords(maps, i)[traced] for i in range(n)], axis=1)
+        add_paths(figure, paths, labels, step)
+        st.caption(f"Lines trace the {len(traced):,} selected points through every set"
+                   + (" (the first 300)" if len(rows) > 300 else "") + ".")
+    else:
+        st.caption("Select points in a map above to trace their way through the sets.")
+    st.plotly_chart(figure, key="compare_step")
+with tabs[1]:
+    order = np.argsort(overlap, kind="stable")
+    moved = samples.iloc[order[:24]]
+    st.markdown(f"**The 24 points whose neighbourhood changed most** from {ui.plain(labels[a])} to "
+                f"{ui.plain(labels[b])} (median overlap {np.median(overlap):.2f})")
+    ui.gallery(moved, ui.current_collection().root, key="compare_moved", per_page=24, controls=False)
+with tabs[2]:
+    if separation.empty:
+        st.info("The images have no labels, so there are no classes to score.")
+    else:
+        st.session_state.setdefault("ev_cmp_metric", "knn_accuracy")
+        metric = st.segmented_control("Score", ["knn_accuracy", "silhouette"], required=True,
+                                      format_func=lambda m: "k-NN accuracy" if m == "knn_accuracy" else "silhouette",
+                                      **ui.bound("ev_cmp_metric"))
+        table = separation.assign(set=separation["set"].map(lambda s: f"{s}. {labels[int(s) - 1]}"))
+        st.plotly_chart(separation_figure(table, metric), key="compare_separation")
+        wide = table.pivot_table(index="label", columns="set", values=metric, sort=False)
+        st.dataframe(wide.style.format("{:.3f}"), width="stretch")
+ui.sidebar_summary()
