@@ -1,14 +1,12 @@
 """Compare feature sets of the same images side by side: layers of a model, checkpoints of a
 training run, two models. Maps aligned and linked; what changed per point and per class."""
 
-import numpy as np
 import streamlit as st
 
 from embedviz import ui
-from embedviz.figures import MapStyle, add_paths, scatter_figure, separation_figure
+from embedviz.figures import MapStyle, add_paths, scatter_figure
 from embedviz.filters import apply_filters
 from embedviz.reducers import REDUCERS
-from embedviz.selection import selected_rows
 from embedviz.ui import compare
 from embedviz.ui.filters import filter_widgets
 
@@ -65,9 +63,7 @@ with side:
     st.metric(f"Points shown, of {len(samples):,}", f"{int(mask.sum()):,}")
 
 style = MapStyle(color=color, size=5.0)
-events = [st.session_state.get(f"compare_map_{i}") for i in range(n)]
-picked = [selected_rows(event, compare.coords(maps, i), mask) for i, event in enumerate(events)]
-rows = np.unique(np.concatenate(picked)) if any(len(p) for p in picked) else np.zeros(0, dtype=np.int64)
+rows = compare.selected_in_any(maps, n, mask)
 with main:
     per_row = 2 if n in (2, 4) else 3
     for start in range(0, n, per_row):
@@ -90,29 +86,17 @@ with tabs[0]:
     figure = scatter_figure(compare.coords(maps, step), samples, style, mask=mask, height=560)
     traced = rows[:300]
     if len(traced):
-        paths = np.stack([compare.coords(maps, i)[traced] for i in range(n)], axis=1)
-        add_paths(figure, paths, labels, step)
+        add_paths(figure, compare.paths(maps, traced, n), labels, step)
         st.caption(f"Lines trace the {len(traced):,} selected points through every set"
                    + (" (the first 300)" if len(rows) > 300 else "") + ".")
     else:
         st.caption("Select points in a map above to trace their way through the sets.")
     st.plotly_chart(figure, key="compare_step")
 with tabs[1]:
-    order = np.argsort(overlap, kind="stable")
-    moved = samples.iloc[order[:24]]
+    moved, median = compare.moved_most(samples, overlap)
     st.markdown(f"**The 24 points whose neighbourhood changed most** from {ui.plain(labels[a])} to "
-                f"{ui.plain(labels[b])} (median overlap {np.median(overlap):.2f})")
+                f"{ui.plain(labels[b])} (median overlap {median:.2f})")
     ui.gallery(moved, ui.current_collection().root, key="compare_moved", per_page=24, controls=False)
 with tabs[2]:
-    if separation.empty:
-        st.info("The images have no labels, so there are no classes to score.")
-    else:
-        st.session_state.setdefault("ev_cmp_metric", "knn_accuracy")
-        metric = st.segmented_control("Score", ["knn_accuracy", "silhouette"], required=True,
-                                      format_func=lambda m: "k-NN accuracy" if m == "knn_accuracy" else "silhouette",
-                                      **ui.bound("ev_cmp_metric"))
-        table = separation.assign(set=separation["set"].map(lambda s: f"{s}. {labels[int(s) - 1]}"))
-        st.plotly_chart(separation_figure(table, metric), key="compare_separation")
-        wide = table.pivot_table(index="label", columns="set", values=metric, sort=False)
-        st.dataframe(wide.style.format("{:.3f}"), width="stretch")
+    compare.separation_section(separation, labels)
 ui.sidebar_summary()

@@ -21,7 +21,8 @@ from ..store import FeatureSet
 from .links import catalog, viewer
 from .state import dataset_spec, features_for, model_for, model_name, model_spec, reducer_settings
 
-__all__ = ["Candidate", "candidates", "default_choice", "comparison", "pairs"]
+__all__ = ["Candidate", "candidates", "default_choice", "comparison", "pairs", "coords", "selected_in_any", "paths",
+           "moved_most", "separation_section"]
 
 
 @dataclass(frozen=True)
@@ -116,3 +117,40 @@ def pairs(n: int) -> list[tuple[int, int]]:
 def coords(maps: pd.DataFrame, i: int) -> np.ndarray:
     """The ``i``-th set's aligned map (0-based)."""
     return maps[[f"{i + 1}_x", f"{i + 1}_y"]].to_numpy()
+
+
+def selected_in_any(maps: pd.DataFrame, n: int, mask: np.ndarray) -> np.ndarray:
+    """Rows selected (click, box or lasso) in any of the ``n`` maps, read from their charts' state."""
+    from ..selection import selected_rows
+
+    picked = [selected_rows(st.session_state.get(f"compare_map_{i}"), coords(maps, i), mask) for i in range(n)]
+    return np.unique(np.concatenate(picked)).astype(np.int64) if any(len(p) for p in picked) \
+        else np.zeros(0, dtype=np.int64)
+
+
+def paths(maps: pd.DataFrame, rows: np.ndarray, n: int) -> np.ndarray:
+    """Each of ``rows``' places in every set's aligned map: points x sets x 2."""
+    return np.stack([coords(maps, i)[rows] for i in range(n)], axis=1)
+
+
+def moved_most(samples: pd.DataFrame, overlap: np.ndarray, count: int = 24) -> tuple[pd.DataFrame, float]:
+    """The ``count`` points whose neighbourhood overlap is lowest, and the median overlap."""
+    return samples.iloc[np.argsort(overlap, kind="stable")[:count]], float(np.median(overlap))
+
+
+def separation_section(separation: pd.DataFrame, labels: list[str]) -> None:
+    """Each class's k-NN accuracy or silhouette in each set, as grouped bars and a table."""
+    from ..figures import separation_figure
+    from .links import bound
+
+    if separation.empty:
+        st.info("The images have no labels, so there are no classes to score.")
+        return
+    st.session_state.setdefault("ev_cmp_metric", "knn_accuracy")
+    metric = st.segmented_control("Score", ["knn_accuracy", "silhouette"], required=True,
+                                  format_func=lambda m: "k-NN accuracy" if m == "knn_accuracy" else "silhouette",
+                                  **bound("ev_cmp_metric"))
+    table = separation.assign(set=separation["set"].map(lambda s: f"{s}. {labels[int(s) - 1]}"))
+    st.plotly_chart(separation_figure(table, metric), key="compare_separation")
+    wide = table.pivot_table(index="label", columns="set", values=metric, sort=False)
+    st.dataframe(wide.style.format("{:.3f}"), width="stretch")
