@@ -205,10 +205,22 @@ def test_extraction_runs_on_through_a_refresh_and_a_second_tab(app_server, brows
 
 
 def _move_slider(page, label: str, steps: int) -> None:
+    """Move a bound slider ``steps`` to the right and wait until the address has its new value; keys
+    pressed while the page was redrawing the slider are pressed again."""
     slider = page.locator("[data-testid='stSlider']").filter(has_text=label).locator("input[type='range']")
-    slider.focus()
-    for _ in range(steps):
-        page.keyboard.press("ArrowRight")
+    start = int(float(slider.input_value()))
+    target = start + steps
+    for _ in range(3):
+        slider.focus()
+        now = int(float(slider.input_value()))
+        for _ in range(target - now):
+            page.keyboard.press("ArrowRight")
+        try:
+            page.wait_for_function("v => location.search.includes(v)", arg=f"{label}={target}", timeout=15_000)
+            return
+        except Exception:
+            continue
+    raise AssertionError(f"the {label} slider did not reach {target}")
 
 
 def _map_x(page) -> list[float]:
