@@ -66,9 +66,19 @@ def _extract(args: argparse.Namespace) -> None:
         names = load_class_index(args.classes)
         model, collection = model.with_class_names(names), name_labels(collection, names)
     layers = [part.strip() for part in args.layer.split(",") if part.strip()] if args.layer else [None]
+    ray = None
+    if args.engine == "ray":
+        from .ray_engine import RAY_MISSING, RayOptions, ray_available
+
+        if not ray_available():  # said before any work; the cluster is joined when there is work for it
+            raise EmbedVizError(RAY_MISSING)
+        ray = RayOptions(args.address, args.ray_workers, args.num_gpus_per_worker, args.threads_per_worker)
+    elif any(v is not None for v in (args.address, args.ray_workers, args.num_gpus_per_worker, args.threads_per_worker)):
+        raise EmbedVizError("--address, --ray-workers, --num-gpus-per-worker and --threads-per-worker go with "
+                            "--engine ray.")
     results = compute_layers(collection, model, layers, store=FeatureStore(), device=args.device,
                              batch_size=args.batch_size, num_workers=args.workers, pooling=args.pooling,
-                             progress=_progress_printer("extract", "images"))
+                             progress=_progress_printer("extract", "images"), ray=ray, shards=args.shards)
     for layer, result in results.items():
         out = Path(args.out) / _safe_name(layer) if len(results) > 1 else Path(args.out)
         save_feature_set(result, out)
@@ -239,6 +249,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", help="class index (JSON {\"0\": \"cat\"} or text) naming label and prediction ids")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--batch-size", type=int, default=None, help="default: 32 on the CPU, 256 on CUDA (halved on out-of-memory)")
+    p.add_argument("--engine", default="local", choices=("local", "ray"),
+                   help="local: this process (default); ray: a Ray Data pipeline on a Ray cluster (pip install -r "
+                        "requirements-ray.txt), the model held by an actor per GPU")
+    p.add_argument("--address", help="with --engine ray: the cluster (auto, HOST:PORT or ray://HOST:PORT; default: "
+                                     "$RAY_ADDRESS, else a local cluster on this machine)")
+    p.add_argument("--num-gpus-per-worker", type=float, default=None,
+                   help="with --engine ray: GPUs per model actor (default 1 when the cluster has GPUs, else 0)")
+    p.add_argument("--ray-workers", type=int, default=None,
+                   help="with --engine ray: model actors (default: the cluster's GPUs / --num-gpus-per-worker, or 1)")
+    p.add_argument("--threads-per-worker", type=int, default=None,
+                   help="with --engine ray: CPU threads per model actor (default: its node's cores)")
+    p.add_argument("--shards", help="keep the Parquet shards here (a folder, or s3://, gs://, hdfs:// every node "
+                                    "sees) instead of the store's work folder; a rerun resumes from them")
     p.set_defaults(run=_extract)
 
     p = sub.add_parser("reduce", help="reduce features to a 2-D or 3-D map")

@@ -26,7 +26,8 @@ from .images import ImageCollection
 from .models import LoadedModel
 from .progress import ProgressCallback, report
 
-__all__ = ["POOLINGS", "EngineResult", "run_engine", "pool", "auto_workers", "auto_batch_size"]
+__all__ = ["POOLINGS", "EngineResult", "Forward", "Shards", "run_engine", "pool", "auto_workers", "auto_batch_size",
+           "plan_shards", "decode_batch", "assemble"]
 
 #: ``avg``/``max`` over the spatial (or token) positions; ``flatten`` keeps them, averaged down to a
 #: coarser grid when the vector would be longer than ``flatten_limit``.
@@ -144,36 +145,224 @@ class EngineResult:
     resumed_images: int = 0
 
 
-class _Shards:
-    """The work folder: ``shard-<start>.npz`` files, each written aside then renamed into place."""
+class Shards:
+    """The work folder of one extraction: a Parquet file per shard (``shard-<start>.parquet``: the
+    image ``index``, a fixed-size list column per layer ``f0``, ``f1``, ..., ``logits``; the skipped
+    files as JSON in the schema's metadata), each written aside then moved into place.
 
-    def __init__(self, folder: Path | None, layers: list[str]) -> None:
-        self.folder, self.layers = folder, layers
-        if folder is not None:
-            folder.mkdir(parents=True, exist_ok=True)
+    ``folder`` is a local path or a URI pyarrow opens (``s3://``, ``gs://``, ``hdfs://``) for a store
+    every node of a cluster sees. ``plan.json`` holds the shard size and image count; shards of
+    another plan (another batch size) are not reused.
+    """
 
-    def path(self, start: int) -> Path:
-        return self.folder / f"shard-{start:010d}.npz"
+    def __init__(self, folder: Path | str | None, layers: list[str], *, shard_size: int = 0, total: int = 0) -> None:
+        self.layers = layers
+        self.fs = self.root = None
+        if folder is None:
+            return
+        from pyarrow import fs as pafs
+
+        if isinstance(folder, str) and "://" in folder:
+            self.fs, self.root = pafs.FileSystem.from_uri(folder)
+        else:
+            self.fs, self.root = pafs.LocalFileSystem(), str(Path(folder).expanduser().absolute())
+        self.fs.create_dir(self.root, recursive=True)
+        plan = json.dumps({"shard_size": shard_size, "total": total, "layers": layers})
+        if self._read_text("plan.json") != plan:
+            for info in self.fs.get_file_info(_selector(self.root)):
+                if info.base_name.startswith("shard-"):
+                    self.fs.delete_file(info.path)
+            self._write_text("plan.json", plan)
+
+    def _read_text(self, name: str) -> str | None:
+        try:
+            with self.fs.open_input_stream(f"{self.root}/{name}") as fh:
+                return fh.read().decode()
+        except (FileNotFoundError, OSError):
+            return None
+
+    def _write_text(self, name: str, text: str) -> None:
+        with self.fs.open_output_stream(f"{self.root}/{name}") as fh:
+            fh.write(text.encode())
+
+    def path(self, start: int) -> str:
+        return f"{self.root}/shard-{start:010d}.parquet"
 
     def done(self, start: int) -> bool:
-        return self.folder is not None and self.path(start).exists()
+        if self.fs is None:
+            return False
+        from pyarrow import fs as pafs
+
+        return self.fs.get_file_info(self.path(start)).type == pafs.FileType.File
 
     def write(self, start: int, kept, feats, logits, skipped) -> None:
-        if self.folder is None:
+        if self.fs is None:
             return
-        arrays = {f"f{i}": np.concatenate(feats[layer]) if feats[layer] else np.zeros((0, 0), np.float32)
-                  for i, layer in enumerate(self.layers)}
-        tmp = self.folder / f".{start}.{uuid.uuid4().hex[:8]}.npz"
-        np.savez(tmp, kept=np.asarray(kept, np.int64),
-                 logits=np.concatenate(logits) if logits else np.zeros((0, 0), np.float32),
-                 skipped=np.array(json.dumps(skipped)), **arrays)
-        os.replace(tmp, self.path(start))
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns = {"index": pa.array(np.asarray(kept, np.int64))}
+        for i, layer in enumerate(self.layers):
+            columns[f"f{i}"] = _vectors(np.concatenate(feats[layer]) if feats[layer] else None, len(kept))
+        if logits:
+            columns["logits"] = _vectors(np.concatenate(logits), len(kept))
+        table = pa.table(columns).replace_schema_metadata({"embedviz_skipped": json.dumps(skipped)})
+        tmp = f"{self.root}/.{start}.{uuid.uuid4().hex[:8]}.parquet"
+        pq.write_table(table, tmp, filesystem=self.fs, compression="none")
+        self.fs.move(tmp, self.path(start))
 
     def read(self, start: int):
-        with np.load(self.path(start), allow_pickle=False) as data:
-            feats = {layer: data[f"f{i}"] for i, layer in enumerate(self.layers)}
-            return (data["kept"].tolist(), feats, data["logits"] if data["logits"].size else None,
-                    [tuple(s) for s in json.loads(str(data["skipped"]))])
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(self.path(start), filesystem=self.fs)
+        skipped = json.loads(table.schema.metadata[b"embedviz_skipped"])
+        feats = {layer: _matrix(table.column(f"f{i}")) for i, layer in enumerate(self.layers)}
+        logits = _matrix(table.column("logits")) if "logits" in table.column_names else None
+        return table.column("index").to_numpy().tolist(), feats, logits, [tuple(s) for s in skipped]
+
+    def remove(self) -> None:
+        if self.fs is not None:
+            self.fs.delete_dir(self.root)
+
+
+def _selector(root: str):
+    from pyarrow import fs as pafs
+
+    return pafs.FileSelector(root, allow_not_found=True)
+
+
+def _vectors(matrix: np.ndarray | None, rows: int):
+    """A float32 matrix as a fixed-size list column (no rows: an empty column)."""
+    import pyarrow as pa
+
+    if matrix is None or rows == 0:
+        return pa.FixedSizeListArray.from_arrays(pa.array([], pa.float32()), 1)
+    matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+    return pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), matrix.shape[1])
+
+
+def _matrix(column) -> np.ndarray:
+    array = column.combine_chunks()
+    if len(array) == 0:
+        return np.zeros((0, 0), np.float32)
+    return array.flatten().to_numpy(zero_copy_only=False).reshape(len(array), array.type.list_size)
+
+
+class Forward:
+    """The model cut at ``layers`` on a device: a batch of images in, a float32 matrix per layer
+    (pooled) and the logits out. Both engines call it, so a feature is computed one way only.
+
+    Out of memory halves the chunk a batch is cut into, and below one image moves to the CPU
+    (``notes`` says so). Outputs that are not one vector per image, or not finite, are refused.
+    """
+
+    def __init__(self, model: LoadedModel, layers: list[str], device: torch.device, *, pooling: str = "avg",
+                 flatten_limit: int = 8192, logits_node: str | None = None, batch_size: int = 32) -> None:
+        if pooling not in POOLINGS:
+            raise DataError(f"Pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}.")
+        self.model, self.layers, self.pooling, self.flatten_limit = model, layers, pooling, flatten_limit
+        self.names = {layer: f"f{i}" for i, layer in enumerate(layers)}  # graph node -> output key
+        self.logits_name = self.names.get(logits_node, "logits") if logits_node is not None else None
+        self.net = None
+        if model.module is not None:
+            from torchvision.models.feature_extraction import create_feature_extractor
+
+            nodes = self.names if self.logits_name in (None, *self.names.values()) else \
+                {**self.names, logits_node: "logits"}
+            self.net = create_feature_extractor(model.module, return_nodes=nodes).eval()
+        self.device = _move(self.net, device)
+        self.autocast_dtype = _autocast_dtype(self.device)
+        self.chunk = batch_size
+        self.notes: list[str] = []
+
+    def _forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.net is None:
+            return {"f0": x.reshape(len(x), -1)}
+        try:
+            return _call(self.net, x, self.device, self.autocast_dtype)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except RuntimeError as exc:  # shape or dtype mismatches inside the model
+            if "out of memory" in str(exc).lower():
+                raise torch.cuda.OutOfMemoryError(str(exc)) from None
+            first = str(exc).strip().splitlines()[0][:140]
+            raise ModelError(f"{self.model.architecture} cannot take inputs of shape {tuple(x.shape[1:])} "
+                             f"({first}); check the size and channels under Preprocessing.") from None
+
+    def _run(self, x: torch.Tensor, on_note) -> dict[str, torch.Tensor]:
+        """The batch in chunks; out of memory halves the chunk, and below 1 moves to the CPU."""
+        while True:
+            try:
+                parts = [self._forward(x[i:i + self.chunk]) for i in range(0, len(x), self.chunk)]
+                return {k: torch.cat([p[k].float().reshape(len(p[k]), -1) if k in ("logits", self.logits_name)
+                                      else pool(p[k], self.pooling, self.flatten_limit).float() for p in parts])
+                        for k in parts[0]}
+            except torch.cuda.OutOfMemoryError:
+                if self.device.type == "cuda" and torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                if self.chunk > 1:
+                    self.chunk //= 2
+                    self.notes.append(f"Out of memory on {self.device.type}; batches of {self.chunk} from now on.")
+                elif self.device.type == "cpu":
+                    raise ModelError("Out of memory even one image at a time on the CPU; use a smaller input "
+                                     "size or a smaller model.") from None
+                else:
+                    self.notes.append(f"Out of {self.device.type} memory even one image at a time; continued on "
+                                      "the CPU.")
+                    self.device, self.autocast_dtype = _move(self.net, torch.device("cpu")), None
+                if on_note is not None:
+                    on_note(self.notes[-1])
+
+    def __call__(self, x: torch.Tensor, on_note=None) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """Features per layer and the logits (``None`` unless asked for) of one batch."""
+        out = self._run(x, on_note)
+        feats = {}
+        for layer in self.layers:
+            f = out[self.names[layer]]
+            if f.ndim != 2 or f.shape[0] != len(x):
+                raise ModelError(f"Layer {layer} gave an output of shape {tuple(f.shape)} for a batch of "
+                                 f"{len(x)} images; choose a layer with one output per image.")
+            if not torch.isfinite(f).all():
+                raise ModelError(f"Layer {layer} produced NaN or infinite values; check the weights.")
+            feats[layer] = f.cpu().numpy()
+        return feats, out[self.logits_name].cpu().numpy() if self.logits_name is not None else None
+
+
+def plan_shards(total: int, batch_size: int, shard_size: int | None = None) -> int:
+    """Images per shard: a multiple of the batch size (a batch never straddles two shards); by
+    default about 16 shards a job and at most ~2,048 images each, so a kill loses little."""
+    if shard_size is None:
+        shard_size = batch_size * min(max(1, -(-total // (16 * batch_size))), max(1, 2048 // batch_size))
+    return max(batch_size, shard_size - shard_size % batch_size)
+
+
+def decode_batch(paths: Sequence[Path], preprocessing, start: int):
+    """Images ``start``, ``start + 1``, ... decoded and preprocessed, as one batch: the kept indices,
+    their tensor (``None`` when none could be read) and (index, reason) for the rest."""
+    images = _Images(paths, preprocessing)
+    good, x, bad = _collate([images[i] for i in range(len(paths))])
+    return [start + i for i in good], x, [(start + i, reason) for i, reason in bad]
+
+
+def assemble(shards: Shards, results: dict[int, tuple], starts: list[int], layers: list[str]):
+    """Shards in order: kept indices, features per layer, logits and skipped, for the whole job."""
+    kept: list[int] = []
+    skipped: list[tuple[int, str]] = []
+    feats: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
+    logits: list[np.ndarray] = []
+    for s in starts:
+        k, f, lg, sk = results[s] if s in results else shards.read(s)
+        kept += k
+        skipped += sk
+        if k:
+            for layer in layers:
+                feats[layer].append(f[layer])
+            if lg is not None and len(lg):
+                logits.append(lg)
+    if not kept:
+        raise DataError("None of the images could be read; see the skipped list for reasons.")
+    features = {layer: np.ascontiguousarray(np.concatenate(feats[layer]), dtype=np.float32) for layer in layers}
+    return kept, features, np.concatenate(logits) if logits else None, skipped
 
 
 def run_engine(
@@ -187,35 +376,20 @@ def run_engine(
     pooling: str = "avg",
     flatten_limit: int = 8192,
     logits_node: str | None = None,
-    work_dir: Path | None = None,
+    work_dir: Path | str | None = None,
     shard_size: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> EngineResult:
     """Every image through ``model``, features from each of ``layers`` (and the logits node)."""
-    if pooling not in POOLINGS:
-        raise DataError(f"Pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}.")
     batch_size = batch_size or auto_batch_size(device)
     if batch_size < 1:
         raise DataError("Batch size must be at least 1.")
+    forward = Forward(model, layers, device, pooling=pooling, flatten_limit=flatten_limit, logits_node=logits_node,
+                      batch_size=batch_size)
     total = len(collection)
-    if shard_size is None:  # about 16 shards a job, at most ~2,048 images each: a kill loses little
-        shard_size = batch_size * min(max(1, -(-total // (16 * batch_size))), max(1, 2048 // batch_size))
-    shard_size = max(batch_size, shard_size - shard_size % batch_size)
-    shards = _Shards(work_dir, layers)
-    notes: list[str] = []
-
-    names = {layer: f"f{i}" for i, layer in enumerate(layers)}  # graph node -> output key
-    logits_name = names.get(logits_node, "logits") if logits_node is not None else None
-    net = None
-    if model.module is not None:
-        from torchvision.models.feature_extraction import create_feature_extractor
-
-        nodes = names if logits_name in (None, *names.values()) else {**names, logits_node: "logits"}
-        net = create_feature_extractor(model.module, return_nodes=nodes).eval()
-
-    device = _move(net, device)
-    autocast_dtype = _autocast_dtype(device)
-    cuda = device.type == "cuda"
+    shard_size = plan_shards(total, batch_size, shard_size)
+    shards = Shards(work_dir, layers, shard_size=shard_size, total=total)
+    cuda = forward.device.type == "cuda"
 
     starts = list(range(0, total, shard_size))
     todo = [s for s in starts if not shards.done(s)]
@@ -226,79 +400,28 @@ def run_engine(
         dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate, pin_memory=cuda,
         prefetch_factor=4 if workers else None, persistent_workers=False)
 
-    def forward(x: torch.Tensor) -> dict[str, torch.Tensor]:
-        if net is None:
-            return {"f0": x.reshape(len(x), -1)}
-        try:
-            return _call(net, x, device, autocast_dtype)
-        except torch.cuda.OutOfMemoryError:
-            raise
-        except RuntimeError as exc:  # shape or dtype mismatches inside the model
-            if "out of memory" in str(exc).lower():
-                raise torch.cuda.OutOfMemoryError(str(exc)) from None
-            first = str(exc).strip().splitlines()[0][:140]
-            raise ModelError(f"{model.architecture} cannot take inputs of shape {tuple(x.shape[1:])} "
-                             f"({first}); check the size and channels under Preprocessing.") from None
-
-    chunk = batch_size
-
-    def run_batch(x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The batch in chunks; out of memory halves the chunk, and below 1 moves to the CPU."""
-        nonlocal chunk, device, autocast_dtype
-        while True:
-            try:
-                parts = [forward(x[i:i + chunk]) for i in range(0, len(x), chunk)]
-                return {k: torch.cat([pool(p[k], pooling, flatten_limit).float() if k != "logits" and k != logits_name
-                                      else p[k].float().reshape(len(p[k]), -1) for p in parts])
-                        for k in parts[0]}
-            except torch.cuda.OutOfMemoryError:
-                if device.type == "cuda" and torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                if chunk > 1:
-                    chunk //= 2
-                    notes.append(f"Out of memory on {device.type}; batches of {chunk} from now on.")
-                    report(progress, done, total, notes[-1])
-                    continue
-                if device.type == "cpu":
-                    raise ModelError("Out of memory even one image at a time on the CPU; use a smaller input "
-                                     "size or a smaller model.") from None
-                notes.append(f"Out of {device.type} memory even one image at a time; continued on the CPU.")
-                device, autocast_dtype = _move(net, torch.device("cpu")), None
-                report(progress, done, total, notes[-1])
-
-    feats: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
-    shard_feats: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
-    logits: list[np.ndarray] = []
-    shard_logits: list[np.ndarray] = []
-    kept: list[int] = []
-    shard_kept: list[int] = []
-    skipped: list[tuple[int, str]] = []
-    shard_skipped: list[tuple[int, str]] = []
-    resumed = 0
-    results: dict[int, tuple] = {}
-    for s in starts:
-        if s not in todo:
-            results[s] = shards.read(s)
-            resumed += min(s + shard_size, total) - s
+    resumed = sum(min(s + shard_size, total) - s for s in starts if s not in todo)
     done = resumed
     report(progress, done, total, "images" + (f" ({resumed:,} from an earlier run)" if resumed else ""))
 
+    def note(message: str) -> None:
+        report(progress, done, total, message)
+
+    results: dict[int, tuple] = {}
+    shard_feats: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
+    shard_logits: list[np.ndarray] = []
+    shard_kept: list[int] = []
+    shard_skipped: list[tuple[int, str]] = []
     position = 0  # into ``indices``
     with torch.inference_mode():
         for good, x, bad in loader:
             shard_skipped += bad
             if x is not None:
-                out = run_batch(x)
+                feats, logits = forward(x, note)
                 for layer in layers:
-                    f = out[names[layer]]
-                    if f.ndim != 2 or f.shape[0] != len(good):
-                        raise ModelError(f"Layer {layer} gave an output of shape {tuple(f.shape)} for a batch of "
-                                         f"{len(good)} images; choose a layer with one output per image.")
-                    if not torch.isfinite(f).all():
-                        raise ModelError(f"Layer {layer} produced NaN or infinite values; check the weights.")
-                    shard_feats[layer].append(f.cpu().numpy())
-                if logits_name is not None:
-                    shard_logits.append(out[logits_name].cpu().numpy())
+                    shard_feats[layer].append(feats[layer])
+                if logits is not None:
+                    shard_logits.append(logits)
                 shard_kept += good
             n = len(good) + len(bad)
             position += n
@@ -313,17 +436,6 @@ def run_engine(
                 shard_logits, shard_kept, shard_skipped = [], [], []
             report(progress, done, total, "images")
 
-    for s in starts:
-        k, f, lg, sk = results[s]
-        kept += k
-        skipped += sk
-        if k:
-            for layer in layers:
-                feats[layer].append(f[layer])
-            if lg is not None:
-                logits.append(lg)
-    if not kept:
-        raise DataError("None of the images could be read; see the skipped list for reasons.")
-    features = {layer: np.ascontiguousarray(np.concatenate(feats[layer]), dtype=np.float32) for layer in layers}
-    return EngineResult(kept, features, np.concatenate(logits) if logits_name is not None and logits else None,
-                        skipped, str(device), notes, resumed)
+    kept, features, logits, skipped = assemble(shards, results, starts, layers)
+    return EngineResult(kept, features, logits if forward.logits_name is not None else None,
+                        skipped, str(forward.device), forward.notes, resumed)

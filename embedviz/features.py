@@ -24,9 +24,10 @@ from .images import ImageCollection, collection_hash, file_hashes, find_duplicat
 from .layers import check_layer, output_layer
 from .models import LoadedModel, describe
 from .progress import ProgressCallback
+from .ray_options import RayOptions
 from .store import FeatureSet, FeatureStore
 
-__all__ = ["resolve_device", "feature_key", "extract_features", "extract_layers", "compute_features",
+__all__ = ["RayOptions", "resolve_device", "feature_key", "extract_features", "extract_layers", "compute_features",
            "compute_layers"]
 
 FORMAT_VERSION = 2  # 2: crop and resize in one step, normalisation fused
@@ -107,14 +108,17 @@ def extract_layers(
     pooling: str = "avg",
     top_k: int = 5,
     progress: ProgressCallback | None = None,
-    work_dir: Path | None = None,
+    work_dir: Path | str | None = None,
+    ray: RayOptions | None = None,
 ) -> dict[str, FeatureSet]:
     """Run every image through ``model`` once, taking features from each of ``layers``.
 
     Returns one :class:`FeatureSet` per layer, rows in collection order minus unreadable images
     (listed in ``skipped`` with their reason). A classifier's predictions (top-k names and
     confidences, entropy, margin, ``correct`` when labels are known) join the samples table.
-    With ``work_dir``, finished shards are kept there and a rerun resumes from them.
+    With ``work_dir``, finished shards are kept there and a rerun resumes from them. With
+    ``ray``, the images go through the model on a Ray cluster (:mod:`embedviz.ray_engine`)
+    instead of this process; the result is the same.
     """
     layers = list(dict.fromkeys(check_layer(model, layer) for layer in layers))
     if model.program:
@@ -122,13 +126,20 @@ def extract_layers(
             raise ModelError("A program file runs one layer at a time with average pooling.")
         return {layers[0]: _extract_program(collection, model, layers[0], batch_size=batch_size or 64, top_k=top_k,
                                             progress=progress)}
-    target = resolve_device(device)
     start = time.perf_counter()
     out_node = output_layer(model)
     want_logits = model.task == "classification" and model.num_classes is not None and out_node is not None
-    result = run_engine(collection, model, layers, device=target, batch_size=batch_size, num_workers=num_workers,
-                        pooling=pooling, logits_node=out_node if want_logits else None, work_dir=work_dir,
-                        progress=progress)
+    common = dict(batch_size=batch_size, pooling=pooling, logits_node=out_node if want_logits else None,
+                  work_dir=work_dir, progress=progress)
+    if ray is not None:
+        from .ray_engine import run_ray_engine
+
+        result = run_ray_engine(collection, model, layers, address=ray.address, workers=ray.workers,
+                                num_gpus_per_worker=ray.num_gpus_per_worker,
+                                threads_per_worker=ray.threads_per_worker, **common)
+    else:
+        result = run_engine(collection, model, layers, device=resolve_device(device), num_workers=num_workers,
+                            **common)
     samples, skipped = _read_samples(collection, model, result.kept, result.skipped, result.logits, top_k)
     sets = {}
     for layer in layers:
@@ -208,10 +219,14 @@ def compute_layers(
     progress: ProgressCallback | None = None,
     hashes: list[str] | None = None,
     pooling: str = "avg",
+    shards: str | Path | None = None,
     **options,
 ) -> dict[str, FeatureSet]:
     """:func:`extract_layers` through the store: stored layers are read, the rest extracted in one
-    pass whose finished shards survive a crash or a cancel, so the next call resumes."""
+    pass whose finished shards survive a crash or a cancel, so the next call resumes.
+
+    The shards are kept in the store's work folder until the result is stored, or under
+    ``shards`` (a folder or a URI such as ``s3://bucket/prefix``), where they stay."""
     layers = list(dict.fromkeys(check_layer(model, layer) for layer in layers))
     store = store or FeatureStore()
     hashes = file_hashes(collection) if hashes is None else hashes
@@ -220,7 +235,8 @@ def compute_layers(
     found = {layer: store.get(key) for layer, key in keys.items()}
     missing = [layer for layer in layers if found[layer] is None]
     if missing:
-        work = store.work_folder(sha256_json([keys[layer] for layer in missing])[:32])
+        name = sha256_json([keys[layer] for layer in missing])[:32]
+        work = f"{str(shards).rstrip('/')}/{name}" if shards is not None else store.work_folder(name)
         fresh = extract_layers(collection, model, missing, progress=progress, pooling=pooling, work_dir=work, **options)
         duplicates = find_duplicates(collection, hashes).set_axis(collection.samples["sample_id"])
         for layer, fs in fresh.items():
@@ -230,7 +246,8 @@ def compute_layers(
             fs.manifest.update(images_sha256=images_sha, num_duplicates=int(duplicates.notna().sum()))
             store.put(keys[layer], fs)
             found[layer] = replace(store.get(keys[layer]), from_cache=False)  # memory-mapped, as every later read
-        store.drop_work(work)
+        if shards is None:
+            store.drop_work(work)
     return found
 
 

@@ -21,6 +21,7 @@ with ui.guard():
     layer = ui.current_layer(model)
 st.markdown(f"**{ui.plain(collection.name)}** ({len(collection):,} images) through **{ui.model_label(model)}**, layer `{layer}`.")
 
+ui.engine_control()
 left, right = st.columns(2)
 left.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="ev_device", help="auto: CUDA, then Apple MPS, then CPU")
 right.number_input("Batch size", 1, 4096, key="ev_batch_size")

@@ -39,7 +39,7 @@ def test_a_killed_run_resumes_from_its_shards_and_gives_the_same_bits(tmp_path):
         compute_features(collection, model, store=store, batch_size=16, num_workers=0, progress=die_half_way)
     [work] = list((store.root / ".work").iterdir())
     shards = sorted(p.name for p in work.iterdir())
-    assert shards and all(name.startswith("shard-") for name in shards)
+    assert shards[0] == "plan.json" and all(n.startswith("shard-") and n.endswith(".parquet") for n in shards[1:])
 
     seen = []
     resumed = compute_features(collection, model, store=store, batch_size=16, num_workers=0,
@@ -157,3 +157,15 @@ def test_workers_started_from_a_threaded_process_agree():
     with ThreadPoolExecutor(1) as pool:  # as in the app: the job thread, beside the server's threads
         threaded = pool.submit(extract_features, collection, model, batch_size=32, num_workers=2).result(timeout=120)
     np.testing.assert_array_equal(threaded.features, inline.features)
+
+
+def test_shards_of_another_batch_size_are_not_reused(tmp_path):
+    collection, model = _demo(120), load_model("demo")
+    store = FeatureStore(tmp_path / "store")
+    with pytest.raises(Cancelled):
+        compute_features(collection, model, store=store, batch_size=16, num_workers=0,
+                         progress=lambda done, total, msg: done >= 64)
+    again = compute_features(collection, model, store=store, batch_size=24, num_workers=0)
+    assert again.manifest["resumed_images"] == 0  # other shard boundaries: started afresh, not misread
+    np.testing.assert_array_equal(np.asarray(again.features),
+                                  extract_features(collection, model, batch_size=24, num_workers=0).features)

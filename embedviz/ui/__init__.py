@@ -4,6 +4,7 @@ from .state import (
     class_index, set_class_index, set_preprocessing, current_collection, current_layer, current_map, current_model, dataset_spec, model_label, model_spec,
     page_setup, reducer_settings, require_embedding, require_features, set_dataset, set_layer, set_model,
     stored_features, is_precomputed, precomputed_features, settle_method, runner, extraction_job, start_extraction,
+    engine_control,
     wait_for, clear_store, map_quality, sample_choice, stop_requested, continue_map, set_map_filters,
     clear_map_filters, map_filters, note_map_run, source_label,
 )
@@ -18,7 +19,7 @@ __all__ = [
     "model_spec", "page_setup", "reducer_settings", "require_embedding", "require_features", "set_dataset",
     "set_layer", "set_model", "stored_features", "sidebar_summary", "gallery", "guard", "param_widgets",
     "progress_callback", "is_precomputed", "precomputed_features", "settle_method",
-    "runner", "extraction_job", "start_extraction", "wait_for", "clear_store", "map_quality",
+    "runner", "extraction_job", "start_extraction", "engine_control", "wait_for", "clear_store", "map_quality",
     "sample_choice", "stop_requested", "continue_map", "size_controls", "plain", "set_map_filters",
     "clear_map_filters", "map_filters", "map_filters_note", "note_map_run", "source_label", "bound", "catalog",
     "viewer",

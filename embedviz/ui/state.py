@@ -28,6 +28,7 @@ from ..layers import check_layer, default_layer
 from ..models import DEMO, LoadedModel, describe, load_model
 from ..precomputed import images_of, load_precomputed, precomputed_key
 from ..quality import Faithfulness, faithfulness
+from ..ray_options import RayOptions, configured_address
 from ..preprocessing import make_preprocessing
 from ..figures import frame_figure
 from ..reducers import REDUCERS, Embedding, Sample, available_methods, compute_embedding, get_reducer, param_specs
@@ -40,7 +41,7 @@ __all__ = [
     "current_collection", "current_model", "current_layer", "stored_features", "require_features",
     "reducer_settings", "require_embedding", "MapView", "current_map", "model_label",
     "class_index", "set_class_index", "set_preprocessing", "is_precomputed", "precomputed_features",
-    "settle_method", "map_quality", "note_map_run", "features_for", "model_for", "model_name", "map_token", "source_label", "set_map_filters", "clear_map_filters", "map_filters", "sample_choice", "stop_requested", "continue_map", "runner", "extraction_job", "start_extraction", "wait_for", "clear_store",
+    "settle_method", "map_quality", "note_map_run", "features_for", "model_for", "model_name", "map_token", "source_label", "set_map_filters", "clear_map_filters", "map_filters", "sample_choice", "stop_requested", "continue_map", "runner", "extraction_job", "start_extraction", "ENGINES", "cluster_address", "engine_control", "wait_for", "clear_store",
 ]
 
 #: Widget keys start with ``ev_`` and are kept across pages; these are their first values.
@@ -50,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "ev_seed": 0,
     "ev_device": "auto",
     "ev_batch_size": 64,
+    "ev_engine": "This server",
     "ev_color": "label",
     "ev_warm": True,
     "ev_point_k": 12,
@@ -275,6 +277,33 @@ def extraction_job() -> Job | None:
     return runner().get(key)
 
 
+#: Where an extraction runs, when the operator named a Ray cluster.
+ENGINES = ("This server", "The Ray cluster")
+
+
+def cluster_address() -> str | None:
+    """The Ray cluster the operator configured (``[embedviz] ray_address`` in secrets.toml, or
+    ``EMBEDVIZ_RAY_ADDRESS``), or ``None``: extraction then runs on this server only."""
+    section = links._secrets_section("embedviz") or {}
+    return str(section.get("ray_address") or "").strip() or configured_address()
+
+
+def engine_control() -> None:
+    """Where the extraction runs, on a server whose operator named a Ray cluster (else nothing)."""
+    address = cluster_address()
+    if not address:
+        return
+    from ..ray_engine import RAY_MISSING, ray_available
+
+    if not ray_available():
+        st.warning(f"A Ray cluster is configured ({address}), but this server cannot use it. {RAY_MISSING}")
+        return
+    st.radio("Run on", ENGINES, key="ev_engine", horizontal=True,
+             help=f"The Ray cluster at {address}: its CPUs decode the images, an actor per GPU holds the model, "
+                  "and the features land in this server's store like any other. The images must be on storage "
+                  "every node of the cluster sees under the same path.")
+
+
 def start_extraction() -> Job:
     """Start extracting the current choice's features in the background (or find the running job)."""
     collection, model, layer, hashes, key = _feature_key()
@@ -311,15 +340,17 @@ def features_for(spec: dict[str, Any], layer: str | None) -> FeatureSet:
 def _start(collection: ImageCollection, model: LoadedModel, spec: dict[str, Any], layer: str, hashes: list[str],
            key: str) -> Job:
     device, batch = st.session_state["ev_device"], int(st.session_state["ev_batch_size"])
+    address = cluster_address()
+    ray = RayOptions(address) if address and st.session_state.get("ev_engine") == ENGINES[1] else None
     name = _demo_label(spec) if model.architecture == DEMO else describe(model)
-    label = f"{collection.name} through {name}, layer {layer}"
+    label = f"{collection.name} through {name}, layer {layer}" + (" on the Ray cluster" if ray else "")
     owner = links.viewer()
     choice = {"dataset": dataset_spec(), "model": spec, "layer": layer, "classes": class_index()}
     images = collection_hash(collection, hashes)
 
     def work(job: Job) -> str:
         features = compute_features(collection, model, layer, progress=job.progress, hashes=hashes, device=device,
-                                    batch_size=batch)
+                                    batch_size=batch, ray=ray)
         links.record_extraction(owner, choice, label, replace(features, key=key), time.time() - (job.started or time.time()),
                                 images)
         return key
