@@ -122,9 +122,22 @@ def _reduce(args: argparse.Namespace) -> None:
         strata = features.samples[args.stratify_by].to_numpy() if args.stratify_by else None
     elif args.stratify_by:
         raise EmbedVizError("--stratify-by needs --sample N (the number of points to fit on).")
+    placer = None
+    if args.engine == "ray":
+        from .ray_engine import RAY_MISSING, place_on_cluster, ray_available
+
+        if not sample:
+            raise EmbedVizError("--engine ray places the points left out of a --sample fit on the cluster; give "
+                                "--sample N (the fit itself runs here).")
+        if not ray_available():
+            raise EmbedVizError(RAY_MISSING)
+        placer = place_on_cluster(args.address)
+    elif args.address:
+        raise EmbedVizError("--address goes with --engine ray.")
     embedding = compute_embedding(features.features, args.method, params, n_components=args.dims,
                                   random_state=args.seed, features_key=features.key or None,
-                                  progress=_progress_printer(args.method, "steps"), sample=sample, strata=strata)
+                                  progress=_progress_printer(args.method, "steps"), sample=sample, strata=strata,
+                                  placer=placer)
     write_map(embedding, features.samples, args.out, fmt=args.format)
     for note in embedding.notes:
         print(f"note: {note}", file=sys.stderr)
@@ -277,6 +290,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sample", type=int, default=0, metavar="N",
                    help="fit on N points and place the rest with the method's transform (default: fit on all)")
     p.add_argument("--stratify-by", metavar="COLUMN", help="draw the --sample from each value of COLUMN in proportion")
+    p.add_argument("--engine", default="local", choices=("local", "ray"),
+                   help="ray: place the points left out of the --sample fit in parallel on a Ray cluster")
+    p.add_argument("--address", help="with --engine ray: the cluster (default: $RAY_ADDRESS, else a local one)")
     p.add_argument("--format", choices=("metascatter",), help="write Paths, X-Coord, Y-Coord and metadata")
     p.add_argument("--out", required=True, help="output .csv, .parquet or .html")
     p.set_defaults(run=_reduce)

@@ -30,7 +30,8 @@ from .models import LoadedModel
 from .progress import ProgressCallback, report
 from .ray_options import RayOptions
 
-__all__ = ["RAY_MISSING", "RayOptions", "ray_available", "connect", "run_ray_engine", "cluster_summary"]
+__all__ = ["RAY_MISSING", "RayOptions", "ray_available", "connect", "run_ray_engine", "cluster_summary",
+           "place_on_cluster"]
 
 RAY_MISSING = ("The Ray engine needs Ray, which is not installed: pip install -r requirements-ray.txt "
                "(or pip install 'embedviz[ray]').")
@@ -231,3 +232,39 @@ def run_ray_engine(
                         "the images must be on storage every node sees, under the same path.") from None
     return EngineResult(kept, features, logits if logits_node is not None else None, skipped,
                         f"ray ({used})", notes, resumed)
+
+
+def _place_remote(place, model, batch: np.ndarray, n_components: int, seed: int) -> np.ndarray:
+    """A Ray task: one batch of points placed on a map fitted elsewhere."""
+    from .reducers.methods import Context
+
+    return np.asarray(place(model, batch, Context(n_components=n_components, seed=seed)))
+
+
+def place_on_cluster(address: str | None = None):
+    """A placer for :func:`embedviz.reducers.reduce`: the batches of points left out of a sample's
+    fit are placed by Ray tasks across the cluster at ``address`` (the fitted map is sent once), and
+    come back in order; the same batches give the same coordinates as placing them here."""
+
+    def placer(place, model, batches: list[np.ndarray], ctx, on_done) -> list[np.ndarray]:
+        connect(address)
+        import ray
+
+        task = ray.remote(num_cpus=1)(_place_remote)
+        model_ref = ray.put(model)
+        futures = [task.remote(place, model_ref, ray.put(batch), ctx.n_components, ctx.seed) for batch in batches]
+        sizes = {future: len(batch) for future, batch in zip(futures, batches)}
+        waiting, done = list(futures), 0
+        on_done(0)
+        try:
+            while waiting:
+                ready, waiting = ray.wait(waiting, num_returns=1)
+                done += sum(sizes[f] for f in ready)
+                on_done(done)  # a stop request raises here
+        except BaseException:
+            for future in waiting:
+                ray.cancel(future)
+            raise
+        return ray.get(futures)
+
+    return placer

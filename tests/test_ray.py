@@ -169,3 +169,20 @@ def test_the_dashboard_sends_an_extraction_to_the_configured_cluster(cluster, tm
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("Extracted 1,797 feature vectors" in s.value and "ray (cpu)" in s.value for s in at.success), \
         [s.value for s in at.success]
+
+
+@pytest.mark.slow
+def test_points_left_out_of_a_sample_fit_are_placed_on_the_cluster_exactly_as_here(cluster):
+    from embedviz.ray_engine import place_on_cluster
+    from embedviz.reducers import Sample, reduce
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 12_000)
+    x = (rng.normal(size=(4, 32))[labels] * 3 + rng.normal(size=(12_000, 32))).astype(np.float32)
+    seen: list[int] = []
+    options = dict(sample=Sample(3_000, "label"), strata=labels, random_state=0)
+    here = reduce(x, "tsne", {"n_iter": 200}, **options)
+    there = reduce(x, "tsne", {"n_iter": 200}, placer=place_on_cluster(cluster), **options,
+                   progress=lambda done, total, message: seen.append(done) if "placing" in message else None)
+    np.testing.assert_array_equal(here.coords, there.coords)
+    assert seen[-1] == 12_000 and len(set(seen)) >= 3  # progress as the cluster's batches come back

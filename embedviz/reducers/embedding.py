@@ -27,7 +27,7 @@ from .methods import Context, get_reducer
 from .neighbours import neighbour_graph, prepare, prepared_key
 from .params import make_params
 
-__all__ = ["Embedding", "Sample", "reduce", "compute_embedding", "load_embedding", "scale_for_display", "features_digest",
+__all__ = ["Embedding", "Sample", "Placer", "place_here", "reduce", "compute_embedding", "load_embedding", "scale_for_display", "features_digest",
            "estimate_seconds", "TINY"]
 
 #: With this many points or fewer, t-SNE and UMAP have nothing to work with: PCA places them.
@@ -116,6 +116,23 @@ def _sample_rows(n: int, sample: Sample, strata: np.ndarray | None, seed: int) -
     return np.sort(np.concatenate(chosen))
 
 
+#: ``placer(place, model, batches, ctx, on_done)`` returns ``place(model, batch, ctx)`` for every batch,
+#: in order, calling ``on_done(points placed so far)`` as batches finish.
+Placer = Callable[[Callable, Any, list, Context, Callable[[int], None]], list]
+
+
+def place_here(place: Callable, model: Any, batches: list[np.ndarray], ctx: Context,
+               on_done: Callable[[int], None]) -> list[np.ndarray]:
+    """Batch after batch in this process."""
+    out, done = [], 0
+    for batch in batches:
+        on_done(done)
+        out.append(place(model, batch, ctx))
+        done += len(batch)
+    on_done(done)
+    return out
+
+
 def reduce(
     features: np.ndarray,
     method: str = "tsne",
@@ -129,6 +146,7 @@ def reduce(
     sample: Sample | None = None,
     strata: np.ndarray | None = None,
     features_key: str | None = None,
+    placer: Placer | None = None,
 ) -> Embedding:
     """Fit ``method`` on ``features`` and return display-scaled coordinates.
 
@@ -137,7 +155,9 @@ def reduce(
     ``sample`` fits on a sample (stratified by ``strata`` values when it names a column) and places
     the rest. ``on_frame(coords, done, total)`` receives display-scaled intermediate maps.
     ``features_key`` identifies the features so that their preparation and neighbour graph are
-    reused across calls. Adjustments made for this data are in ``notes``.
+    reused across calls. Adjustments made for this data are in ``notes``. ``placer`` places the
+    points left out of a sample's fit elsewhere (e.g. :func:`embedviz.ray_engine.place_on_cluster`);
+    by default they are placed here, batch after batch (each batch already uses every core).
     """
     reducer = get_reducer(method)
     if n_components not in (2, 3):
@@ -215,10 +235,12 @@ def reduce(
         rest = np.setdiff1d(np.arange(n), rows)
         full = np.empty((n, n_components), dtype=np.float64)
         full[rows] = coords
-        for begin in range(0, len(rest), PLACE_BATCH):
-            part = rest[begin : begin + PLACE_BATCH]
-            report(progress, len(rows) + begin, n, f"placing the other points: {begin:,} of {len(rest):,}")
-            full[part] = reducer.place(model, z[part], ctx)
+        parts = [rest[begin : begin + PLACE_BATCH] for begin in range(0, len(rest), PLACE_BATCH)]
+        placed = (placer or place_here)(reducer.place, model, [z[part] for part in parts], ctx,
+                                        lambda done: report(progress, len(rows) + done, n,
+                                                            f"placing the other points: {done:,} of {len(rest):,}"))
+        for part, where in zip(parts, placed):
+            full[part] = where
         coords = full
     elif rows is not None:  # stopped during the fit: only the sample has places
         ctx.notes.append("The other points were not placed because the fit was stopped.")
@@ -299,6 +321,7 @@ def compute_embedding(
     init: Embedding | None = None,
     sample: Sample | None = None,
     strata: np.ndarray | None = None,
+    placer: "Placer | None" = None,
 ) -> Embedding:
     """:func:`reduce` through an on-disk cache; ``features_key`` skips re-hashing a stored set.
 
@@ -325,7 +348,7 @@ def compute_embedding(
         raise LookupError(key)
     result = reduce(features, reducer.name, p, n_components=n_components, random_state=random_state,
                     progress=progress, on_frame=on_frame, init=usable_init, sample=sample, strata=strata,
-                    features_key=features_key)
+                    features_key=features_key, placer=placer)
     if not result.partial:
         meta = {k: getattr(result, k) for k in ("method", "params", "n_components", "random_state", "seconds",
                                                  "backend", "init_from")}

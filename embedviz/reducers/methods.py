@@ -232,6 +232,8 @@ def _fit_tsne(x: np.ndarray, params: TSNEParams, ctx: Context) -> tuple[np.ndarr
 
 def _place_tsne(model: Any, x: np.ndarray, ctx: Context) -> np.ndarray:
     report(ctx.progress, 0, 1, f"t-SNE: placing {len(x):,} more points")
+    # the fit's callbacks (progress, frames, the convergence stop) are not the placement's
+    model.gradient_descent_params["callbacks"] = None
     return np.asarray(model.transform(x))
 
 

@@ -288,6 +288,14 @@ def cluster_address() -> str | None:
     return str(section.get("ray_address") or "").strip() or configured_address()
 
 
+def _cluster_placer():
+    """With a Ray cluster configured, points left out of a sample's fit are placed on it."""
+    address = cluster_address()
+    from ..ray_engine import place_on_cluster, ray_available
+
+    return place_on_cluster(address) if address and ray_available() else None
+
+
 def engine_control() -> None:
     """Where the extraction runs, on a server whose operator named a Ray cluster (else nothing)."""
     address = cluster_address()
@@ -561,7 +569,8 @@ def require_embedding(features: FeatureSet, frames: Any = None) -> Embedding:
                 frames.plotly_chart(frame_figure(coords, features.samples), config={"staticPlot": True})
     with progress_callback(f"Computing the {label} map", "steps") as progress:
         embedding = compute_embedding(features.features, features_key=features.key, progress=progress,
-                                      on_frame=on_frame, init=init, sample=sample, strata=strata, **settings)
+                                      on_frame=on_frame, init=init, sample=sample, strata=strata,
+                                      placer=_cluster_placer() if sample is not None else None, **settings)
     st.session_state.pop("map_frame", None)
     if stop_slot is not None:
         stop_slot.empty()
