@@ -151,6 +151,7 @@ def scatter_figure(
     highlight: np.ndarray | None = None,
     drawn: np.ndarray | None = None,
     underlay: dict | None = None,
+    within: np.ndarray | None = None,
     hover: Sequence[str] = HOVER_COLUMNS,
     height: int = 640,
 ) -> go.Figure:
@@ -165,6 +166,7 @@ def scatter_figure(
 
     A large map (:mod:`embedviz.large`) passes the rows to ``drawn`` as points (a sample of the
     shown ones) and a picture of all of them as ``underlay`` (a ``layout.images`` entry).
+    ``within`` (a mask) zooms in: only those rows are drawn, shown or greyed, and the axes span them.
     """
     if not isinstance(style, MapStyle):
         style = MapStyle(color=style)
@@ -178,6 +180,10 @@ def scatter_figure(
         only[np.asarray(drawn, dtype=np.int64)] = True
         shown = shown & only
         hidden = hidden[:0]
+    if within is not None:
+        within = np.asarray(within, dtype=bool)
+        shown = shown & within
+        hidden = hidden[within[hidden]]
     hover_cols = [c for c in hover if c in samples.columns]
     ringed = np.zeros(0, dtype=np.int64) if highlight is None else np.asarray(highlight, dtype=np.int64)
     ringed = ringed[(ringed >= 0) & (ringed < n)]
@@ -256,6 +262,13 @@ def scatter_figure(
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10},
                       legend={"itemsizing": "constant", "groupclick": "toggleitem"},
                       uirevision="embedviz-map", hoverlabel={"align": "left"}, plot_bgcolor="white")
+    if within is not None and dims == 2 and within.any():
+        low, high = xyz[within].min(axis=0), xyz[within].max(axis=0)
+        pad = np.maximum((high - low) * 0.03, 1e-6)
+        fig.update_xaxes(range=[float(low[0] - pad[0]), float(high[0] + pad[0])])
+        fig.update_yaxes(range=[float(low[1] - pad[1]), float(high[1] + pad[1])])
+        # another revision, so the browser takes these axes instead of keeping the whole map's
+        fig.update_layout(uirevision=f"embedviz-map-zoom-{low[0]:.6g}-{low[1]:.6g}-{high[0]:.6g}-{high[1]:.6g}")
     return fig
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from .render import Frame, points_image
 
-__all__ = ["POINTS_FROM", "DRAWN", "DRAWN_3D", "LargeMap", "plan", "density_layer"]
+__all__ = ["POINTS_FROM", "DRAWN", "DRAWN_3D", "LargeMap", "plan", "density_layer", "zoom_box", "in_box"]
 
 POINTS_FROM = 50_000
 DRAWN = 10_000
@@ -61,17 +61,39 @@ def plan(shown: np.ndarray, dims: int, *, keep: np.ndarray | None = None, seed: 
     return LargeMap(drawn=drawn, shown=len(rows), layer=dims == 2)
 
 
+def zoom_box(coords: np.ndarray, rows: np.ndarray, pad: float = 0.05) -> tuple[float, float, float, float]:
+    """The rectangle around ``rows`` of a 2-D map, a little larger: ``(x0, x1, y0, y1)``."""
+    xy = np.asarray(coords, dtype=np.float64)[np.asarray(rows, dtype=np.int64), :2]
+    low, high = xy.min(axis=0), xy.max(axis=0)
+    margin = np.maximum((high - low) * pad, 1e-3)
+    return (float(low[0] - margin[0]), float(high[0] + margin[0]), float(low[1] - margin[1]),
+            float(high[1] + margin[1]))
+
+
+def in_box(coords: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Which points of a 2-D map lie inside ``box``."""
+    x, y = coords[:, 0], coords[:, 1]
+    return (x >= box[0]) & (x <= box[1]) & (y >= box[2]) & (y <= box[3])
+
+
 def density_layer(coords: np.ndarray, colours: np.ndarray, shown: np.ndarray, *, radius: int = 1,
-                  greyed: bool = False) -> dict:
+                  greyed: bool = False, within: np.ndarray | None = None) -> dict:
     """Every shown point as a picture placed in data coordinates: a plotly ``layout.images`` entry
     (with ``greyed``, the points the filters leave out in grey beneath them).
 
     The picture covers the bounding box of *all* points (not only the shown ones), so it lines
-    up with the axes whatever the filters keep."""
-    frame = Frame.around(coords, LAYER_WIDTH, pad=2, max_height=int(LAYER_WIDTH * 1.5))
+    up with the axes whatever the filters keep; zoomed in (``within``, a mask), only those points,
+    at the picture's full resolution."""
+    shown = np.asarray(shown, dtype=bool)
+    if within is not None:
+        within = np.asarray(within, dtype=bool)
+        frame = Frame.around(coords[within], LAYER_WIDTH, pad=2, max_height=int(LAYER_WIDTH * 1.5))
+        shown = shown & within
+    else:
+        frame = Frame.around(coords, LAYER_WIDTH, pad=2, max_height=int(LAYER_WIDTH * 1.5))
     rows = np.flatnonzero(shown)
     if greyed:  # grey first, the shown points on top
-        rest = np.flatnonzero(~np.asarray(shown, dtype=bool))
+        rest = np.flatnonzero(~shown if within is None else within & ~shown)
         order = np.concatenate([rest, np.random.default_rng(0).permutation(rows)])
         colours = colours.copy()
         colours[rest] = (200, 200, 200)

@@ -14,7 +14,7 @@ points (against all points); the result says how many.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -22,6 +22,9 @@ __all__ = ["Faithfulness", "faithfulness", "trust_and_continuity", "neighbourhoo
 
 #: Above this many points the per-point score is computed for the sample only.
 ALL_POINTS_LIMIT = 20_000
+#: Above this many points everything is measured within a seeded random subset of this many (ranks
+#: against a million points would take many minutes; a subset's map keeps its neighbourhoods).
+REFERENCE_LIMIT = 50_000
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class Faithfulness:
     label_agreement_features: float | None
     #: Per point (``nan`` where not computed), in the features' row order.
     kept: np.ndarray
+    #: Neighbours were looked for among a random subset of this many points (0: among all).
+    among: int = 0
 
     def summary(self) -> str:
         text = (f"trustworthiness@{self.k} {self.trustworthiness:.3f} · continuity@{self.k} {self.continuity:.3f}")
@@ -42,7 +47,8 @@ class Faithfulness:
             text += (f" · {self.k}-NN label agreement {self.label_agreement_map:.1%} on the map vs "
                      f"{self.label_agreement_features:.1%} in feature space")
         how = "all" if self.sampled == self.total else f"a random sample of {self.sampled:,} of"
-        return text + f" (on {how} {self.total:,} points)"
+        among = f", neighbours among a random {self.among:,}" if self.among else ""
+        return text + f" (on {how} {self.total:,} points{among})"
 
 
 def _neighbours(x: np.ndarray, k: int, rows: np.ndarray | None = None) -> np.ndarray:
@@ -110,10 +116,19 @@ def _agreement(neighbours: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> 
 def faithfulness(features: np.ndarray, coords: np.ndarray, labels=None, *, k: int = 10, sample: int = 2_000,
                  seed: int = 0) -> Faithfulness:
     """All four measures; ranks on a seeded sample of ``sample`` points, neighbourhoods on all of
-    them up to :data:`ALL_POINTS_LIMIT` points."""
+    them up to :data:`ALL_POINTS_LIMIT` points; above :data:`REFERENCE_LIMIT` points, all within a
+    seeded random subset of that many (``among`` says so)."""
+    n = len(features)
+    if n > REFERENCE_LIMIT:
+        subset = np.sort(np.random.default_rng(seed).choice(n, size=REFERENCE_LIMIT, replace=False))
+        part = faithfulness(np.asarray(features[subset], dtype=np.float32), np.asarray(coords)[subset],
+                            None if labels is None else np.asarray(labels, dtype=object)[subset],
+                            k=k, sample=sample, seed=seed)
+        kept = np.full(n, np.nan)
+        kept[subset] = part.kept
+        return replace(part, total=n, kept=kept, among=REFERENCE_LIMIT)
     x = np.asarray(features, dtype=np.float32)
     y = np.asarray(coords, dtype=np.float32)
-    n = len(x)
     k = max(1, min(k, (n - 1) // 2))  # trustworthiness needs k < n / 2
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(n, size=min(sample, n), replace=False))

@@ -3,7 +3,6 @@
 import streamlit as st
 
 from embedviz import ui
-from embedviz.figures import scatter_figure
 from embedviz.reducers import REDUCERS
 
 ui.page_setup("Reduce", ":material/tune:")
@@ -43,7 +42,9 @@ with plot:
     quality = ui.map_quality(features, embedding)
     if quality is not None:
         st.caption(f"How faithful: {quality.summary()}. Colour by neighbourhood_kept on Explore to see where.")
-    color = "label" if "label" in samples.columns else None
-    slot.plotly_chart(scatter_figure(embedding.coords, samples, color), key="reduce_map")
+    figure, large = ui.preview_figure(features, embedding)
+    slot.plotly_chart(figure, key="reduce_map")
+    if large:
+        st.caption(large)
     st.page_link("pages/4_Explore.py", label="Next: explore, filter and select", icon=":material/travel_explore:")
 ui.sidebar_summary()

@@ -26,8 +26,9 @@ with side:
     explore.map_filter_button(view, filters)
     ui.map_filters_note()
 highlight, ringed = explore.highlight_rows(samples)
+window = explore.zoom_window(view)  # zoomed in on part of a large map, or None
 with main:
-    figure, large = explore.map_figure(view, samples, style, mask, highlight)
+    figure, large = explore.map_figure(view, samples, style, mask, highlight, window)
     event = st.plotly_chart(figure, key="explore_map", on_select="rerun", selection_mode=("points", "box", "lasso"))
     if large is not None:
         st.caption(large.describe())
@@ -37,9 +38,11 @@ with main:
                "toolbar; double-click empty space to clear." if view.embedding.n_components == 2 else
                "In 3-D, click points to select them; box and lasso work on the 2-D map.")
 
-rows, too_large = explore.linked_selection(event, coords, mask, samples)
+rows, too_large = explore.linked_selection(event, coords, mask if window is None else mask & window, samples)
 if too_large:
     st.caption(too_large)
+with main:
+    explore.zoom_controls(view, mask, rows, window)
 selection, mistakes, clusters, images, exports = st.tabs(
     ["Selection", "Mistakes", "Clusters", "Images on the map", "Export"])
 with selection:

@@ -66,3 +66,66 @@ def test_a_large_figure_draws_the_sample_and_selects_from_all_points():
     listed = [{"customdata": [float(r), 0.0]} for r in np.intersect1d(inside, large.drawn)]
     rows = selected_rows({"selection": {"points": listed, "box": [box], "lasso": []}}, coords, shown)
     assert sorted(rows.tolist()) == inside.tolist() and len(rows) > 3 * len(listed)
+
+
+def test_zooming_in_draws_every_point_of_the_region_and_nothing_outside_it():
+    from embedviz.large import in_box, zoom_box
+
+    rng = np.random.default_rng(2)
+    n = 120_000
+    coords = rng.normal(0, 3, (n, 2)).astype(np.float32)
+    samples = pd.DataFrame({"sample_id": [f"p{i}" for i in range(n)], "label": rng.integers(0, 5, n).astype(str)})
+    mask = samples["label"].to_numpy() != "4"  # a filter: its points stay out, zoomed or not
+    picked = np.flatnonzero((np.abs(coords[:, 0] - 1) < 0.3) & (np.abs(coords[:, 1] + 1) < 0.3))
+    window = in_box(coords, zoom_box(coords, picked))
+    assert window[picked].all() and 300 < window.sum() < 10_000
+    fig = scatter_figure(coords, samples, MapStyle(color="label"), mask=mask, within=window)
+    rows = figure_rows(fig.to_json())
+    assert sorted(rows) == np.flatnonzero(mask & window).tolist()  # every point there, real points
+    (x0, x1), (y0, y1) = fig.layout.xaxis.range, fig.layout.yaxis.range
+    assert x0 <= coords[window, 0].min() and x1 >= coords[window, 0].max() and y1 - y0 < 3
+    assert fig.layout.uirevision != "embedviz-map"  # the browser takes the new axes
+    layer = density_layer(coords, np.zeros((n, 3), np.uint8), mask, within=window)
+    whole = density_layer(coords, np.zeros((n, 3), np.uint8), mask)
+    assert layer["sizex"] < whole["sizex"] / 5  # the layer of the region, at full resolution
+
+
+def test_the_explore_page_zooms_a_large_map_to_a_selected_region(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    rng = np.random.default_rng(3)
+    n = 60_000
+    centres = rng.uniform(-50, 50, (20, 2))
+    labels = rng.integers(0, 20, n)
+    xy = centres[labels] + rng.normal(0, 1.5, (n, 2))
+    pd.DataFrame({"Paths": [f"img/{i}.png" for i in range(n)], "X-Coord": xy[:, 0], "Y-Coord": xy[:, 1],
+                  "label": labels.astype(str)}).to_csv(tmp_path / "map.csv", index=False)
+    monkeypatch.chdir(root)
+    at = AppTest.from_file(str(root / "app.py"), default_timeout=180)
+    at.switch_page("pages/1_Data_and_model.py").run()
+    at.radio[0].set_value("Path on this server").run()
+    at.radio[1].set_value("Features or a map made elsewhere").run()
+    at.text_input[0].input(str(tmp_path / "map.csv")).run()
+    at.button[0].click().run()
+    at.switch_page("pages/4_Explore.py").run()
+    assert not at.exception and not at.error
+    spec = [c.proto.spec for c in at.get("plotly_chart") if "embedviz-map" in c.proto.spec][0]
+    assert figure_points(spec) <= DRAWN + 300  # a sample over the layer
+    cluster = np.flatnonzero(labels == 7)
+    at.session_state["_linked_sel"] = [f"img/{i}.png" for i in cluster[:150]]  # as a shared link's selection
+    at.run()
+    zoom = next(b for b in at.button if b.key == "zoom_in")
+    assert "drawing every point there" in zoom.label
+    zoom.click().run()
+    assert not at.exception and not at.error
+    spec = [c.proto.spec for c in at.get("plotly_chart") if "embedviz-map" in c.proto.spec][0]
+    here = next(c.value for c in at.caption if c.value.startswith("Zoomed in:"))
+    count = int(here.split(":")[1].split(" of ")[0].replace(",", ""))
+    assert count >= (labels == 7).sum() * 0.95 and "every one drawn as a point" in here
+    assert len(set(figure_rows(spec))) == count  # real points, all of them
+    next(b for b in at.button if b.key == "zoom_out").click().run()
+    spec = [c.proto.spec for c in at.get("plotly_chart") if "embedviz-map" in c.proto.spec][0]
+    assert figure_points(spec) <= DRAWN + 300 and not any(c.value.startswith("Zoomed in:") for c in at.caption)

@@ -63,3 +63,19 @@ def test_few_points_shrink_k_instead_of_failing():
     x = np.random.default_rng(5).normal(size=(5, 3))
     small = faithfulness(x, x[:, :2], ["a", "a", "b", "b", None], k=10)
     assert small.k == 2 and 0 <= small.trustworthiness <= 1 and 0 <= small.label_agreement_map <= 1
+
+
+def test_a_map_larger_than_the_reference_limit_is_measured_within_a_random_subset(monkeypatch):
+    from embedviz import quality
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, 6_000)
+    x = (rng.normal(size=(5, 20))[labels] * 6 + rng.normal(size=(6_000, 20))).astype(np.float32)
+    good, scrambled = x[:, :2] + 0.0, rng.permutation(x[:, :2])
+    monkeypatch.setattr(quality, "REFERENCE_LIMIT", 2_000)
+    kept = quality.faithfulness(x, good, labels, sample=500)
+    assert kept.among == 2_000 and kept.total == 6_000 and "neighbours among a random 2,000" in kept.summary()
+    assert np.isfinite(kept.kept).sum() == 2_000 and kept.kept.shape == (6_000,)  # the subset's points
+    worse = quality.faithfulness(x, scrambled, labels, sample=500)
+    assert kept.trustworthiness > worse.trustworthiness + 0.2
+    assert kept.label_agreement_map > worse.label_agreement_map + 0.3

@@ -279,14 +279,14 @@ def test_fit_on_a_sample_places_the_rest_and_says_so(blobs, method):
 
 def test_stratified_samples_keep_each_groups_share():
     from embedviz.reducers import Sample
-    from embedviz.reducers.embedding import _sample_rows
+    from embedviz.reducers.embedding import sample_rows
 
     strata = np.array(["a"] * 900 + ["b"] * 90 + ["c"] * 10)
-    rows = _sample_rows(1000, Sample(100, "group"), strata, seed=0)
+    rows = sample_rows(1000, Sample(100, "group"), strata, seed=0)
     counts = {g: int((strata[rows] == g).sum()) for g in "abc"}
     assert counts == {"a": 90, "b": 9, "c": 1}
     assert (np.sort(rows) == rows).all() and len(set(rows)) == len(rows)
-    np.testing.assert_array_equal(rows, _sample_rows(1000, Sample(100, "group"), strata, seed=0))
+    np.testing.assert_array_equal(rows, sample_rows(1000, Sample(100, "group"), strata, seed=0))
 
 
 def test_scaling_options_do_what_they_say(blobs):

@@ -27,7 +27,7 @@ from .methods import Context, get_reducer
 from .neighbours import neighbour_graph, prepare, prepared_key
 from .params import make_params
 
-__all__ = ["Embedding", "Sample", "Placer", "place_here", "reduce", "compute_embedding", "load_embedding", "scale_for_display", "features_digest",
+__all__ = ["Embedding", "Sample", "sample_rows", "Placer", "place_here", "reduce", "compute_embedding", "load_embedding", "scale_for_display", "features_digest",
            "estimate_seconds", "TINY"]
 
 #: With this many points or fewer, t-SNE and UMAP have nothing to work with: PCA places them.
@@ -103,7 +103,7 @@ def _duplicates(x: np.ndarray) -> int:
     return len(rows) - len(np.unique(rows))
 
 
-def _sample_rows(n: int, sample: Sample, strata: np.ndarray | None, seed: int) -> np.ndarray:
+def sample_rows(n: int, sample: Sample, strata: np.ndarray | None, seed: int) -> np.ndarray:
     """Sorted row numbers of a seeded sample; stratified keeps each group's share (at least one each)."""
     rng = np.random.default_rng(seed)
     if sample.stratify_by is None or strata is None:
@@ -209,7 +209,7 @@ def reduce(
     if sample is not None and 0 < sample.size < n:
         if reducer.place is None:
             raise ReducerError(f"{reducer.label} cannot place points it was not fitted on; fit on all points.")
-        rows = _sample_rows(n, sample, strata, random_state)
+        rows = sample_rows(n, sample, strata, random_state)
         how = f"stratified by {sample.stratify_by}" if sample.stratify_by and strata is not None else "random"
         ctx.notes.append(f"Fitted on a {how} sample of {len(rows):,} of {n:,} points (seed {random_state}); "
                          f"the other {n - len(rows):,} were placed with {reducer.label}'s transform.")

@@ -9,7 +9,7 @@ from .state import (
     clear_map_filters, map_filters, note_map_run, source_label,
 )
 from .links import bound, catalog, viewer
-from .reduce import map_filters_note, size_controls
+from .reduce import map_filters_note, preview_figure, size_controls
 from .summary import sidebar_summary
 from .widgets import gallery, guard, param_widgets, plain, progress_callback
 
@@ -20,7 +20,7 @@ __all__ = [
     "set_layer", "set_model", "stored_features", "sidebar_summary", "gallery", "guard", "param_widgets",
     "progress_callback", "is_precomputed", "precomputed_features", "settle_method",
     "runner", "extraction_job", "start_extraction", "engine_control", "wait_for", "clear_store", "map_quality",
-    "sample_choice", "stop_requested", "continue_map", "size_controls", "plain", "set_map_filters",
+    "sample_choice", "stop_requested", "continue_map", "size_controls", "preview_figure", "plain", "set_map_filters",
     "clear_map_filters", "map_filters", "map_filters_note", "note_map_run", "source_label", "bound", "catalog",
     "viewer",
 ]

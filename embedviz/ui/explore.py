@@ -15,7 +15,7 @@ import streamlit as st
 from ..clusters import METHODS as CLUSTER_METHODS, Clustering, cluster_points
 from ..export import (coordinates_table, map_png, metascatter_table, projector_zip, selection_table, table_parquet,
                       to_csv, view_html)
-from ..large import LargeMap, density_layer, layer_key, plan
+from ..large import DRAWN, POINTS_FROM, LargeMap, density_layer, in_box, layer_key, plan, zoom_box
 from ..figures import MapStyle, category_colours, confusion_figure, is_categorical, natural_order, scatter_figure
 from ..mistakes import cell_rows, confident_errors, confusion_table, has_predictions, unsure_correct
 from ..reducers.neighbours import prepare
@@ -27,7 +27,7 @@ from .links import bound, linked_ids, set_linked_ids
 from .state import MapView, map_filters, set_map_filters
 from .widgets import gallery, guard, progress_callback
 
-__all__ = ["map_figure", "map_filter_button", "density_underlay", "with_extra_columns", "style_controls", "highlight_rows",
+__all__ = ["map_figure", "map_filter_button", "zoom_window", "zoom_controls", "density_underlay", "with_extra_columns", "style_controls", "highlight_rows",
            "selection_section", "mistakes_section",
            "clusters_section", "images_on_map_section", "exports_section", "linked_selection"]
 
@@ -173,31 +173,72 @@ def map_filter_button(view: MapView, filters: list[Filter]) -> None:
                        "neighbourhood_kept are not carried over.")
 
 
-def map_figure(view: MapView, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray,
-               highlight: np.ndarray) -> tuple[go.Figure, LargeMap | None]:
+def map_figure(view: MapView, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray, highlight: np.ndarray,
+               window: np.ndarray | None = None) -> tuple[go.Figure, LargeMap | None]:
     """The map as the page shows it: every shown point, or for a large map a drawn sample over the
-    layer of all of them (``LargeMap`` says which, and how to say so)."""
-    large = plan(mask, view.embedding.n_components, keep=highlight)  # None: every point is drawn
-    figure = scatter_figure(view.embedding.coords, samples, style, mask=mask, highlight=highlight,
-                            drawn=None if large is None else large.drawn,
-                            underlay=density_underlay(view, samples, style, mask, large))
+    layer of all of them (``LargeMap`` says which, and how to say so); zoomed in (``window``),
+    only the points in the window, every one of them drawn when they are few enough."""
+    shown = mask if window is None else mask & window
+    keep = highlight if window is None else highlight[window[highlight]]
+    large = plan(shown, view.embedding.n_components, keep=keep)  # None: every point is drawn
+    figure = scatter_figure(view.embedding.coords, samples, style, mask=mask, highlight=keep,
+                            drawn=None if large is None else large.drawn, within=window,
+                            underlay=density_underlay(view, samples, style, mask, large, window))
     return figure, large
 
 
 def density_underlay(view: MapView, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray,
-                     large: LargeMap | None) -> dict | None:
+                     large: LargeMap | None, window: np.ndarray | None = None) -> dict | None:
     """The picture of every shown point beneath a large map's drawn sample; made once per map,
-    colouring and filter (a selection's rerun finds it)."""
+    colouring, filter and zoom (a selection's rerun finds it)."""
     if large is None or not large.layer:
         return None
     colour_part = (style.color, style.colors) if style.color else None
-    key = layer_key(view.embedding.key, colour_part, style.filtered, mask)
+    key = layer_key(view.embedding.key, colour_part, style.filtered, mask, window)
     held: dict = st.session_state.setdefault("explore_layers", {})
     if key not in held:
         colours = point_colours(samples, style)
         held.clear()  # one at a time: a million points' layer is a few megabytes
-        held[key] = density_layer(view.embedding.coords, colours, mask, radius=2, greyed=style.filtered == "grey")
+        held[key] = density_layer(view.embedding.coords, colours, mask, radius=2, greyed=style.filtered == "grey",
+                                  within=window)
     return held[key]
+
+
+_ZOOM = "explore_zoom"  # (map key, (x0, x1, y0, y1)): the part of a large map drawn point by point
+
+
+def zoom_window(view: MapView) -> np.ndarray | None:
+    """The points inside the zoomed-in box of this map (``None``: the whole map is shown)."""
+    held = st.session_state.get(_ZOOM)
+    if held is None or held[0] != view.embedding.key or view.embedding.n_components != 2:
+        return None
+    return in_box(view.embedding.coords, held[1])
+
+
+def zoom_controls(view: MapView, mask: np.ndarray, rows: np.ndarray, window: np.ndarray | None) -> None:
+    """On a large 2-D map: zoom in on the selected points' region so that every point there is drawn
+    (hover, click) instead of the layer; and back out. Zoomed in, says how many points are there."""
+    if view.embedding.n_components != 2:
+        return
+    coords = view.embedding.coords
+    if window is not None:
+        here = int((mask & window).sum())
+        left, right = st.columns([3, 1])
+        left.caption(f"Zoomed in: {here:,} of the {int(mask.sum()):,} shown points lie in this region"
+                     + (", every one drawn as a point." if here <= POINTS_FROM else
+                        f"; still many, so {DRAWN:,} are drawn as points over the layer. Select a smaller region "
+                        "and zoom again to see all of them."))
+        right.button("Whole map", icon=":material/zoom_out_map:", key="zoom_out",
+                     on_click=lambda: st.session_state.pop(_ZOOM, None))
+    if plan(mask, 2) is None and window is None:
+        return  # every point is drawn already: the chart's own zoom is enough
+    if len(rows):
+        box = zoom_box(coords, rows)
+        inside = int((mask & in_box(coords, box)).sum())
+        st.button(f"Zoom in on the selected region ({inside:,} points), drawing every point there"
+                  if inside <= POINTS_FROM else f"Zoom in on the selected region ({inside:,} points)",
+                  icon=":material/zoom_in:", key="zoom_in",
+                  on_click=lambda: st.session_state.__setitem__(_ZOOM, (view.embedding.key, box)))
 
 
 def linked_selection(event: Any, coords: np.ndarray, mask: np.ndarray, samples: pd.DataFrame) -> tuple[np.ndarray, str | None]:

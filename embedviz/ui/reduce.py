@@ -3,15 +3,19 @@ with an estimate of what the map will cost before any heavy work starts."""
 
 from __future__ import annotations
 
+import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
-from ..figures import is_categorical
-from ..reducers import estimate_seconds
+from ..figures import MapStyle, is_categorical, scatter_figure
+from ..large import density_layer, plan
+from ..reducers import Embedding, estimate_seconds
+from ..render import point_colours
 from ..store import FeatureSet
 from ..filters import describe_filter
-from .state import clear_map_filters, map_filters, reducer_settings
+from .state import clear_map_filters, default_sample, map_filters, reducer_settings
 
-__all__ = ["size_controls", "map_filters_note"]
+__all__ = ["size_controls", "map_filters_note", "preview_figure"]
 
 #: Above this many points the page suggests fitting on a sample.
 SUGGEST_SAMPLE = 50_000
@@ -26,6 +30,7 @@ def _duration(seconds: float) -> str:
 def size_controls(features: FeatureSet) -> None:
     """Fresh-start and sample widgets, and the number of points with an estimate of the time."""
     n, dim = features.features.shape
+    default_sample(features)
     settings = reducer_settings()
     method = settings["method"]
     if method == "precomputed":
@@ -65,3 +70,23 @@ def map_filters_note() -> None:
     said = "; ".join(describe_filter(f) for f in active)
     st.info(f"This map is made from only the points kept by: {said}.", icon=":material/filter_alt:")
     st.button("Map all points again", on_click=clear_map_filters, key="map_all_points")
+
+
+def preview_figure(features: FeatureSet, embedding: Embedding) -> tuple[go.Figure, str | None]:
+    """The map under the sliders, coloured by label; a large one as the Explore page draws it (a
+    sample of points over a picture of all), with the sentence that says so."""
+    samples = features.samples
+    style = MapStyle(color="label" if "label" in samples.columns else None)
+    coords = embedding.coords
+    large = plan(np.ones(len(samples), dtype=bool), embedding.n_components)
+    if large is None:
+        return scatter_figure(coords, samples, style), None
+    underlay = None
+    if large.layer:
+        held = st.session_state.get("reduce_layer")
+        if held is None or held[0] != embedding.key:
+            held = (embedding.key, density_layer(coords, point_colours(samples, style),
+                                                 np.ones(len(samples), dtype=bool), radius=2))
+            st.session_state["reduce_layer"] = held
+        underlay = held[1]
+    return scatter_figure(coords, samples, style, drawn=large.drawn, underlay=underlay), large.describe()

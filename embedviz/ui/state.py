@@ -32,6 +32,7 @@ from ..ray_options import RayOptions, configured_address
 from ..preprocessing import make_preprocessing
 from ..figures import frame_figure
 from ..reducers import REDUCERS, Embedding, Sample, available_methods, compute_embedding, get_reducer, param_specs
+from ..reducers.embedding import sample_rows
 from ..store import FeatureSet, FeatureStore
 from . import links
 from .widgets import plain, progress_callback
@@ -41,7 +42,7 @@ __all__ = [
     "current_collection", "current_model", "current_layer", "stored_features", "require_features",
     "reducer_settings", "require_embedding", "MapView", "current_map", "model_label",
     "class_index", "set_class_index", "set_preprocessing", "is_precomputed", "precomputed_features",
-    "settle_method", "map_quality", "note_map_run", "features_for", "model_for", "model_name", "map_token", "source_label", "set_map_filters", "clear_map_filters", "map_filters", "sample_choice", "stop_requested", "continue_map", "runner", "extraction_job", "start_extraction", "ENGINES", "cluster_address", "engine_control", "wait_for", "clear_store",
+    "settle_method", "map_quality", "note_map_run", "features_for", "model_for", "model_name", "map_token", "source_label", "set_map_filters", "clear_map_filters", "map_filters", "sample_choice", "default_sample", "stop_requested", "continue_map", "runner", "extraction_job", "start_extraction", "ENGINES", "cluster_address", "engine_control", "wait_for", "clear_store",
 ]
 
 #: Widget keys start with ``ev_`` and are kept across pages; these are their first values.
@@ -467,8 +468,29 @@ def reducer_settings() -> dict[str, Any]:
             "random_state": int(st.session_state["ev_seed"])}
 
 
+#: From this many points a map is fitted on a sample by default (t-SNE of all would take hours here) ...
+AUTO_SAMPLE_FROM = 200_000
+#: ... of this many points, stratified by the label when there is one; the rest are placed.
+AUTO_SAMPLE_SIZE = 50_000
+
+
+def default_sample(features: FeatureSet) -> None:
+    """For features this large, start with a sample fit (once per feature set; the user may turn it off).
+    Call before the sample widgets are drawn."""
+    if len(features) < AUTO_SAMPLE_FROM or st.session_state.get("_auto_sample") == features.key:
+        return
+    st.session_state["_auto_sample"] = features.key
+    if st.session_state.get("ev_sample_on"):  # chosen already (by the user, or a link)
+        return
+    st.session_state["ev_sample_on"] = True
+    st.session_state["ev_sample_size"] = AUTO_SAMPLE_SIZE
+    if "label" in features.samples.columns:
+        st.session_state["ev_stratify"] = "label"
+
+
 def sample_choice(features: FeatureSet) -> tuple[Sample | None, np.ndarray | None]:
     """The sample the user asked to fit on (``None``: all points) and the column it is stratified by."""
+    default_sample(features)
     n = len(features)
     if not st.session_state.get("ev_sample_on") or st.session_state["ev_method"] == "precomputed":
         return None, None
@@ -483,7 +505,12 @@ def sample_choice(features: FeatureSet) -> tuple[Sample | None, np.ndarray | Non
 
 def _partial(settings_json: str, frame: dict[str, Any], settings: dict[str, Any]) -> Embedding:
     token = hashlib.sha256(settings_json.encode()).hexdigest()[:16]
-    return Embedding(frame["coords"], settings["method"], settings["params"], settings["n_components"],
+    coords = frame["coords"]
+    if frame.get("rows") is not None:  # stopped while fitting a sample: the rest wait at the centre
+        full = np.tile(coords.mean(axis=0), (frame["n"], 1)).astype(coords.dtype)
+        full[frame["rows"]] = coords
+        coords = full
+    return Embedding(coords, settings["method"], settings["params"], settings["n_components"],
                      settings["random_state"], 0.0,
                      (f"Stopped at step {frame['done']} of {frame['total']}: this map is partial. "
                       "Press Continue to finish it.",), key=f"partial-{token}-{frame['done']}", partial=True)
@@ -555,7 +582,10 @@ def require_embedding(features: FeatureSet, frames: Any = None) -> Embedding:
         stop_slot = st.empty()
         stop_slot.button("Stop and keep the map as it is", key="reduce_stop", icon=":material/stop_circle:")
         shown = {"at": 0.0}
-        every = max(0.5, len(features) / 20_000)
+        # a fit on a sample shows the sample's points while it runs, coloured by their own rows
+        fit_rows = None if sample is None else sample_rows(len(features), sample, strata, settings["random_state"])
+        frame_samples = features.samples if fit_rows is None else features.samples.iloc[fit_rows]
+        every = max(0.5, len(frame_samples) / 20_000)
 
         if init is not None and init.coords.shape[1] == settings["n_components"]:
             # the map it starts from stays on screen until the first frame
@@ -563,10 +593,11 @@ def require_embedding(features: FeatureSet, frames: Any = None) -> Embedding:
 
         def on_frame(coords: np.ndarray, done: int, total: int) -> None:
             st.session_state["map_frame"] = {"settings": settings_json, "features": features.key, "coords": coords,
-                                             "done": done, "total": total}
+                                             "done": done, "total": total, "rows": fit_rows, "n": len(features)}
             if time.monotonic() - shown["at"] >= every:
                 shown["at"] = time.monotonic()
-                frames.plotly_chart(frame_figure(coords, features.samples), config={"staticPlot": True})
+                frames.plotly_chart(frame_figure(coords, frame_samples.reset_index(drop=True)),
+                                    config={"staticPlot": True})
     with progress_callback(f"Computing the {label} map", "steps") as progress:
         embedding = compute_embedding(features.features, features_key=features.key, progress=progress,
                                       on_frame=on_frame, init=init, sample=sample, strata=strata,
