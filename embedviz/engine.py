@@ -211,6 +211,12 @@ class Shards:
         pq.write_table(table, tmp, filesystem=self.fs, compression="none")
         self.fs.move(tmp, self.path(start))
 
+    def count(self, start: int) -> int:
+        """Images kept in a finished shard (from its footer, without reading it)."""
+        import pyarrow.parquet as pq
+
+        return pq.read_metadata(self.path(start), filesystem=self.fs).num_rows
+
     def read(self, start: int):
         import pyarrow.parquet as pq
 
@@ -345,24 +351,34 @@ def decode_batch(paths: Sequence[Path], preprocessing, start: int):
 
 
 def assemble(shards: Shards, results: dict[int, tuple], starts: list[int], layers: list[str]):
-    """Shards in order: kept indices, features per layer, logits and skipped, for the whole job."""
+    """Shards in order: kept indices, features per layer, logits and skipped, for the whole job.
+
+    Shards not in ``results`` are read from the work folder, one at a time, into arrays made once
+    at their final size (a million images' features are held once, not twice)."""
+    counts = [len(results[s][0]) if s in results else shards.count(s) for s in starts]
+    total = sum(counts)
+    if not total:
+        raise DataError("None of the images could be read; see the skipped list for reasons.")
     kept: list[int] = []
     skipped: list[tuple[int, str]] = []
-    feats: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
-    logits: list[np.ndarray] = []
-    for s in starts:
-        k, f, lg, sk = results[s] if s in results else shards.read(s)
+    features: dict[str, np.ndarray] = {}
+    logits: np.ndarray | None = None
+    position = 0
+    for s, count in zip(starts, counts):
+        k, f, lg, sk = results.pop(s) if s in results else shards.read(s)
         kept += k
         skipped += sk
-        if k:
+        if count:
             for layer in layers:
-                feats[layer].append(f[layer])
+                if layer not in features:
+                    features[layer] = np.empty((total, f[layer].shape[1]), dtype=np.float32)
+                features[layer][position:position + count] = f[layer]
             if lg is not None and len(lg):
-                logits.append(lg)
-    if not kept:
-        raise DataError("None of the images could be read; see the skipped list for reasons.")
-    features = {layer: np.ascontiguousarray(np.concatenate(feats[layer]), dtype=np.float32) for layer in layers}
-    return kept, features, np.concatenate(logits) if logits else None, skipped
+                if logits is None:
+                    logits = np.empty((total, lg.shape[1]), dtype=np.float32)
+                logits[position:position + count] = lg
+        position += count
+    return kept, features, logits, skipped
 
 
 def run_engine(

@@ -220,8 +220,9 @@ def run_ray_engine(
                 logits = [np.asarray(p["logits"], np.float32) for p in parts if with_logits and len(p["index"])]
                 skipped = [tuple(s) for p in parts for s in json.loads(p["bad"])]
                 shards.write(shard, kept, feats, logits, skipped)
-                results[shard] = (kept, {k: np.concatenate(v) if v else None for k, v in feats.items()},
-                                  np.concatenate(logits) if logits else None, skipped)
+                if shards.fs is None:  # no work folder: the driver keeps them (else they are read back)
+                    results[shard] = (kept, {k: np.concatenate(v) if v else None for k, v in feats.items()},
+                                      np.concatenate(logits) if logits else None, skipped)
             done += len(row["index"]) + len(json.loads(row["bad"]))
             report(progress, done, total, "images on the Ray cluster")
 

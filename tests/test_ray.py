@@ -41,6 +41,17 @@ def cluster():
     ray.shutdown()
 
 
+def _fresh_app():
+    """An AppTest with nothing remembered from earlier tests in this process (Streamlit's caches
+    outlive a test: the demo's features stored by another test's home would be found first)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+
+
 def _assert_same(a, b) -> None:
     np.testing.assert_array_equal(np.asarray(a.features), np.asarray(b.features))  # bit for bit
     assert a.samples.equals(b.samples)
@@ -135,8 +146,6 @@ def test_a_stopped_ray_run_resumes_from_its_parquet_shards(cluster, tmp_path):
 @pytest.mark.slow
 def test_the_command_line_extracts_on_the_cluster_and_the_dashboard_opens_the_result(cluster, tmp_path,
                                                                                      monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
     out = tmp_path / "out"
     done = subprocess.run(
         [sys.executable, "-m", "embedviz", "extract", "--data", "demo", "--model", "demo", "--engine", "ray",
@@ -148,7 +157,7 @@ def test_the_command_line_extracts_on_the_cluster_and_the_dashboard_opens_the_re
 
     # The dashboard, on the same store, finds the demo's features already made on the cluster.
     monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at = _fresh_app().run()
     at.switch_page("pages/2_Extract.py").run()
     assert not at.exception and not at.error
     assert any("Cache hit" in s.value and "ray (cpu)" in s.value for s in at.success), [s.value for s in at.success]
@@ -158,11 +167,9 @@ def test_the_command_line_extracts_on_the_cluster_and_the_dashboard_opens_the_re
 
 @pytest.mark.slow
 def test_the_dashboard_sends_an_extraction_to_the_configured_cluster(cluster, tmp_path, monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
     monkeypatch.setenv("EMBEDVIZ_RAY_ADDRESS", cluster)
     monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at = _fresh_app()
     at.switch_page("pages/2_Extract.py").run()
     at.radio(key="ev_engine").set_value("The Ray cluster").run()
     next(b for b in at.button if b.label == "Extract features").click().run()

@@ -212,9 +212,12 @@ def test_compare_selects_in_one_map_and_rings_the_points_in_the_other(app_server
     page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5, steps=10)
     page.mouse.up()
     page.get_by_text("points selected, ringed in every map", exact=False).wait_for(timeout=120_000)
-    ringed = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].slice(0, 2).map(p => "
-                           "p._fullData.filter(t => String(t.name).startsWith('highlighted'))"
-                           ".reduce((n, t) => n + t.x.length, 0))")
+    count_rings = ("() => [...document.querySelectorAll('.js-plotly-plot')].slice(0, 2).map(p => "
+                   "p._fullData.filter(t => String(t.name).startsWith('highlighted'))"
+                   ".reduce((n, t) => n + t.x.length, 0))")
+    # the other map is redrawn a moment after the caption shows (a CI run read it before)
+    page.wait_for_function(f"() => ({count_rings})().every(n => n > 0)", timeout=30_000)
+    ringed = page.evaluate(count_rings)
     said = int(page.get_by_text("points selected, ringed in every map", exact=False).inner_text().split()[0]
                .replace(",", ""))
     assert ringed[0] == ringed[1] == said > 0  # the same points ringed in the other map
