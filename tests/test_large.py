@@ -129,3 +129,35 @@ def test_the_explore_page_zooms_a_large_map_to_a_selected_region(monkeypatch, tm
     next(b for b in at.button if b.key == "zoom_out").click().run()
     spec = [c.proto.spec for c in at.get("plotly_chart") if "embedviz-map" in c.proto.spec][0]
     assert figure_points(spec) <= DRAWN + 300 and not any(c.value.startswith("Zoomed in:") for c in at.caption)
+
+
+def test_a_map_of_more_than_200000_points_starts_as_a_stratified_sample_fit(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    rng = np.random.default_rng(4)
+    n = 210_000
+    labels = rng.integers(0, 6, n)
+    np.save(tmp_path / "f.npy", (rng.normal(size=(6, 8))[labels] * 4 + rng.normal(size=(n, 8))).astype(np.float32))
+    pd.DataFrame({"label": [f"k{v}" for v in labels]}).to_parquet(tmp_path / "meta.parquet")
+    monkeypatch.chdir(root)
+    at = AppTest.from_file(str(root / "app.py"), default_timeout=300)
+    at.switch_page("pages/1_Data_and_model.py").run()
+    at.radio[0].set_value("Path on this server").run()
+    at.radio[1].set_value("Features or a map made elsewhere").run()
+    at.text_input[0].input(str(tmp_path / "f.npy"))
+    next(t for t in at.text_input if t.label.startswith("Metadata table")).input(str(tmp_path / "meta.parquet"))
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    at.session_state["ev_method"] = "pca"  # quick to fit; t-SNE and UMAP take the same sample
+    at.switch_page("pages/3_Reduce.py").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.toggle(key="ev_sample_on").value and at.number_input(key="ev_sample_size").value == 50_000
+    assert at.selectbox(key="ev_stratify").value == "label"
+    assert any("stratified by label sample of 50,00" in i.value and "placed" in i.value for i in at.info), \
+        [i.value for i in at.info]
+    spec = [c.proto.spec for c in at.get("plotly_chart") if "embedviz-map" in c.proto.spec][0]
+    assert figure_points(spec) <= DRAWN  # drawn as a sample over the layer, as on Explore
+    assert any("210,000 points: 10,000 of them" in c.value for c in at.caption)
