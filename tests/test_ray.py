@@ -68,6 +68,17 @@ def test_without_ray_the_engine_says_how_to_install_it(monkeypatch, capsys):
     assert err.count("\n") == 0 and "pip install -r requirements-ray.txt" in err, err
 
 
+def test_placing_on_the_cluster_needs_a_sample_fit_and_says_so(tmp_path, capsys):
+    from embedviz.cli import main
+
+    np.save(tmp_path / "f.npy", np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32))
+    assert main(["reduce", "--features", str(tmp_path / "f.npy"), "--method", "pca", "--engine", "ray",
+                 "--out", str(tmp_path / "m.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "give --sample N" in err, err
+    assert not (tmp_path / "m.csv").exists()
+
+
 @pytest.mark.slow
 def test_the_ray_engine_gives_the_local_engines_features_bit_for_bit(cluster, tmp_path):
     # a real architecture, two layers in one pass, an unreadable file, batches that end mid-class
