@@ -27,7 +27,7 @@ from .models import LoadedModel
 from .progress import ProgressCallback, report
 
 __all__ = ["POOLINGS", "EngineResult", "Forward", "Shards", "run_engine", "pool", "auto_workers", "auto_batch_size",
-           "plan_shards", "decode_batch", "assemble"]
+           "plan_shards", "decode_batch", "assemble", "Job"]
 
 #: ``avg``/``max`` over the spatial (or token) positions; ``flatten`` keeps them, averaged down to a
 #: coarser grid when the vector would be longer than ``flatten_limit``.
@@ -195,21 +195,30 @@ class Shards:
 
         return self.fs.get_file_info(self.path(start)).type == pafs.FileType.File
 
-    def write(self, start: int, kept, feats, logits, skipped) -> None:
+    def write(self, start: int, kept, feats, logits, skipped) -> tuple:
+        """Write one finished shard (per layer a list of batch arrays); returns it as :meth:`read` would."""
+        shard = (kept, {layer: np.concatenate(feats[layer]) if feats[layer] else None for layer in self.layers},
+                 np.concatenate(logits) if logits else None, skipped)
         if self.fs is None:
-            return
+            return shard
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         columns = {"index": pa.array(np.asarray(kept, np.int64))}
         for i, layer in enumerate(self.layers):
-            columns[f"f{i}"] = _vectors(np.concatenate(feats[layer]) if feats[layer] else None, len(kept))
+            columns[f"f{i}"] = _vectors(shard[1][layer], len(kept))
         if logits:
-            columns["logits"] = _vectors(np.concatenate(logits), len(kept))
+            columns["logits"] = _vectors(shard[2], len(kept))
         table = pa.table(columns).replace_schema_metadata({"embedviz_skipped": json.dumps(skipped)})
         tmp = f"{self.root}/.{start}.{uuid.uuid4().hex[:8]}.parquet"
         pq.write_table(table, tmp, filesystem=self.fs, compression="none")
         self.fs.move(tmp, self.path(start))
+        return shard
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether finished shards are kept in a folder (else only in memory)."""
+        return self.fs is not None
 
     def count(self, start: int) -> int:
         """Images kept in a finished shard (from its footer, without reading it)."""
@@ -342,6 +351,37 @@ def plan_shards(total: int, batch_size: int, shard_size: int | None = None) -> i
     return max(batch_size, shard_size - shard_size % batch_size)
 
 
+@dataclass
+class Job:
+    """An extraction's plan: its shards, which of them are still to do, and how far it is already."""
+
+    total: int
+    batch_size: int
+    shard_size: int
+    shards: Shards
+    starts: list[int]
+    todo: list[int]
+    resumed: int
+
+    @classmethod
+    def begin(cls, total: int, layers: list[str], batch_size: int, shard_size: int | None,
+              work_dir: Path | str | None, progress: ProgressCallback | None) -> "Job":
+        """Plan the shards, find those an earlier run finished, and report where the job starts."""
+        if batch_size < 1:
+            raise DataError("Batch size must be at least 1.")
+        shard_size = plan_shards(total, batch_size, shard_size)
+        shards = Shards(work_dir, layers, shard_size=shard_size, total=total)
+        starts = list(range(0, total, shard_size))
+        todo = [s for s in starts if not shards.done(s)]
+        resumed = sum(min(s + shard_size, total) - s for s in starts if s not in todo)
+        report(progress, resumed, total, "images" + (f" ({resumed:,} from an earlier run)" if resumed else ""))
+        return cls(total, batch_size, shard_size, shards, starts, todo, resumed)
+
+    def end(self, start: int) -> int:
+        """One past the last image of the shard at ``start``."""
+        return min(start + self.shard_size, self.total)
+
+
 def decode_batch(paths: Sequence[Path], preprocessing, start: int):
     """Images ``start``, ``start + 1``, ... decoded and preprocessed, as one batch: the kept indices,
     their tensor (``None`` when none could be read) and (index, reason) for the rest."""
@@ -398,27 +438,18 @@ def run_engine(
 ) -> EngineResult:
     """Every image through ``model``, features from each of ``layers`` (and the logits node)."""
     batch_size = batch_size or auto_batch_size(device)
-    if batch_size < 1:
-        raise DataError("Batch size must be at least 1.")
+    job = Job.begin(len(collection), layers, batch_size, shard_size, work_dir, progress)
+    total, shard_size, shards = job.total, job.shard_size, job.shards
     forward = Forward(model, layers, device, pooling=pooling, flatten_limit=flatten_limit, logits_node=logits_node,
                       batch_size=batch_size)
-    total = len(collection)
-    shard_size = plan_shards(total, batch_size, shard_size)
-    shards = Shards(work_dir, layers, shard_size=shard_size, total=total)
-    cuda = forward.device.type == "cuda"
 
-    starts = list(range(0, total, shard_size))
-    todo = [s for s in starts if not shards.done(s)]
-    indices = [i for s in todo for i in range(s, min(s + shard_size, total))]
+    indices = [i for s in job.todo for i in range(s, job.end(s))]
     workers = auto_workers(len(indices), batch_size) if num_workers is None else num_workers
     dataset = torch.utils.data.Subset(_Images(collection.paths(), model.preprocessing), indices)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate, pin_memory=cuda,
-        prefetch_factor=4 if workers else None, persistent_workers=False)
-
-    resumed = sum(min(s + shard_size, total) - s for s in starts if s not in todo)
-    done = resumed
-    report(progress, done, total, "images" + (f" ({resumed:,} from an earlier run)" if resumed else ""))
+        dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate,
+        pin_memory=forward.device.type == "cuda", prefetch_factor=4 if workers else None, persistent_workers=False)
+    done = job.resumed
 
     def note(message: str) -> None:
         report(progress, done, total, message)
@@ -445,13 +476,11 @@ def run_engine(
             last = indices[position - 1]
             if position == len(indices) or (last + 1) % shard_size == 0:  # the shard is complete
                 start = last - last % shard_size
-                shards.write(start, shard_kept, shard_feats, shard_logits, shard_skipped)
-                results[start] = (shard_kept, {k: np.concatenate(v) if v else None for k, v in shard_feats.items()},
-                                  np.concatenate(shard_logits) if shard_logits else None, shard_skipped)
+                results[start] = shards.write(start, shard_kept, shard_feats, shard_logits, shard_skipped)
                 shard_feats = {layer: [] for layer in layers}
                 shard_logits, shard_kept, shard_skipped = [], [], []
             report(progress, done, total, "images")
 
-    kept, features, logits, skipped = assemble(shards, results, starts, layers)
+    kept, features, logits, skipped = assemble(shards, results, job.starts, layers)
     return EngineResult(kept, features, logits if forward.logits_name is not None else None,
-                        skipped, str(forward.device), forward.notes, resumed)
+                        skipped, str(forward.device), forward.notes, job.resumed)

@@ -134,9 +134,7 @@ def extract_layers(
     if ray is not None:
         from .ray_engine import run_ray_engine
 
-        result = run_ray_engine(collection, model, layers, address=ray.address, workers=ray.workers,
-                                num_gpus_per_worker=ray.num_gpus_per_worker,
-                                threads_per_worker=ray.threads_per_worker, **common)
+        result = run_ray_engine(collection, model, layers, ray, **common)
     else:
         result = run_engine(collection, model, layers, device=resolve_device(device), num_workers=num_workers,
                             **common)

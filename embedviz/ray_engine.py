@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .engine import EngineResult, Forward, Shards, assemble, auto_batch_size, decode_batch, plan_shards
+from .engine import EngineResult, Forward, Job, assemble, auto_batch_size, decode_batch
 from .errors import DataError, EmbedVizError, ModelError
 from .images import ImageCollection
 from .models import LoadedModel
@@ -138,11 +138,8 @@ def run_ray_engine(
     collection: ImageCollection,
     model: LoadedModel,
     layers: list[str],
+    options: RayOptions = RayOptions(),
     *,
-    address: str | None = None,
-    workers: int | None = None,
-    num_gpus_per_worker: float | None = None,
-    threads_per_worker: int | None = None,
     batch_size: int | None = None,
     pooling: str = "avg",
     flatten_limit: int = 8192,
@@ -151,18 +148,19 @@ def run_ray_engine(
     shard_size: int | None = None,
     progress: ProgressCallback | None = None,
 ) -> EngineResult:
-    """Every image through ``model`` on the Ray cluster at ``address`` (see :func:`connect`).
+    """Every image through ``model`` on the Ray cluster at ``options.address`` (see :func:`connect`).
 
-    ``workers`` model actors (default: one per ``num_gpus_per_worker`` GPUs of the cluster, or one
-    on a cluster without GPUs), each using ``threads_per_worker`` CPU threads on a CPU node
+    ``options.workers`` model actors (default: one per ``num_gpus_per_worker`` GPUs of the cluster,
+    or one on a cluster without GPUs), each using ``threads_per_worker`` CPU threads on a CPU node
     (default: all of its node's cores). The work folder and the result are the local engine's.
     """
     if model.program:
         raise ModelError("A model file that carries its own code runs on the local engine only (it is run in "
                          "an isolated process on this machine); use --engine local.")
-    connect(address)
+    connect(options.address)
     import ray.data
 
+    workers, num_gpus_per_worker = options.workers, options.num_gpus_per_worker
     cluster = cluster_summary()
     gpus = cluster["gpus"]
     if num_gpus_per_worker is None:
@@ -174,18 +172,13 @@ def run_ray_engine(
         workers = max(1, int(gpus // num_gpus_per_worker)) if num_gpus_per_worker > 0 else 1
     device = torch.device("cuda") if num_gpus_per_worker > 0 else torch.device("cpu")
     batch_size = batch_size or auto_batch_size(device)
-    total = len(collection)
-    shard_size = plan_shards(total, batch_size, shard_size)
-    shards = Shards(work_dir, layers, shard_size=shard_size, total=total)
-    starts = list(range(0, total, shard_size))
-    todo = [s for s in starts if not shards.done(s)]
-    resumed = sum(min(s + shard_size, total) - s for s in starts if s not in todo)
-    done = resumed
-    report(progress, done, total, "images" + (f" ({resumed:,} from an earlier run)" if resumed else ""))
+    job = Job.begin(len(collection), layers, batch_size, shard_size, work_dir, progress)
+    total, shard_size, shards = job.total, job.shard_size, job.shards
+    done = job.resumed
 
     paths = [str(p) for p in collection.paths()]
-    batches = [{"start": b, "paths": paths[b:min(b + batch_size, s + shard_size, total)]}
-               for s in todo for b in range(s, min(s + shard_size, total), batch_size)]
+    batches = [{"start": b, "paths": paths[b:min(b + batch_size, job.end(s))]}
+               for s in job.todo for b in range(s, job.end(s), batch_size)]
     results: dict[int, tuple] = {}
     notes: list[str] = []
     used = str(device)
@@ -200,9 +193,9 @@ def run_ray_engine(
                     num_gpus=num_gpus_per_worker or None,
                     fn_constructor_kwargs=dict(model=model, layers=layers, pooling=pooling,
                                                flatten_limit=flatten_limit, logits_node=logits_node,
-                                               batch_size=batch_size, threads=threads_per_worker))
+                                               batch_size=batch_size, threads=options.threads_per_worker))
         pending: dict[int, dict[int, dict]] = {}
-        expected = {s: len(range(s, min(s + shard_size, total), batch_size)) for s in todo}
+        expected = {s: len(range(s, job.end(s), batch_size)) for s in job.todo}
         with_logits = logits_node is not None
         for row in ds.iter_rows():
             start = int(row["start"])
@@ -219,20 +212,19 @@ def run_ray_engine(
                          for i, layer in enumerate(layers)}
                 logits = [np.asarray(p["logits"], np.float32) for p in parts if with_logits and len(p["index"])]
                 skipped = [tuple(s) for p in parts for s in json.loads(p["bad"])]
-                shards.write(shard, kept, feats, logits, skipped)
-                if shards.fs is None:  # no work folder: the driver keeps them (else they are read back)
-                    results[shard] = (kept, {k: np.concatenate(v) if v else None for k, v in feats.items()},
-                                      np.concatenate(logits) if logits else None, skipped)
+                written = shards.write(shard, kept, feats, logits, skipped)
+                if not shards.on_disk:  # else they are read back at the end, not held twice
+                    results[shard] = written
             done += len(row["index"]) + len(json.loads(row["bad"]))
             report(progress, done, total, "images on the Ray cluster")
 
     try:
-        kept, features, logits, skipped = assemble(shards, results, starts, layers)
+        kept, features, logits, skipped = assemble(shards, results, job.starts, layers)
     except DataError:
         raise DataError(f"The cluster's workers could read none of the images (first: {paths[0]}); on a cluster "
                         "the images must be on storage every node sees, under the same path.") from None
     return EngineResult(kept, features, logits if logits_node is not None else None, skipped,
-                        f"ray ({used})", notes, resumed)
+                        f"ray ({used})", notes, job.resumed)
 
 
 def _place_remote(place, model, batch: np.ndarray, n_components: int, seed: int) -> np.ndarray:

@@ -230,7 +230,7 @@ def zoom_controls(view: MapView, mask: np.ndarray, rows: np.ndarray, window: np.
                         "and zoom again to see all of them."))
         right.button("Whole map", icon=":material/zoom_out_map:", key="zoom_out",
                      on_click=lambda: st.session_state.pop(_ZOOM, None))
-    if plan(mask, 2) is None and window is None:
+    if int(mask.sum()) <= POINTS_FROM and window is None:
         return  # every point is drawn already: the chart's own zoom is enough
     if len(rows):
         box = zoom_box(coords, rows)
