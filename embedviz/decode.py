@@ -6,17 +6,69 @@ An image that cannot be used raises :class:`ImageRejected` with a short reason t
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import struct
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ALLOWED_FORMATS", "ImageRejected", "open_image", "to_rgb"]
+__all__ = ["ALLOWED_FORMATS", "ImageRejected", "accepted_formats", "image_suffixes", "open_image", "to_rgb"]
 
-#: Pillow format names accepted (MPO is the multi-picture JPEG some cameras write).
-ALLOWED_FORMATS = frozenset({"PNG", "JPEG", "MPO", "WEBP", "GIF", "BMP", "TIFF"})
+log = logging.getLogger(__name__)
+
+#: Formats Pillow opens that are not pictures to map, or that hand the file to another program:
+#: PostScript/PDF (Ghostscript), video, scientific containers and Pillow's stubs (BUFR, GRIB, HDF5,
+#: WMF, which need a handler), IPTC metadata, GIMP brushes.
+_NOT_PICTURES = frozenset({"EPS", "PDF", "MPEG", "BUFR", "GRIB", "HDF5", "WMF", "IPTC", "FITS", "GBR"})
+#: What Pillow's decoders raise for a hostile or damaged file besides ``OSError`` (its fuzzers see
+#: all of these): each one means "this file cannot be used", never "the server is broken".
+_DECODER_ERRORS = (OSError, ValueError, SyntaxError, EOFError, struct.error, LookupError, TypeError,
+                   ArithmeticError, MemoryError, RuntimeError, NotImplementedError)
 _BACKGROUND = (255, 255, 255)
+
+
+def _register_plugins() -> None:
+    """Optional openers (HEIC/HEIF via ``pillow-heif``, AVIF via ``pillow-avif-plugin`` on old Pillow)."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        pass
+    else:
+        register_heif_opener()
+    try:
+        import pillow_avif  # noqa: F401 - registers itself
+    except ImportError:
+        pass
+
+
+@functools.cache
+def accepted_formats() -> frozenset[str]:
+    """Pillow format names embedviz decodes: every raster format this Pillow (and its installed
+    plugins) can open, less :data:`_NOT_PICTURES`. AVIF and HEIC count where they are available."""
+    from PIL import Image
+
+    _register_plugins()
+    Image.init()
+    formats = set(Image.OPEN) - _NOT_PICTURES
+    if "JPEG" in formats:  # the JPEG opener returns MPO (the multi-picture JPEG some cameras write)
+        formats.add("MPO")
+    return frozenset(formats)
+
+
+@functools.cache
+def image_suffixes() -> frozenset[str]:
+    """File suffixes (``.png``, ``.avif``, ...) of :func:`accepted_formats`, lower case."""
+    from PIL import Image
+
+    formats = accepted_formats()
+    return frozenset(ext.lower() for ext, fmt in Image.registered_extensions().items() if fmt in formats)
+
+
+#: Pillow format names accepted, as found at import.
+ALLOWED_FORMATS = accepted_formats()
 
 
 class ImageRejected(ValueError):
@@ -70,16 +122,29 @@ def open_image(path: str | os.PathLike[str]) -> "Image.Image":  # noqa: F821 - P
                     raise ImageRejected(f"format {image.format} is not accepted")
                 image.load()
                 upright = ImageOps.exif_transpose(image)
-                return to_rgb(upright)
+        except ImageRejected:
+            raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ImageRejected(f"decompression bomb: more than {Image.MAX_IMAGE_PIXELS:,} pixels") from None
         except UnidentifiedImageError:
             raise ImageRejected("not an image (or a format embedviz does not read)") from None
-        except OSError as exc:
-            text = str(exc)
-            reason = "truncated file" if "truncated" in text else f"cannot decode: {text[:100]}"
-            raise ImageRejected(reason) from None
-        except (ValueError, SyntaxError) as exc:
-            if isinstance(exc, ImageRejected):
-                raise
-            raise ImageRejected(f"cannot decode: {str(exc)[:100]}") from None
+        except MemoryError:
+            raise ImageRejected("too large to decode in the memory this server has") from None
+        except _DECODER_ERRORS as exc:
+            raise ImageRejected(_reason(exc)) from None
+    try:
+        return to_rgb(upright)
+    except (ValueError, OSError) as exc:  # a mode Pillow cannot convert to RGB
+        raise ImageRejected(f"cannot convert to RGB: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:100]
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for ``skipped.csv``; the exception's type is logged for whoever debugs a codec."""
+    log.debug("decoder raised %s: %s", type(exc).__name__, exc)
+    text = _first_line(exc)
+    return "truncated file" if "truncated" in text.lower() else f"cannot decode: {text}"
