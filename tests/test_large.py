@@ -104,6 +104,7 @@ def test_the_explore_page_zooms_a_large_map_to_a_selected_region(monkeypatch, tm
     pd.DataFrame({"Paths": [f"img/{i}.png" for i in range(n)], "X-Coord": xy[:, 0], "Y-Coord": xy[:, 1],
                   "label": labels.astype(str)}).to_csv(tmp_path / "map.csv", index=False)
     monkeypatch.chdir(root)
+    monkeypatch.setenv("EMBEDVIZ_DATA_ROOTS", str(tmp_path))
     at = AppTest.from_file(str(root / "app.py"), default_timeout=180)
     at.switch_page("pages/1_Data_and_model.py").run()
     at.radio[0].set_value("Path on this server").run()
@@ -143,6 +144,7 @@ def test_a_map_of_more_than_200000_points_starts_as_a_stratified_sample_fit(monk
     np.save(tmp_path / "f.npy", (rng.normal(size=(6, 8))[labels] * 4 + rng.normal(size=(n, 8))).astype(np.float32))
     pd.DataFrame({"label": [f"k{v}" for v in labels]}).to_parquet(tmp_path / "meta.parquet")
     monkeypatch.chdir(root)
+    monkeypatch.setenv("EMBEDVIZ_DATA_ROOTS", str(tmp_path))
     at = AppTest.from_file(str(root / "app.py"), default_timeout=300)
     at.switch_page("pages/1_Data_and_model.py").run()
     at.radio[0].set_value("Path on this server").run()

@@ -1,27 +1,58 @@
 """The Data & model page's data chooser: the demo, uploads or server paths, of images or of
-features and maps made elsewhere. A bad choice is one line under its widget; the current data stay."""
+features and maps made elsewhere. A bad choice is one line under its widget; the current data stay.
+
+"Path on this server" is offered only where the operator shares folders (``EMBEDVIZ_DATA_ROOTS`` or
+``[embedviz] data_roots`` in secrets.toml), and reads only inside them.
+"""
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
-from ..images import ImageCollection
+from ..home import DATA_ROOTS_VAR, DataRoots, check_server_path, data_roots
+from ..images import ImageCollection, load_collection
+from . import links
 from .state import dataset_spec, precomputed_features, set_dataset
 from .uploads import save_features, save_images
 from .widgets import plain
 from .widgets import guard
 
-__all__ = ["data_source_panel", "precomputed_panel"]
+__all__ = ["data_source_panel", "precomputed_panel", "server_roots"]
 
 SOURCES = ["Built-in demo (digits)", "Upload", "Path on this server"]
 KINDS = ["Images", "Features or a map made elsewhere"]
 
 
+def server_roots() -> DataRoots:
+    """The folders this server shares: ``EMBEDVIZ_DATA_ROOTS`` and ``[embedviz] data_roots`` in secrets.toml
+    (a list, or one string separated like the variable)."""
+    section = links._secrets_section("embedviz") or {}
+    return data_roots(section.get("data_roots"))
+
+
+def _check_server_source(spec: dict[str, str], roots: DataRoots) -> None:
+    """Refuse what the server does not share before anything is kept: each typed path, and for a manifest
+    of images every image it lists (folders are walked without following links, so they need no more)."""
+    for field in ("path", "prefix", "metadata"):
+        if spec.get(field):
+            check_server_path(spec[field], roots)
+    if spec["kind"] == "path" and not os.path.isdir(spec["path"]):
+        load_collection(spec["path"], spec.get("prefix") or None, path_column=spec.get("column") or None, roots=roots)
+
+
 def data_source_panel() -> None:
     """Radios for where the data are and what they are, and the inputs each choice needs."""
     spec = dataset_spec()
-    source = st.radio("Where is the data?", SOURCES, horizontal=True,
-                      index={"demo": 0, "upload": 1}.get(spec.get("via", spec["kind"]), 2))
+    roots = server_roots()
+    offered = SOURCES if roots else SOURCES[:2]
+    index = {"demo": 0, "upload": 1}.get(spec.get("via", spec["kind"]), 2)
+    source = st.radio("Where is the data?", offered, horizontal=True, index=index if index < len(offered) else None)
+    if not roots:
+        st.caption(f"Paths on this server cannot be read here: its operator can share folders with {DATA_ROOTS_VAR}.")
+    if source is None:  # data from a server path that is no longer shared: kept until something else is chosen
+        return
     kind = KINDS[0] if source == SOURCES[0] else st.radio(
         "What is it?", KINDS, horizontal=True, index=int(spec["kind"] == "features"),
         help="Features: .npy/.npz, Parquet with a vector column, TensorBoard's tensors.tsv + metadata.tsv. "
@@ -57,11 +88,13 @@ def data_source_panel() -> None:
             if st.button("Use this path", type="primary"):
                 if not path.strip():
                     st.warning("Type the path first.")
-                elif kind == KINDS[0]:
-                    set_dataset({"kind": "path", "path": path.strip(), "prefix": prefix.strip(), "column": column.strip()})
                 else:
-                    set_dataset({"kind": "features", "path": path.strip(), "metadata": metadata.strip(),
-                                    "id_column": column.strip(), "prefix": prefix.strip()})
+                    chosen = ({"kind": "path", "path": path.strip(), "prefix": prefix.strip(), "column": column.strip()}
+                              if kind == KINDS[0] else
+                              {"kind": "features", "path": path.strip(), "metadata": metadata.strip(),
+                               "id_column": column.strip(), "prefix": prefix.strip()})
+                    _check_server_source(chosen, roots)
+                    set_dataset(chosen)
 
 
 def precomputed_panel(collection: ImageCollection) -> None:

@@ -1,21 +1,35 @@
-"""Uploaded files live in memory; these copy them into the session's workspace on disk."""
+"""Uploaded files live in memory; these copy them into the user's workspace on disk.
+
+Every write goes to a temporary name in the same folder and is renamed into place, so an interrupted
+upload never leaves a half-written file under a name that is later trusted. A user's workspace is one
+folder however many sessions they open, and its size and file count are capped (``EMBEDVIZ_WORKSPACE_MB``,
+``EMBEDVIZ_WORKSPACE_FILES``).
+"""
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import uuid
+import logging
+import os
+import secrets
 from pathlib import Path, PurePosixPath
 from typing import Sequence
 
 import streamlit as st
 
 from ..errors import DataError
-from ..home import home_dir
+from ..home import home_dir, sha256_file
+from ..housekeeping import mark_used
 from ..images import IMAGE_SUFFIXES
+from ..limits import cap
 from ..trusted import trusted_enabled
+from . import links
 
-__all__ = ["workspace", "save_images", "save_features", "save_weights", "save_class_index", "weight_suffixes",
-           "WEIGHTS_HELP"]
+__all__ = ["workspace", "workspace_usage", "save_images", "save_features", "save_weights", "save_class_index",
+           "weight_suffixes", "WEIGHTS_HELP"]
+
+log = logging.getLogger(__name__)
 
 #: The uploader's label for weights, and for a code-carrying file (trusted installs only).
 WEIGHTS_HELP = ("State dict (.safetensors, .pt, .pth); the number of classes is read from it",
@@ -30,11 +44,64 @@ FEATURE_SUFFIXES = (".npy", ".npz", ".parquet", ".csv", ".tsv")
 
 
 def workspace() -> Path:
-    """This browser session's private folder under ``$EMBEDVIZ_HOME/sessions``."""
-    sid = st.session_state.setdefault("workspace_id", uuid.uuid4().hex)
-    folder = home_dir() / "sessions" / sid
+    """This user's private folder under ``$EMBEDVIZ_HOME/sessions``: one per browser or signed-in person,
+    named by a hash of their viewer id, so opening more sessions does not give more room."""
+    key = hashlib.sha256(b"embedviz-workspace:" + links.viewer().id.encode()).hexdigest()[:16]
+    folder = home_dir() / "sessions" / key
     folder.mkdir(parents=True, exist_ok=True)
+    # links.maybe_housekeep marks sessions/<workspace_id> as used on every page; the viewer is already
+    # known (and kept in the session), so pointing the id at this folder changes nothing else.
+    st.session_state["workspace_id"] = key
+    mark_used(folder)
     return folder
+
+
+def workspace_usage(folder: Path) -> tuple[int, int]:
+    """(bytes, files) held in ``folder``, unpacked archives included; links are not followed."""
+    size = files = 0
+    for current, _dirs, names in os.walk(folder):
+        for name in names:
+            if name == ".last_used":  # housekeeping's marker
+                continue
+            try:
+                st_ = os.lstat(os.path.join(current, name))
+            except OSError:
+                continue
+            size += st_.st_size
+            files += 1
+    return size, files
+
+
+def _check_room(folder: Path, new_bytes: int, new_files: int) -> None:
+    """Refuse, before anything is written, an upload that would take the workspace over either cap."""
+    size, files = workspace_usage(folder)
+    mb, count = cap("workspace_mb"), cap("workspace_files")
+    if size + new_bytes > mb.bytes():
+        raise DataError(mb.message(f"This upload ({new_bytes / 2**20:,.1f} MiB) would bring your uploads to "
+                                   f"{(size + new_bytes) / 2**20:,.1f} MiB"))
+    if files + new_files > count.count():
+        raise DataError(count.message(f"This upload ({new_files:,} files) would bring your uploads to "
+                                      f"{files + new_files:,} files"))
+
+
+def _write_atomic(target: Path, data) -> None:
+    """``data`` written to a temporary name beside ``target``, then renamed into place."""
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DataError(f"The server's disk is full, so {target.name} could not be saved; ask its operator "
+                            "to free some space (EMBEDVIZ_STORE_LIMIT_GB caps what embedviz keeps).") from None
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _base_name(file) -> str:
@@ -55,24 +122,29 @@ def save_images(files: Sequence) -> Path:
     if not files:
         raise DataError("Choose a .zip/.tar archive or some image files first.")
     archives = [f for f in files if f.name.lower().endswith((".zip", ".tar", ".tar.gz", ".tgz"))]
+    room = workspace()
     if archives:
         if len(files) > 1:
             raise DataError("Upload one archive at a time, or image files without an archive.")
-        target = workspace() / _digest(files) / _base_name(archives[0])
-        target.parent.mkdir(exist_ok=True)
-        target.write_bytes(archives[0].getbuffer())
+        target = room / _digest(files) / _base_name(archives[0])
+        if not target.is_file():  # a same-named file is complete: files are only ever renamed into place
+            # what it unpacks to counts once unpacked (load_archive caps it), before the next upload
+            _check_room(room, archives[0].size, 1)
+            target.parent.mkdir(exist_ok=True)
+            _write_atomic(target, archives[0].getbuffer())
         return target
-    folder = workspace() / f"images-{_digest(files)}"
+    images = [f for f in files if PurePosixPath(_base_name(f)).suffix.lower() in IMAGE_SUFFIXES]
+    folder = room / f"images-{_digest(files)}"
+    missing = [f for f in images if not (folder / _base_name(f)).is_file()]
+    _check_room(room, sum(f.size for f in missing), len(missing))
     folder.mkdir(exist_ok=True)
-    for f in files:
-        name = _base_name(f)
-        if PurePosixPath(name).suffix.lower() in IMAGE_SUFFIXES:
-            (folder / name).write_bytes(f.getbuffer())
+    for f in missing:
+        _write_atomic(folder / _base_name(f), f.getbuffer())
     return folder
 
 
 def save_features(files: Sequence, metadata=None) -> tuple[Path, Path | None]:
-    """Features (or a map) and an optional metadata table, copied into the session's workspace.
+    """Features (or a map) and an optional metadata table, copied into the user's workspace.
 
     TensorBoard's projector files come as a pair (``tensors.tsv`` and ``metadata.tsv``): the
     folder holding them is what gets loaded.
@@ -82,33 +154,59 @@ def save_features(files: Sequence, metadata=None) -> tuple[Path, Path | None]:
     for f in [*files, *([metadata] if metadata else [])]:
         if PurePosixPath(f.name).suffix.lower() not in FEATURE_SUFFIXES:
             raise DataError(f"{f.name}: features must be .npy, .npz, .parquet, .csv or TensorBoard .tsv files.")
-    folder = workspace() / f"features-{_digest([*files, *([metadata] if metadata else [])])}"
-    folder.mkdir(exist_ok=True)
-    names = []
-    for f in files:
-        name = _base_name(f)
-        (folder / name).write_bytes(f.getbuffer())
-        names.append(name)
+    if len(files) > 1 and "tensors.tsv" not in [_base_name(f).lower() for f in files]:
+        raise DataError("Upload one features file (or TensorBoard's tensors.tsv with its metadata.tsv).")
+    room = workspace()
+    folder = room / f"features-{_digest([*files, *([metadata] if metadata else [])])}"
+    writes = [(folder / _base_name(f), f) for f in files]
     meta_path = None
     if metadata is not None:
         meta_path = folder / ("meta-" + _base_name(metadata))
-        meta_path.write_bytes(metadata.getbuffer())
-    if "tensors.tsv" in [n.lower() for n in names]:
+        writes.append((meta_path, metadata))
+    missing = [(path, f) for path, f in writes if not path.is_file()]
+    _check_room(room, sum(f.size for _, f in missing), len(missing))
+    folder.mkdir(exist_ok=True)
+    for path, f in missing:
+        _write_atomic(path, f.getbuffer())
+    if "tensors.tsv" in [_base_name(f).lower() for f in files]:
         return folder, meta_path
-    if len(files) > 1:
-        raise DataError("Upload one features file (or TensorBoard's tensors.tsv with its metadata.tsv).")
-    return folder / names[0], meta_path
+    return writes[0][0], meta_path
+
+
+#: Content-addressed files verified since this process started: path -> (size, mtime_ns) when checked.
+_verified: dict[str, tuple[int, int]] = {}
+
+
+def _intact(target: Path, digest: str) -> bool:
+    """Whether ``target`` holds the bytes whose SHA-256 is ``digest`` (hashed once per version of the file)."""
+    try:
+        stat = target.stat()
+    except OSError:
+        return False
+    stamp = (stat.st_size, stat.st_mtime_ns)
+    if _verified.get(str(target)) == stamp:
+        return True
+    try:
+        ok = sha256_file(target) == digest
+    except OSError:
+        ok = False
+    if ok:
+        _verified[str(target)] = stamp
+    return ok
 
 
 def _save_by_content(file, kind: str, suffixes: tuple[str, ...]) -> Path:
     suffix = PurePosixPath(file.name).suffix.lower()
     if suffix not in suffixes:
         raise DataError(f"{file.name}: a {kind} file must end in {', '.join(suffixes)}.")
-    folder = home_dir() / kind / hashlib.sha256(file.getbuffer()).hexdigest()[:16]
+    digest = hashlib.sha256(file.getbuffer()).hexdigest()
+    folder = home_dir() / kind / digest[:16]
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / _base_name(file)  # keeps the name the user knows
-    if not target.exists():
-        target.write_bytes(file.getbuffer())
+    if not _intact(target, digest):  # missing, or cut short by an interrupted write of an older version
+        if target.exists():
+            log.warning("%s does not hold the bytes its folder names; writing it again.", target)
+        _write_atomic(target, file.getbuffer())
     return target
 
 

@@ -41,10 +41,10 @@ def browser():
 
 
 @contextlib.contextmanager
-def serve(home: Path, log_path: Path):
-    """``streamlit run app.py`` with ``EMBEDVIZ_HOME=home`` on a free port; yields its URL."""
+def serve(home: Path, log_path: Path, env: dict[str, str] | None = None):
+    """``streamlit run app.py`` with ``EMBEDVIZ_HOME=home`` (and ``env``) on a free port; yields its URL."""
     port = _free_port()
-    env = {**os.environ, "EMBEDVIZ_HOME": str(home)}
+    env = {**os.environ, "EMBEDVIZ_HOME": str(home), **(env or {})}
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
@@ -82,12 +82,19 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory):
-    """The app as a user starts it, with an empty ``EMBEDVIZ_HOME``; yields (url, home)."""
+def data_root(tmp_path_factory) -> Path:
+    """The one folder the test server shares ("Path on this server" reads nothing else)."""
+    return tmp_path_factory.mktemp("shared-data")
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory, data_root):
+    """The app as a user starts it, with an empty ``EMBEDVIZ_HOME`` and one shared data folder
+    (:func:`data_root`); yields (url, home)."""
     home = tmp_path_factory.mktemp("embedviz-home")
     log = tmp_path_factory.mktemp("logs") / "streamlit.log"
     _LOGS.append(log)
-    with serve(home, log) as url:
+    with serve(home, log, {"EMBEDVIZ_DATA_ROOTS": str(data_root)}) as url:
         yield url, home
 
 

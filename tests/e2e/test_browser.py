@@ -172,10 +172,10 @@ def _choose_folder_and_random_resnet18(page, url: str, folder) -> None:
     page.locator("[data-testid='stRadio'] label", has_text="Random (untrained baseline)").click()
 
 
-def test_extraction_runs_on_through_a_refresh_and_a_second_tab(app_server, browser, artifacts, tmp_path):
+def test_extraction_runs_on_through_a_refresh_and_a_second_tab(app_server, browser, artifacts, data_root):
     from ..conftest import make_image_folder
 
-    folder = make_image_folder(tmp_path / "many", per_class=600, seed=9)
+    folder = make_image_folder(data_root / "many", per_class=600, seed=9)
     url, _ = app_server
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
@@ -283,7 +283,7 @@ def test_a_points_page_follows_a_neighbour(app_server, browser, artifacts):
     assert page.locator(".stException").count() == 0
 
 
-def test_a_large_map_draws_a_sample_over_all_points_and_a_box_selects_from_all(app_server, browser, artifacts, tmp_path):
+def test_a_large_map_draws_a_sample_over_all_points_and_a_box_selects_from_all(app_server, browser, artifacts, data_root):
     import numpy as np
     import pandas as pd
 
@@ -291,13 +291,13 @@ def test_a_large_map_draws_a_sample_over_all_points_and_a_box_selects_from_all(a
     n = 60_000
     xy = rng.uniform(-10, 10, (n, 2)).astype(np.float32)
     pd.DataFrame({"Paths": [f"img/{i}.png" for i in range(n)], "X-Coord": xy[:, 0], "Y-Coord": xy[:, 1],
-                  "label": [f"c{i}" for i in rng.integers(0, 8, n)]}).to_parquet(tmp_path / "big.parquet")
+                  "label": [f"c{i}" for i in rng.integers(0, 8, n)]}).to_parquet(data_root / "big.parquet")
     url, _ = app_server
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(f"{url}/Data_and_model")
     page.locator("[data-testid='stRadio'] label", has_text="Path on this server").click()
     page.locator("[data-testid='stRadio'] label", has_text="Features or a map made elsewhere").click()
-    page.get_by_label("Features file, TensorBoard projector folder or Metascatter CSV").fill(str(tmp_path / "big.parquet"))
+    page.get_by_label("Features file, TensorBoard projector folder or Metascatter CSV").fill(str(data_root / "big.parquet"))
     page.get_by_role("button", name="Use this path").click()
     page.wait_for_selector("text=a map with its own coordinates", timeout=120_000)
     page.locator("[data-testid='stSidebarNav'] a", has_text="Explore").click()
