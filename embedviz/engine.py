@@ -10,6 +10,7 @@ first run would have, so the features come out bit for bit the same.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -25,9 +26,12 @@ from .errors import DataError, ModelError
 from .images import ImageCollection
 from .models import LoadedModel
 from .progress import ProgressCallback, report
+from .store import disk_full_error, is_disk_full
 
 __all__ = ["POOLINGS", "EngineResult", "Forward", "Shards", "run_engine", "pool", "auto_workers", "auto_batch_size",
            "plan_shards", "decode_batch", "assemble", "Job"]
+
+log = logging.getLogger(__name__)
 
 #: ``avg``/``max`` over the spatial (or token) positions; ``flatten`` keeps them, averaged down to a
 #: coarser grid when the vector would be longer than ``flatten_limit``.
@@ -182,8 +186,26 @@ class Shards:
             return None
 
     def _write_text(self, name: str, text: str) -> None:
-        with self.fs.open_output_stream(f"{self.root}/{name}") as fh:
-            fh.write(text.encode())
+        try:
+            with self.fs.open_output_stream(f"{self.root}/{name}") as fh:
+                fh.write(text.encode())
+        except BaseException as exc:
+            self._discard(f"{self.root}/{name}")  # half a plan would not match the next run's: no harm, but no use
+            if is_disk_full(exc):
+                log.warning("Disk full writing %s/%s: %s", self.root, name, exc)
+                raise disk_full_error("the extraction's plan", "nothing was extracted yet") from None
+            raise
+
+    def _discard(self, path: str) -> None:
+        """Delete a file that may be half-written, if it is there."""
+        try:
+            self.fs.delete_file(path)
+        except (FileNotFoundError, OSError):
+            pass
+
+    def finished(self) -> int:
+        """How many finished shards the folder holds."""
+        return sum(info.base_name.startswith("shard-") for info in self.fs.get_file_info(_selector(self.root)))
 
     def path(self, start: int) -> str:
         return f"{self.root}/shard-{start:010d}.parquet"
@@ -211,8 +233,19 @@ class Shards:
             columns["logits"] = _vectors(shard[2], len(kept))
         table = pa.table(columns).replace_schema_metadata({"embedviz_skipped": json.dumps(skipped)})
         tmp = f"{self.root}/.{start}.{uuid.uuid4().hex[:8]}.parquet"
-        pq.write_table(table, tmp, filesystem=self.fs, compression="none")
-        self.fs.move(tmp, self.path(start))
+        try:
+            pq.write_table(table, tmp, filesystem=self.fs, compression="none")
+            self.fs.move(tmp, self.path(start))
+        except BaseException as exc:  # a shard lands whole or not at all
+            self._discard(tmp)
+            if is_disk_full(exc):
+                log.warning("Disk full writing shard %d into %s: %s", start, self.root, exc)
+                finished = self.finished()
+                kept = ("no shard had finished yet" if not finished else
+                        f"the {finished:,} finished shard{' is' if finished == 1 else 's are'} kept, so running "
+                        "it again resumes from there")
+                raise disk_full_error("a shard of the extraction", kept) from None
+            raise
         return shard
 
     @property

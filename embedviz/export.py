@@ -2,8 +2,8 @@
 features with metadata as TensorBoard projector files.
 
 Text written to CSV or TSV never starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return:
-such cells get a leading apostrophe (:func:`escape_formulas`), so a spreadsheet shows them as text
-instead of running them as formulas.
+such cells and column headers get a leading apostrophe (:func:`escape_formulas`), so a spreadsheet
+shows them as text instead of running them as formulas.
 """
 
 from __future__ import annotations
@@ -29,16 +29,26 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _SPRITE_SIDE = 8192
 
 
+def _escape_text(text: object) -> object:
+    return "'" + text if isinstance(text, str) and text.startswith(_FORMULA_STARTS) else text
+
+
 def escape_formulas(table: pd.DataFrame) -> pd.DataFrame:
-    """A copy in which text cells that a spreadsheet would run as a formula start with ``'``."""
+    """A copy in which text cells and column headers that a spreadsheet would run as a formula start
+    with ``'``. Categorical columns come back as plain text where a category needed escaping (a new
+    category cannot be assigned into a categorical); ``table`` itself is never changed."""
     out = table.copy()
-    for column in out.columns:
-        values = out[column]
+    for position in range(out.shape[1]):  # by position: headers may repeat
+        values = out.iloc[:, position]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype(object)
         if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
             text = values.astype("string")
-            risky = text.str.startswith(_FORMULA_STARTS).fillna(False).astype(bool)
+            risky = text.str.startswith(_FORMULA_STARTS).fillna(False).astype(bool).to_numpy()
             if risky.any():
-                out[column] = values.where(~risky.to_numpy(), "'" + text)
+                escaped = values.astype(object).where(~risky, "'" + text.astype(object))
+                out.isetitem(position, escaped)
+    out.columns = [_escape_text(name) for name in out.columns]
     return out
 
 

@@ -9,7 +9,9 @@ work is never done twice, across restarts.
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -20,13 +22,28 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from .errors import DataError, EmbedVizError
 from .home import home_dir
-from .housekeeping import mark_used
+from .housekeeping import PARTIAL_SUFFIX, mark_used
 
-__all__ = ["FeatureSet", "FeatureStore", "save_feature_set", "load_feature_set"]
+__all__ = ["FeatureSet", "FeatureStore", "save_feature_set", "load_feature_set", "is_disk_full", "disk_full_error"]
+
+log = logging.getLogger(__name__)
 
 _FILES = ("features.npy", "samples.parquet", "skipped.csv", "manifest.json")
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a write failed for want of space (a full disk or a used-up quota)."""
+    return isinstance(exc, OSError) and (exc.errno in _DISK_FULL or "No space left on device" in str(exc)
+                                         or "Disk quota exceeded" in str(exc))
+
+
+def disk_full_error(what: str, kept: str = "nothing half-written was left behind") -> EmbedVizError:
+    """The one line a user sees when ``what`` could not be written because the disk is full."""
+    return EmbedVizError(f"The server's disk is full: {what} could not be written ({kept}). Free space or ask "
+                         "the operator for more, then run it again.")
 
 
 @dataclass(frozen=True)
@@ -45,26 +62,43 @@ class FeatureSet:
         return len(self.samples)
 
 
-def save_feature_set(feature_set: FeatureSet, directory: str | Path) -> Path:
-    """Write the four files; each lands whole or not at all (written aside, then renamed)."""
+def save_feature_set(feature_set: FeatureSet, directory: str | Path, *, what: str = "the feature set",
+                     kept: str = "nothing half-written was left behind") -> Path:
+    """Write the four files, all or none: each is written aside under a temporary name, and only
+    when all four are whole are they renamed into place (a failure removes the temporary files, and
+    the folder too when this call made it). A full disk is an :class:`EmbedVizError` saying so, with
+    ``what`` could not be written and what was ``kept``."""
     directory = Path(directory).expanduser()
+    made = not directory.exists()
     directory.mkdir(parents=True, exist_ok=True)
     token = uuid.uuid4().hex[:8]
-
-    def atomic(name: str, write) -> None:
-        tmp = directory / f".{name}.{token}.tmp"
-        write(tmp)
-        os.replace(tmp, directory / name)
+    skipped = feature_set.skipped if len(feature_set.skipped.columns) else pd.DataFrame(columns=["path", "reason"])
 
     def write_features(path: Path) -> None:
         with open(path, "wb") as fh:  # a file object: np.save would add ".npy" to the temporary name
             np.save(fh, np.ascontiguousarray(feature_set.features, np.float32))
 
-    atomic("features.npy", write_features)
-    atomic("samples.parquet", lambda p: feature_set.samples.to_parquet(p, index=False))
-    skipped = feature_set.skipped if len(feature_set.skipped.columns) else pd.DataFrame(columns=["path", "reason"])
-    atomic("skipped.csv", lambda p: skipped.to_csv(p, index=False))
-    atomic("manifest.json", lambda p: p.write_text(json.dumps(feature_set.manifest, indent=2, default=str)))
+    writers = {
+        "features.npy": write_features,
+        "samples.parquet": lambda p: feature_set.samples.to_parquet(p, index=False),
+        "skipped.csv": lambda p: skipped.to_csv(p, index=False),
+        "manifest.json": lambda p: p.write_text(json.dumps(feature_set.manifest, indent=2, default=str)),
+    }
+    temporary = {name: directory / f".{name}.{token}.tmp" for name in writers}
+    try:
+        for name, write in writers.items():
+            write(temporary[name])
+        for name in writers:  # manifest.json last: the store reads a folder only when all four are there
+            os.replace(temporary[name], directory / name)
+    except BaseException as exc:
+        for tmp in temporary.values():
+            tmp.unlink(missing_ok=True)
+        if made:
+            shutil.rmtree(directory, ignore_errors=True)
+        if is_disk_full(exc):
+            log.warning("Disk full writing a feature set into %s: %s", directory, exc)
+            raise disk_full_error(what, kept) from None
+        raise
     return directory
 
 
@@ -115,9 +149,11 @@ class FeatureStore:
     def put(self, key: str, feature_set: FeatureSet) -> FeatureSet:
         """Store under ``key``: written into a private folder, then renamed into place."""
         final = self.folder(key)
-        tmp = self.root / f".{key}.{uuid.uuid4().hex[:8]}.partial"
+        tmp = self.root / f".{key}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}"
         manifest = {**feature_set.manifest, "key": key}
-        save_feature_set(replace(feature_set, manifest=manifest), tmp)
+        # removes ``tmp`` if it fails; the caller keeps the extraction's shards until this succeeds
+        save_feature_set(replace(feature_set, manifest=manifest), tmp, what="the extracted features",
+                         kept="the finished shards are kept, so running it again resumes from them")
         try:
             os.rename(tmp, final)
         except OSError:  # another process stored the same key first: theirs is identical
