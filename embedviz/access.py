@@ -9,7 +9,10 @@ A viewer is, in order of trust:
 3. otherwise this browser: a hash of the random token in Streamlit's XSRF cookie, which the browser
    keeps until it is closed. Private runs then belong to the browser that made them.
 
-The allow-list (e-mails, or ``@domain``) restricts a hosted instance to the people it names.
+The allow-list (e-mails, or ``@domain``) restricts a hosted instance to the people it names. The
+operator list (same form) names who may act on the whole store: clear it, clean it up now, and see
+its paths and size. Only a viewer identified by sign-in or the trusted proxy header can be an
+operator; a browser guest never is, whatever the list says.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ import os
 from dataclasses import dataclass
 from typing import Iterable
 
-__all__ = ["Viewer", "browser_viewer", "signed_in_viewer", "allowed", "parse_allow_list", "USER_HEADER_VAR",
-           "ALLOWED_VAR"]
+__all__ = ["Viewer", "browser_viewer", "signed_in_viewer", "allowed", "parse_allow_list", "is_operator",
+           "env_allow_list", "env_operators", "USER_HEADER_VAR", "ALLOWED_VAR", "OPERATORS_VAR"]
 
 #: The header a trusted reverse proxy sets to the signed-in user's e-mail (unset: headers are ignored).
 USER_HEADER_VAR = "EMBEDVIZ_USER_HEADER"
 #: Comma-separated e-mails or @domains allowed in (also ``[embedviz] allowed`` in secrets.toml).
 ALLOWED_VAR = "EMBEDVIZ_ALLOWED"
+#: Comma-separated e-mails or @domains of the operators (also ``[embedviz] operators`` in secrets.toml).
+OPERATORS_VAR = "EMBEDVIZ_OPERATORS"
 
 
 @dataclass(frozen=True)
@@ -94,3 +99,13 @@ def allowed(email: str | None, allow_list: tuple[str, ...]) -> bool:
 
 def env_allow_list() -> tuple[str, ...]:
     return parse_allow_list(os.environ.get(ALLOWED_VAR))
+
+
+def env_operators() -> tuple[str, ...]:
+    return parse_allow_list(os.environ.get(OPERATORS_VAR))
+
+
+def is_operator(viewer: Viewer, operators: tuple[str, ...]) -> bool:
+    """Whether ``viewer`` is one of the ``operators`` (e-mails or ``@domain``s): never a guest, and
+    nobody when the list is empty (unlike the allow-list, where empty means everyone)."""
+    return bool(operators) and viewer.signed_in and allowed(viewer.name, operators)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import os
+import re
 import sqlite3
 import time
 import uuid
@@ -23,9 +26,12 @@ from typing import Any, Iterator
 from .errors import EmbedVizError
 from .home import home_dir
 
-__all__ = ["Run", "Catalog", "RunNotFound", "RunNotVisible", "KINDS", "runs_table"]
+__all__ = ["Run", "Catalog", "RunNotFound", "RunNotVisible", "KINDS", "runs_table", "is_run_id", "unavailable",
+           "made_from"]
 
 KINDS = ("extraction", "map")
+log = logging.getLogger(__name__)
+_RUN_ID = re.compile(r"[0-9a-f]{1,64}")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -56,6 +62,19 @@ class RunNotFound(EmbedVizError):
 
 class RunNotVisible(EmbedVizError):
     """The run exists but is another user's private run."""
+
+
+def is_run_id(text: str) -> bool:
+    """Whether ``text`` looks like a run id (lower-case hex), so it can be named in a message as is."""
+    return bool(_RUN_ID.fullmatch(text or ""))
+
+
+def unavailable(run_id: str) -> str:
+    """The one sentence for a run the viewer may not open, whether it is gone or private, so that
+    ids cannot be probed; an id that is not hex is not repeated (it came from someone's link)."""
+    named = f"Run {run_id}" if is_run_id(run_id) else "The run in this link"
+    return (f"{named} cannot be opened: it was deleted, or it is private to the person who made it (they can "
+            "publish it on the Runs page).")
 
 
 @dataclass(frozen=True)
@@ -141,13 +160,11 @@ class Catalog:
 
     def open(self, run_id: str, viewer: str) -> Run:
         """The run, if ``viewer`` may see it; raises with a sentence to show otherwise."""
-        run = self.get(run_id)
+        run = self.get(run_id) if is_run_id(run_id) else None
         if run is None:
-            raise RunNotFound(f"No run has the id {run_id!r}: it was deleted, or the link is incomplete. "
-                              "Ask whoever sent it for a new link.")
+            raise RunNotFound(unavailable(run_id))
         if not run.visible_to(viewer):
-            raise RunNotVisible(f"Run {run_id} is private to the person who made it. Ask them to publish it "
-                                "on the Runs page, then open the link again.")
+            raise RunNotVisible(unavailable(run_id))
         with self._connect() as db:
             db.execute("UPDATE runs SET opened = ? WHERE id = ?", (time.time(), run_id))
         return run
@@ -171,8 +188,11 @@ class Catalog:
     def _owned(self, db: sqlite3.Connection, run_id: str, viewer: str) -> sqlite3.Row:
         row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
-            raise RunNotFound(f"No run has the id {run_id!r}.")
+            raise RunNotFound(unavailable(run_id))
         if row["owner"] != viewer:
+            log.warning("refused: %s tried to change run %s of %s", viewer, run_id, row["owner"])
+            if not row["published"]:  # someone else's private run: as if it did not exist
+                raise RunNotVisible(unavailable(run_id))
             raise RunNotVisible(f"Run {run_id} belongs to {row['owner_name']}; only they can change or delete it.")
         return row
 
@@ -221,6 +241,28 @@ class Catalog:
                 if run.inputs.get("source_features"):
                     features.add(str(run.inputs["source_features"]))
         return features, maps
+
+
+def _without_paths(value: Any, homes: tuple[str, ...]) -> Any:
+    """``value`` with every absolute path of the server replaced by its file name (an upload's
+    workspace by "an upload")."""
+    if isinstance(value, dict):
+        return {k: _without_paths(v, homes) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_paths(v, homes) for v in value]
+    if isinstance(value, str) and (os.path.isabs(value) or value.startswith("~")):
+        if any(value == h or value.startswith(os.path.join(h, "sessions", "")) for h in homes):
+            return "an upload"
+        return os.path.basename(value.rstrip("/\\")) or "a folder on the server"
+    return value
+
+
+def made_from(run: Run, paths: bool = False) -> dict[str, Any]:
+    """What ``run`` was made from, as shown to people: its inputs and parameters, with the server's
+    absolute paths reduced to file names unless ``paths`` (an operator looking)."""
+    found = {"inputs": run.inputs, "parameters": {k: v for k, v in run.params.items() if k != "token"}}
+    home = home_dir()
+    return found if paths else _without_paths(found, (str(home), str(home.resolve())))
 
 
 def runs_table(runs: list[Run], viewer: str) -> "pd.DataFrame":

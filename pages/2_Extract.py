@@ -12,14 +12,15 @@ if ui.is_precomputed():
     with ui.guard():
         features = ui.precomputed_features()
     st.success(f"Nothing to extract: {len(features):,} feature vectors of {features.features.shape[1]} dimensions "
-               f"were loaded from {features.manifest['source'].rsplit('/', 1)[-1]}.")
+               f"were loaded from {ui.plain(features.manifest['source'].rsplit('/', 1)[-1])}.")
     st.page_link("pages/3_Reduce.py", label="Next: make the map", icon=":material/tune:")
     ui.sidebar_summary()
     st.stop()
 with ui.guard():
     collection, model = ui.current_collection(), ui.current_model()
     layer = ui.current_layer(model)
-st.markdown(f"**{ui.plain(collection.name)}** ({len(collection):,} images) through **{ui.model_label(model)}**, layer `{layer}`.")
+st.markdown(f"**{ui.plain(collection.name)}** ({len(collection):,} images) through **{ui.plain(ui.model_label(model))}**, "
+            f"layer `{str(layer).replace('`', chr(39))}`.")
 
 ui.engine_control()
 left, right = st.columns(2)

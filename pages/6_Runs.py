@@ -4,15 +4,19 @@ pin or delete it, and see how much the store holds."""
 import streamlit as st
 
 from embedviz import ui
-from embedviz.catalog import runs_table
+from embedviz.catalog import made_from, runs_table
 from embedviz.housekeeping import limits
+from embedviz.home import home_dir
 from embedviz.ui import links
+from embedviz.ui.store import MiB, own_usage, tree_bytes
 
 ui.page_setup("Runs", ":material/history:")
 st.title("Runs")
 me = ui.viewer()
+operator = links.is_operator()
 st.caption(f"Every extraction and map is a run. You are {ui.plain(me.name)}"
-           + ("" if me.signed_in else " (not signed in: your private runs belong to this browser)")
+           + (" (an operator of this server)" if operator else "" if me.signed_in
+              else " (not signed in: your private runs belong to this browser)")
            + ". Private runs open only for you; published ones for anyone with the link.")
 
 show = st.segmented_control("Show", ["mine", "mine and published"], default="mine and published", key="runs_show",
@@ -33,11 +37,13 @@ def actions(run, key: str) -> None:
             st.switch_page("pages/4_Explore.py" if run.kind == "map" else "pages/3_Reduce.py")
     if mine:
         if b.button("Make private" if run.published else "Publish", icon=":material/public:", key=f"{key}_publish"):
-            ui.catalog().publish(run.id, me.id, not run.published)
+            with ui.guard():
+                ui.catalog().publish(run.id, me.id, not run.published)
             st.rerun()
         if c.button("Unpin" if run.pinned else "Pin", icon=":material/keep:", key=f"{key}_pin",
                     help="Pinned runs' files are never removed when the store is over its size limit."):
-            ui.catalog().pin(run.id, me.id, not run.pinned)
+            with ui.guard():
+                ui.catalog().pin(run.id, me.id, not run.pinned)
             st.rerun()
         with d.popover("Delete", icon=":material/delete:"):
             st.caption("Deletes the run" + (" and your maps made from it" if run.kind == "extraction" else "")
@@ -47,8 +53,7 @@ def actions(run, key: str) -> None:
                     st.session_state["runs_done"] = links.delete_run(run)
                     st.rerun()
     with e.popover("Made from", icon=":material/info:"):
-        st.json({"inputs": run.inputs, "parameters": {k: v for k, v in run.params.items() if k != "token"}},
-                expanded=2)
+        st.json(made_from(run, paths=operator), expanded=2)
 
 
 if not runs:
@@ -74,11 +79,20 @@ if done:
 
 st.divider()
 idle, cap = limits()
-size = sum(p.stat().st_size for p in ui.catalog().path.parent.rglob("*") if p.is_file())
-st.caption(f"The store holds {size / 2**20:,.1f} MiB"
-           + (f" of at most {cap / 2**30:,.1f} GiB (least recently used caches go first; pinned and published "
-              "runs stay)" if cap else " (no size limit set: EMBEDVIZ_STORE_LIMIT_GB)")
-           + f". Uploads of sessions idle for {idle / 3600:g} hours are removed.")
-if st.button("Clean up now", icon=":material/cleaning_services:", key="runs_housekeep"):
-    st.success(links.run_housekeeping().describe())
+if operator:  # the whole store, walked at most once a minute
+    size = tree_bytes(str(home_dir()))
+    st.caption(f"The store holds {size / MiB:,.1f} MiB"
+               + (f" of at most {cap / 2**30:,.1f} GiB (least recently used caches go first; pinned and published "
+                  "runs stay)" if cap else " (no size limit set: EMBEDVIZ_STORE_LIMIT_GB)")
+               + f". Uploads of sessions idle for {idle / 3600:g} hours are removed.")
+    if st.button("Clean up now", icon=":material/cleaning_services:", key="runs_housekeep"):
+        with ui.guard(stop=False):
+            st.success(links.run_housekeeping().describe())
+            tree_bytes.clear()
+else:
+    runs_bytes, workspace_bytes = own_usage()
+    st.caption(f"Your runs use {runs_bytes / MiB:,.1f} MiB of stored features and maps, and your uploads in this "
+               f"session {workspace_bytes / MiB:,.1f} MiB. Uploads of sessions idle for {idle / 3600:g} hours are "
+               "removed" + ("; when the store is over its size limit, the least recently used caches go first "
+                            "(pinned and published runs stay)." if cap else "."))
 ui.sidebar_summary()

@@ -24,8 +24,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from ..access import USER_HEADER_VAR, Viewer, allowed, browser_viewer, env_allow_list, parse_allow_list, signed_in_viewer
-from ..catalog import Catalog, Run
+from ..access import (USER_HEADER_VAR, Viewer, allowed, browser_viewer, env_allow_list, env_operators,
+                      is_operator as _listed_operator, parse_allow_list, signed_in_viewer)
+from ..catalog import Catalog, Run, is_run_id, unavailable
 from ..errors import EmbedVizError
 from ..filters import CategoryFilter, RangeFilter, TextFilter, TopKFilter
 from ..home import home_dir
@@ -33,7 +34,7 @@ from ..housekeeping import mark_used
 
 __all__ = ["gate", "viewer", "catalog", "bound", "restore_bound", "apply_link", "write_link",
            "link_url", "share_panel", "reopen", "serialise_filters", "deserialise_filters", "link_messages",
-           "BIND", "maybe_housekeep", "linked_ids", "set_linked_ids"]
+           "BIND", "maybe_housekeep", "linked_ids", "set_linked_ids", "is_operator", "require_operator"]
 
 #: Passed to a widget to bind its value to the query parameter named by its key.
 BIND = "query-params"
@@ -60,6 +61,11 @@ def _allow_list() -> tuple[str, ...]:
     return parse_allow_list(section.get("allowed")) + env_allow_list()
 
 
+def _operators() -> tuple[str, ...]:
+    section = _secrets_section("embedviz") or {}
+    return parse_allow_list(section.get("operators")) + env_operators()
+
+
 def _header_email() -> str | None:
     header = os.environ.get(USER_HEADER_VAR)
     return (st.context.headers.get(header) or None) if header else None
@@ -84,7 +90,9 @@ def gate() -> None:
         email = _header_email()
     entries = _allow_list()
     if entries and not allowed(email, entries):
-        message = (f"{email} is not on this instance's list of allowed users; ask its operator to add you."
+        from .widgets import plain  # widgets imports this module
+
+        message = (f"{plain(email)} is not on this instance's list of allowed users; ask its operator to add you."
                    if email else "This instance admits only the people on its list, and you are not signed in; "
                                  "ask its operator how to sign in.")
         st.error(message, icon=":material/block:")
@@ -108,6 +116,19 @@ def viewer() -> Viewer:
             found = browser_viewer(st.context.cookies.get("_streamlit_xsrf"), session)
         st.session_state["_viewer"] = found
     return found
+
+
+def is_operator() -> bool:
+    """Whether the viewer is one of this server's operators (``[embedviz] operators`` in secrets.toml or
+    ``EMBEDVIZ_OPERATORS``), signed in or named by the trusted proxy header; a guest never is."""
+    return _listed_operator(viewer(), _operators())
+
+
+def require_operator(what: str) -> None:
+    """Refuse ``what`` (e.g. "clear the feature store") unless the viewer is an operator."""
+    if not is_operator():
+        raise EmbedVizError(f"Only an operator of this server can {what}; operators are named in EMBEDVIZ_OPERATORS "
+                            "(or [embedviz] operators in secrets.toml) and must be signed in.")
 
 
 @st.cache_resource(show_spinner=False)
@@ -211,6 +232,9 @@ def apply_link() -> None:
     current = st.session_state.get("current_run")
     if current is not None and current.id == run_id:
         return
+    if not is_run_id(run_id):  # not an id this server made: refused without looking, and without echo
+        st.session_state["link_error"] = unavailable(run_id)
+        return
     try:
         run = catalog().open(run_id, viewer().id)
         reopen(run)
@@ -224,12 +248,14 @@ def apply_link() -> None:
 
 def link_messages() -> None:
     """What happened to the link this session was opened with, once."""
+    from .widgets import plain  # widgets imports this module
+
     error = st.session_state.pop("link_error", None)
     if error:
-        st.error(error, icon=":material/link_off:")
+        st.error(plain(error), icon=":material/link_off:")
     note = st.session_state.pop("link_note", None)
     if note:
-        st.info(note, icon=":material/info:")
+        st.info(plain(note), icon=":material/info:")
 
 
 def _choice() -> dict[str, Any]:
@@ -348,7 +374,9 @@ def share_panel() -> None:
                 if not published:
                     st.caption("Private: only you can open this link.")
             else:
-                st.caption(f"Made by {run.owner_name}; published.")
+                from .widgets import plain  # widgets imports this module
+
+                st.caption(f"Made by {plain(run.owner_name)}; published.")
 
 
 @st.cache_resource(show_spinner=False)
@@ -379,10 +407,11 @@ def maybe_housekeep(every: float = 300.0) -> None:
 
 
 def run_housekeeping():
-    """One pass now (what is protected: published and pinned runs, and running jobs)."""
+    """One pass now (what is protected: published and pinned runs, and running jobs); operators only."""
     from ..housekeeping import housekeep_store
     from .state import runner
 
+    require_operator("clean up the store now")
     return housekeep_store({job.key for job in runner().active()})
 
 
@@ -392,6 +421,9 @@ def delete_run(run: Run) -> str:
     from ..store import FeatureStore
     from .state import _stored, runner
 
+    if run.owner != viewer().id:  # the catalog refuses too; say nothing about what others' jobs are doing
+        raise EmbedVizError(unavailable(run.id) if not run.published else
+                            f"Run {run.id} belongs to someone else; only they can delete it.")
     if any(job.key == run.features_key for job in runner().active()):
         raise EmbedVizError("An extraction is writing this run's features; cancel it or let it finish first.")
     gone = catalog().delete(run.id, viewer().id)
