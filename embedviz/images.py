@@ -275,19 +275,28 @@ def _write_error(exc: OSError, rel: PurePosixPath) -> DataError:
                      "pack the archive again with plain folder and file names.")
 
 
-def _unpack(archive: Path, tmp: Path) -> None:
-    """Every image of ``archive`` into ``tmp``, within the caps; raises :class:`DataError`."""
+def _unpack(archive: Path, tmp: Path, room: tuple[int, int] | None = None) -> None:
+    """Every image of ``archive`` into ``tmp``, within the caps and the ``room`` (bytes, files) left in the
+    user's workspace; raises :class:`DataError`."""
     size_cap = cap("max_archive_mb")
     ratio_budget = max(_RATIO_FLOOR_BYTES, _MAX_RATIO * archive.stat().st_size)
-    total = 0
+    total = count = 0
     try:
         for rel, size, stream in _iter_archive(archive, _is_image):
             _check_member_name(rel)
+            count += 1
+            if room is not None and count > room[1]:
+                raise DataError(cap("workspace_files").message(
+                    f"{archive.name} unpacks to more files than your workspace has room for ({room[1]:,})"))
+            if room is not None and total + size > room[0]:
+                raise DataError(cap("workspace_mb").message(
+                    f"{archive.name} unpacks to more than the {room[0] / 2**20:,.1f} MiB left in your workspace"))
             if size > _MAX_MEMBER_BYTES:
                 raise DataError(f"{_short(str(rel))} is {size / 2**20:,.0f} MiB, larger than one image may be.")
             if total + size > size_cap.bytes():
                 raise DataError(size_cap.message(f"{archive.name} unpacks to more than {total / 2**20:,.0f} MiB"))
-            limit = min(_MAX_MEMBER_BYTES, size_cap.bytes() - total, ratio_budget - total)
+            limit = min(_MAX_MEMBER_BYTES, size_cap.bytes() - total, ratio_budget - total,
+                        *([room[0] - total] if room is not None else []))
             too_much = (size_cap.message(f"{archive.name} unpacks to more than {size_cap.value():,.0f} MiB")
                         if size_cap.bytes() - total <= ratio_budget - total else
                         f"Unpacking stopped at {_short(str(rel))}: the archive expands far beyond its size "
@@ -337,12 +346,15 @@ def _first_line(exc: BaseException) -> str:
     return text[:120]
 
 
-def load_archive(archive: str | Path, workspace: Path | None = None) -> ImageCollection:
+def load_archive(archive: str | Path, workspace: Path | None = None,
+                 room: tuple[int, int] | None = None) -> ImageCollection:
     """Unpack the images of a ``.zip``/``.tar`` archive member by member, then load the folder.
 
     Only image files are written, never links or paths outside the target folder; the
     target is keyed by the archive's SHA-256, so the same archive is unpacked once. Images are
     unpacked into a temporary folder renamed when complete: a failure leaves nothing behind.
+    ``room`` (bytes, files) is what the user's workspace may still take: an archive that unpacks to
+    more is refused (its own caps apply either way).
     """
     archive = Path(archive).expanduser()
     if not archive.is_file():
@@ -353,7 +365,7 @@ def load_archive(archive: str | Path, workspace: Path | None = None) -> ImageCol
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{digest[:16]}-", suffix=".partial", dir=target.parent))
         try:
-            _unpack(archive, tmp)
+            _unpack(archive, tmp, room)
             (tmp / ".complete").write_text(digest)
             if not (target / ".complete").exists():  # another session may have finished the same archive
                 shutil.rmtree(target, ignore_errors=True)
@@ -561,7 +573,7 @@ def load_manifest(
 
 def load_collection(
     source: str | Path, path_prefix: str | Path | None = None, workspace: Path | None = None,
-    path_column: str | None = None, roots: DataRoots | None = None,
+    path_column: str | None = None, roots: DataRoots | None = None, room: tuple[int, int] | None = None,
 ) -> ImageCollection:
     """A folder, an archive or a manifest, told apart by what ``source`` is.
 
@@ -583,7 +595,7 @@ def load_collection(
     if not exists:
         raise DataError(f"{source} does not exist: give a folder, a .zip/.tar archive or a CSV/Parquet manifest.")
     if lower.endswith(_ARCHIVE_SUFFIXES):
-        return load_archive(source, workspace)
+        return load_archive(source, workspace, room)
     if lower.endswith((".csv", ".tsv", ".txt", ".parquet")):
         return load_manifest(source, path_prefix, path_column, roots)
     raise DataError(f"{source.name} is not a folder, .zip/.tar archive or CSV/Parquet manifest.")

@@ -262,3 +262,20 @@ def test_a_truncated_weights_file_is_written_again_on_the_next_upload_and_then_l
     assert target.read_bytes() == data
     assert any("resnet18" in s.value and "3 classes" in s.value for s in at.success), [s.value for s in at.success]
     assert [p.name for p in target.parent.iterdir()] == ["r.safetensors"]  # no temporary file left behind
+
+
+def test_an_archive_that_unpacks_past_the_room_left_in_the_workspace_is_refused(tmp_path, image_folder):
+    from embedviz.errors import DataError
+    from embedviz.images import load_archive
+
+    from .conftest import zip_folder
+
+    archive = zip_folder(image_folder, tmp_path / "shapes.zip")
+    with pytest.raises(DataError) as files:
+        load_archive(archive, tmp_path / "ws", room=(10**9, 5))
+    assert "EMBEDVIZ_WORKSPACE_FILES" in str(files.value) and "\n" not in str(files.value)
+    with pytest.raises(DataError) as size:
+        load_archive(archive, tmp_path / "ws", room=(2_000, 1_000))
+    assert "EMBEDVIZ_WORKSPACE_MB" in str(size.value)
+    assert not any((tmp_path / "ws").rglob("*.png"))  # nothing half-unpacked stays
+    assert len(load_archive(archive, tmp_path / "ws", room=(10**9, 1_000))) == 17  # 16 shapes and one broken .png

@@ -26,7 +26,7 @@ from ..limits import cap
 from ..trusted import trusted_enabled
 from . import links
 
-__all__ = ["workspace", "workspace_usage", "save_images", "save_features", "save_weights", "save_class_index",
+__all__ = ["workspace", "workspace_usage", "workspace_room", "save_images", "save_features", "save_weights", "save_class_index",
            "weight_suffixes", "WEIGHTS_HELP"]
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,12 @@ def workspace_usage(folder: Path) -> tuple[int, int]:
             size += st_.st_size
             files += 1
     return size, files
+
+
+def workspace_room(folder: Path) -> tuple[int, int]:
+    """(bytes, files) the workspace ``folder`` may still take under its caps."""
+    size, files = workspace_usage(folder)
+    return max(cap("workspace_mb").bytes() - size, 0), max(cap("workspace_files").count() - files, 0)
 
 
 def _check_room(folder: Path, new_bytes: int, new_files: int) -> None:
