@@ -42,7 +42,7 @@ if stored is None:
                       if stored.manifest.get("resumed_images") else "") + ".")
     elif job is not None and job.status in ("failed", "cancelled"):
         st.warning(f"The last extraction {job.status} at {job.done:,} of {job.total:,} images"
-                   + (f": {job.error}" if job.status == "failed" else "; extracting again resumes from there."))
+                   + (f": {ui.plain(job.error)}" if job.status == "failed" else "; extracting again resumes from there."))
     else:
         st.info("Not extracted yet for this data, model and layer.")
 else:

@@ -1,44 +1,74 @@
-"""Background jobs: one at a time, found again by key, cancellable, and a failure ends only its job."""
+"""Background jobs: one at a time in a child process, found again by owner and key, cancellable
+with the finished part kept, and a failure ends only its job."""
 
 from __future__ import annotations
 
-import threading
+import os
 import time
+from pathlib import Path
+
+import pytest
 
 from embedviz.errors import Cancelled, ModelError
-from embedviz.jobs import JobRunner
+from embedviz.jobs import JobRunner, Task
 
 
-def _wait(job, seconds: float = 30) -> None:
+def slow(gate: str, progress) -> str:
+    """Ten steps, each waiting for ``gate`` to exist."""
+    for i in range(10):
+        end = time.monotonic() + 30
+        while not os.path.exists(gate) and time.monotonic() < end:
+            time.sleep(0.02)
+        progress(i + 1, 10, "images")
+    return "stored"
+
+
+def counting(progress) -> None:
+    for i in range(1000):
+        if progress(i, 1000, "images"):
+            raise Cancelled(f"Stopped at {i}")
+        time.sleep(0.005)
+
+
+def bad_model(progress) -> None:
+    raise ModelError("resnet18 cannot take 8 px")
+
+
+def bug(progress) -> float:
+    return 1 / 0
+
+
+def value(result: str, progress) -> str:
+    return result
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fork_server() -> None:
+    """Start the fork server once (it imports torch: seconds), so the jobs' times are their own."""
+    _wait(JobRunner().submit("warm", "warm", Task(value, ("warm",))), seconds=120)
+
+
+def _wait(job, seconds: float = 60) -> None:
     end = time.monotonic() + seconds
     while job.active and time.monotonic() < end:
         time.sleep(0.02)
     assert not job.active
 
 
-def test_the_same_work_submitted_twice_is_one_job_and_jobs_queue():
+def test_the_same_work_submitted_twice_is_one_job_and_jobs_queue(tmp_path):
     runner = JobRunner()
-    gate = threading.Event()
-    runs = []
-
-    def slow(job):
-        runs.append(job.key)
-        for i in range(10):
-            gate.wait(5)
-            job.progress(i + 1, 10, "images")
-        return "stored"
-
-    first = runner.submit("key-a", "A", slow)
-    again = runner.submit("key-a", "A from a second tab", slow)
-    second = runner.submit("key-b", "B", slow)
+    gate = str(tmp_path / "gate")
+    first = runner.submit("key-a", "A", Task(slow, (gate,)))
+    again = runner.submit("key-a", "A from a second tab", Task(slow, (gate,)))
+    second = runner.submit("key-b", "B", Task(slow, (gate,)))
     assert again is first and second is not first
-    time.sleep(0.1)
     assert first.status == "running" and second.status == "queued"  # one at a time
     assert second.describe() == "waiting for the job ahead of it"
-    gate.set()
+    Path(gate).touch()
     _wait(first), _wait(second)
-    assert first.status == second.status == "done" and first.result == "stored" and runs == ["key-a", "key-b"]
-    assert first.done == first.total == 10 and runner.active() == []
+    assert first.status == second.status == "done" and first.result == "stored"
+    assert first.started < second.started
+    assert first.done == first.total == 10 and runner.active() == []  # progress crossed from the child
     # a page opened after the end still lists them, with their outcome
     assert runner.recent(longer_than=0) == [second, first] and first.describe().startswith("done: 10 images in ")
     assert runner.recent(within=-1, longer_than=0) == [] and runner.recent() == []  # old, or quick: not listed
@@ -46,26 +76,21 @@ def test_the_same_work_submitted_twice_is_one_job_and_jobs_queue():
 
 def test_cancel_stops_at_the_next_report_and_failures_stay_in_their_job():
     runner = JobRunner()
-
-    def counting(job):
-        for i in range(1000):
-            if job.progress(i, 1000, "images"):
-                raise Cancelled(f"Stopped at {i}")
-            time.sleep(0.005)
-
-    job = runner.submit("k", "counting", counting)
-    time.sleep(0.1)
+    job = runner.submit("k", "counting", Task(counting))
+    end = time.monotonic() + 60
+    while job.done < 5 and time.monotonic() < end:
+        time.sleep(0.01)
     job.cancel()
     _wait(job)
     assert job.status == "cancelled" and 0 < job.done < 999
     assert job.describe() == f"cancelled at {job.done:,} / 1,000 images"
 
-    bad = runner.submit("bad", "bad model", lambda job: (_ for _ in ()).throw(ModelError("resnet18 cannot take 8 px")))
-    crash = runner.submit("crash", "bug", lambda job: 1 / 0)
+    bad = runner.submit("bad", "bad model", Task(bad_model))
+    crash = runner.submit("crash", "bug", Task(bug))
     _wait(bad), _wait(crash)
     assert bad.status == "failed" and bad.describe() == "resnet18 cannot take 8 px"
     assert crash.status == "failed" and "ZeroDivisionError" in crash.error
-    after = runner.submit("after", "still serving", lambda job: "fine")
+    after = runner.submit("after", "still serving", Task(value, ("fine",)))
     _wait(after)
     assert after.result == "fine"  # the runner goes on after a failed job
-    assert runner.submit("bad", "again", lambda job: "retried") is not bad  # finished work can run again
+    assert runner.submit("bad", "again", Task(value, ("retried",))) is not bad  # finished work can run again

@@ -12,7 +12,6 @@ import pytest
 from embedviz.access import allowed, browser_viewer, parse_allow_list, signed_in_viewer
 from embedviz.catalog import Catalog, RunNotFound, RunNotVisible, runs_table
 from embedviz.housekeeping import enforce_cap, housekeep, mark_used, sweep_workspaces
-from embedviz.jobs import JobRunner
 
 
 def _run(catalog: Catalog, owner: str, kind: str = "map", **kw):
@@ -171,33 +170,6 @@ def test_housekeeping_reads_its_limits_from_the_environment(tmp_path, monkeypatc
     assert housekeep(set(), set(), set(), home=tmp_path).evicted == []
 
 
-def test_jobs_take_turns_each_owner_sees_their_place_and_a_crash_or_cancel_frees_the_worker():
-    runner = JobRunner()
-    gate = threading.Event()
-
-    def blocking(job):
-        job.progress(1, 10)
-        gate.wait(10)
-        raise RuntimeError("CUDA error: device-side assert")  # a crash mid-job
-
-    first = runner.submit("a", "first", blocking, owner="alice")
-    while first.status != "running":
-        time.sleep(0.01)
-    second = runner.submit("b", "second", lambda job: "b", owner="bob")
-    third = runner.submit("c", "third", lambda job: "c", owner="carol")
-    assert [runner.position(j) for j in (first, second, third)] == [0, 1, 2]
-    assert "2 jobs ahead" in third.describe(ahead=runner.position(third))
-    assert [j.key for j in runner.of("bob")] == ["b"]
-    second.cancel()  # cancelled while waiting: it never starts
-    gate.set()
-    deadline = time.time() + 10
-    while third.active and time.time() < deadline:
-        time.sleep(0.01)
-    assert first.status == "failed" and "RuntimeError" in first.error
-    assert second.status == "cancelled"
-    assert third.status == "done" and third.result == "c"
-
-
 def test_housekeeping_keeps_what_published_runs_need(tmp_path, monkeypatch):
     from embedviz.cli import main
 
@@ -221,17 +193,3 @@ def test_housekeeping_keeps_what_published_runs_need(tmp_path, monkeypatch):
     assert main(["housekeep"]) == 0
     assert (tmp_path / "sessions" / "shared").exists() and not (tmp_path / "sessions" / "private").exists()
     assert (tmp_path / "features" / "f-shared").exists() and not (tmp_path / "features" / "f-private").exists()
-
-
-def test_jobs_run_below_the_pages_priority(monkeypatch):
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        pytest.skip("per-thread nice is Linux's")
-    monkeypatch.setenv("EMBEDVIZ_JOB_NICE", "7")
-    runner = JobRunner()
-    job = runner.submit("n", "nice", lambda job: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-    while job.active:
-        time.sleep(0.01)
-    assert job.status == "done" and job.result >= 7
-    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < 7  # the pages' thread is untouched

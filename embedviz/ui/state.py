@@ -20,8 +20,8 @@ from ..classes import load_class_index, name_labels
 from ..demo import EARLY_WEIGHTS, demo_collection
 from ..errors import Cancelled, DataError, EmbedVizError
 from ..filters import apply_filters, describe_filter, filter_columns
-from ..features import compute_features, feature_key
-from ..jobs import Job, JobRunner
+from ..features import feature_key
+from ..jobs import Extraction, Job, JobRunner, Task, extract
 from ..home import check_server_path
 from ..images import ImageCollection, collection_hash, file_hashes, load_collection
 from ..layers import check_layer, default_layer
@@ -98,9 +98,12 @@ def dataset_spec() -> dict[str, str]:
 def set_dataset(spec: dict[str, str]) -> None:
     """Make ``spec`` current if it loads; otherwise raise and keep the current data."""
     if spec["kind"] != "demo" and spec.get("via") != "upload":  # typed paths: only what the server shares
+        from .sources import server_roots  # sources imports this module
+
+        roots = server_roots()
         for field in ("path", "prefix", "metadata"):
             if spec.get(field):
-                check_server_path(spec[field])
+                check_server_path(spec[field], roots)
     _collection(json.dumps(spec, sort_keys=True), class_index())
     st.session_state["dataset"] = spec
     if spec["kind"] == "features":
@@ -164,11 +167,20 @@ def _collection(spec_json: str, classes: str | None) -> ImageCollection:
     if spec["kind"] == "demo":
         collection = demo_collection()
     elif spec["kind"] == "features":
-        collection = images_of(_precomputed(spec_json), spec.get("prefix") or None)
+        from .sources import server_roots
+
+        collection = images_of(_precomputed(spec_json), spec.get("prefix") or None,
+                               None if spec.get("via") == "upload" else server_roots())
     elif spec.get("via") == "upload":  # unpacked inside this session's workspace, beside the upload
-        collection = load_collection(spec["path"], workspace=Path(spec["path"]).parent)
+        from .uploads import workspace_room
+
+        collection = load_collection(spec["path"], workspace=Path(spec["path"]).parent,
+                                     room=workspace_room(Path(spec["path"]).parent.parent))
     else:
-        collection = load_collection(spec["path"], spec.get("prefix") or None, path_column=spec.get("column") or None)
+        from .sources import server_roots
+
+        collection = load_collection(spec["path"], spec.get("prefix") or None, path_column=spec.get("column") or None,
+                                     roots=server_roots())
     return name_labels(collection, load_class_index(classes)) if classes else collection
 
 
@@ -266,16 +278,18 @@ def stored_features() -> FeatureSet | None:
 
 @st.cache_resource(show_spinner=False)
 def runner() -> JobRunner:
-    """The server's one job runner, shared by every session (one extraction at a time)."""
+    """The server's one job runner, shared by every session: one extraction at a time, in a child
+    process, users taking turns."""
     return JobRunner()
 
 
 def extraction_job() -> Job | None:
-    """The job computing the current choice's features, if one was started (here or in another tab)."""
+    """The viewer's job computing the current choice's features, if they started one (here or in
+    another tab); another user's job for the same features is theirs alone."""
     if is_precomputed():
         return None
     *_, key = _feature_key()
-    return runner().get(key)
+    return runner().get(key, links.viewer().id)
 
 
 #: Where an extraction runs, when the operator named a Ray cluster.
@@ -357,14 +371,17 @@ def _start(collection: ImageCollection, model: LoadedModel, spec: dict[str, Any]
     choice = {"dataset": dataset_spec(), "model": spec, "layer": layer, "classes": class_index()}
     images = collection_hash(collection, hashes)
 
-    def work(job: Job) -> str:
-        features = compute_features(collection, model, layer, progress=job.progress, hashes=hashes, device=device,
-                                    batch_size=batch, ray=ray)
-        links.record_extraction(owner, choice, label, replace(features, key=key), time.time() - (job.started or time.time()),
-                                images)
-        return key
+    work = Extraction(collection, {k: spec.get(k) for k in ("architecture", "weights", "preprocessing")},
+                      class_index(), layer, list(hashes), key, device, batch, ray)
 
-    return runner().submit(key, label, work, owner=owner.id)
+    def record(job: Job) -> None:  # in this process, once the child stored the features
+        features = FeatureStore().get(key)
+        if features is None:
+            raise EmbedVizError("The extraction ended but its features are not in the store; extract again.")
+        links.record_extraction(owner, choice, label, replace(features, key=key),
+                                time.time() - (job.started or time.time()), images)
+
+    return runner().submit(key, label, Task(extract, (work,)), owner=owner.id, on_done=record)
 
 
 def wait_for(job: Job) -> None:
@@ -437,7 +454,7 @@ def _all_features() -> FeatureSet:
         return _stored(key)
     except KeyError:
         pass
-    job = runner().get(key)
+    job = runner().get(key, links.viewer().id)
     if job is not None and job.status == "cancelled" and not st.session_state.pop("ev_resume", False):
         st.warning(f"Extraction was cancelled at {job.done:,} of {job.total:,} images; the finished part is kept.")
         if st.button("Resume extraction", type="primary"):
@@ -449,7 +466,9 @@ def _all_features() -> FeatureSet:
 
 
 def clear_store() -> int:
-    """Delete every stored feature set (refused while an extraction runs); returns the bytes freed."""
+    """Delete every stored feature set (an operator's act, refused while an extraction runs); returns the
+    bytes freed."""
+    links.require_operator("clear the feature store")
     if runner().active():
         raise EmbedVizError("An extraction is running; cancel it or let it finish before clearing the store.")
     freed = FeatureStore().clear()
