@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -13,8 +14,10 @@ import pytest
 from .conftest import make_image_folder
 
 
-def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "embedviz", *args], capture_output=True, text=True, timeout=300)
+def run(*args: str, check: bool = True, home=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **({"EMBEDVIZ_HOME": str(home)} if home else {})}
+    result = subprocess.run([sys.executable, "-m", "embedviz", *args], capture_output=True, text=True, timeout=300,
+                            env=env)
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -25,7 +28,9 @@ def extracted(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     data = make_image_folder(root / "images", per_class=10, seed=3)
     out = root / "features"
-    result = run("extract", "--data", str(data), "--model", "pixels", "--out", str(out), "--batch-size", "7")
+    # a module fixture runs before the per-test EMBEDVIZ_HOME is set: give it a home of its own
+    result = run("extract", "--data", str(data), "--model", "pixels", "--out", str(out), "--batch-size", "7",
+                 home=root / "home")
     return out, result
 
 
