@@ -10,7 +10,7 @@ from embedviz.ui.preprocessing import preprocessing_panel
 from embedviz.ui.sources import data_source_panel, precomputed_panel
 from embedviz.ui.uploads import WEIGHTS_HELP, save_class_index, save_weights, weight_suffixes
 
-ui.page_setup("Data & model", ":material/folder_open:")
+ui.page_setup("Data & model")
 st.title("Data & model")
 
 st.subheader("Data")
@@ -55,7 +55,7 @@ if (architecture, weights) != (current["architecture"], current.get("weights")) 
 
 with ui.guard():
     model = ui.current_model()
-st.success(f"**Model:** {ui.model_label(model)}")
+st.success(f"**Model:** {ui.plain(ui.model_label(model))}")
 preprocessing_panel(model)
 index = st.file_uploader("Class index (optional): JSON {\"0\": \"cat\", …} or text, naming label and prediction ids",
                          type=["json", "txt"])
@@ -67,7 +67,7 @@ if index is not None:
             st.rerun()
 if ui.class_index():
     named, remove = st.columns([3, 1])
-    named.caption(f"Labels and predictions are named by {ui.class_index().rsplit('/', 1)[-1]}.")
+    named.caption(f"Labels and predictions are named by {ui.plain(ui.class_index().rsplit('/', 1)[-1])}.")
     if remove.button("Remove class index"):
         ui.set_class_index(None)
         st.rerun()

@@ -5,7 +5,7 @@ import streamlit as st
 from embedviz import ui
 from embedviz.reducers import REDUCERS
 
-ui.page_setup("Reduce", ":material/tune:")
+ui.page_setup("Reduce")
 st.title("Reduce to a map")
 
 with ui.guard():
@@ -36,7 +36,7 @@ with plot:
     st.caption(f"{len(samples):,} points · {REDUCERS[embedding.method].label} {embedding.n_components}-D"
                f"{backend} ({how})")
     for note in embedding.notes:
-        st.info(note)
+        st.info(ui.plain(note))  # may name a column of the user's metadata
     if embedding.details:
         st.caption(" ".join(embedding.details))
     quality = ui.map_quality(features, embedding)

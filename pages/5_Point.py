@@ -8,7 +8,7 @@ from embedviz.inspect_point import METRICS, feature_neighbours, top_predictions
 from embedviz.selection import selected_rows
 from embedviz.thumbnails import thumbnail
 
-ui.page_setup("Point", ":material/center_focus_strong:")
+ui.page_setup("Point")
 st.title("A point up close")
 
 with ui.guard():
@@ -33,8 +33,8 @@ def _show_image(path, size: int) -> None:
         st.image(thumbnail(root / path, size))
 
 
-label = f" · label {sample['label']}" if "label" in sample.index else ""
-st.subheader(f"{sample['sample_id']}{label}", anchor=False)
+label = f" · label {ui.plain(sample['label'])}" if "label" in sample.index else ""
+st.subheader(f"{ui.plain(sample['sample_id'])}{label}", anchor=False)
 left, right = st.columns([2, 5])
 with left:
     _show_image(sample.get("path"), 320)
@@ -52,15 +52,15 @@ with right:
     if "label" in samples.columns and len(near):
         same = (rows["label"].astype(str) == str(sample["label"])).mean()
         st.markdown(f"**{len(near)} nearest in feature space** · {same:.0%} share its label "
-                    f"({sample['label']})")
+                    f"({ui.plain(sample['label'])})")
     else:
         st.markdown(f"**{len(near)} nearest in feature space**")
     grid = st.columns(4)
     for i, ((_, neighbour), distance) in enumerate(zip(rows.iterrows(), near["distance"])):
         with grid[i % 4]:
             _show_image(neighbour.get("path"), 112)
-            label = f" · label {neighbour['label']}" if "label" in neighbour.index else ""
-            st.caption(f"{neighbour['sample_id']}{label} · distance {distance:.3g}")
+            label = f" · label {ui.plain(neighbour['label'])}" if "label" in neighbour.index else ""
+            st.caption(f"{ui.plain(neighbour['sample_id'])}{label} · distance {distance:.3g}")
             st.button("Go to this point", key=f"go_{neighbour['sample_id']}",
                       on_click=st.session_state.update, kwargs={"ev_point": str(neighbour["sample_id"])})
 ui.sidebar_summary()

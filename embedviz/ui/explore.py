@@ -25,7 +25,7 @@ from ..summary import accuracy
 from ..filters import Filter, filter_columns
 from .links import bound, linked_ids, set_linked_ids
 from .state import MapView, map_filters, set_map_filters
-from .widgets import gallery, guard, progress_callback
+from .widgets import gallery, guard, plain, progress_callback
 
 __all__ = ["map_figure", "map_filter_button", "zoom_window", "zoom_controls", "density_underlay", "with_extra_columns", "style_controls", "highlight_rows",
            "selection_section", "mistakes_section",
@@ -112,7 +112,7 @@ def _colour_choice(samples: pd.DataFrame, color: str | None) -> tuple[tuple[str,
     options = natural_order(samples[color].astype("string").fillna("(none)").unique())
     current = category_colours(samples, MapStyle(color=color, colors=tuple(mine.items())))
     left, right = st.columns([3, 1])
-    category = left.selectbox(f"A colour for one {color}", options, key=f"ev_colour_of_{color}")
+    category = left.selectbox(f"A colour for one {plain(color)}", options, key=f"ev_colour_of_{color}")
     key = f"ev_colour_{color}_{category}"
     st.session_state.setdefault(key, current[category])
     picked = right.color_picker("Colour", key=key, label_visibility="hidden")
@@ -146,11 +146,11 @@ def highlight_rows(samples: pd.DataFrame) -> tuple[np.ndarray, str]:
     cells = _confusion_cells() if has_predictions(samples) else []
     if cells:
         rows.append(cell_rows(samples, cells))
-        said.append(", ".join(f"label {a} predicted {b}" for a, b in cells[:4]) + (" ..." if len(cells) > 4 else ""))
+        said.append(", ".join(f"label {plain(a)} predicted {plain(b)}" for a, b in cells[:4]) + (" ..." if len(cells) > 4 else ""))
     shown = st.session_state.get("ev_show_set", "(none)")
     if shown != "(none)" and _set_column(shown) in samples.columns:
         rows.append(np.flatnonzero(samples[_set_column(shown)].to_numpy(dtype=bool)))
-        said.append(f"the set {shown!r}")
+        said.append(f"the set {plain(repr(shown))}")
     if linked_ids():
         from ..selection import positions_for_ids
 
@@ -291,7 +291,7 @@ def _save_set(name: str, ids: list[str]) -> None:
         return
     sets = st.session_state.setdefault(_SETS, {})
     sets[name] = ids
-    st.toast(f"Saved {len(ids):,} points as the set {name!r}.")
+    st.toast(f"Saved {len(ids):,} points as the set {plain(repr(name))}.")
     st.rerun()  # the set's column shows in the colour and filter lists
 
 
@@ -394,8 +394,8 @@ def clusters_section(view: MapView, samples: pd.DataFrame) -> None:
         reps = clustering.representatives.get(name, [])
         if not reps:
             continue
-        made_of = f" · mostly {row['most common label']} ({row['share']:.0%})" if "share" in row else ""
-        st.markdown(f"**Cluster {name}** · {int(row['points']):,} points{made_of}")
+        made_of = f" · mostly {plain(row['most common label'])} ({row['share']:.0%})" if "share" in row else ""
+        st.markdown(f"**Cluster {plain(name)}** · {int(row['points']):,} points{made_of}")
         gallery(samples.iloc[reps], view.collection.root, key=f"cluster_{name}", per_page=len(reps),
                 columns=max(6, len(reps)), controls=False)
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from ..figures import natural_order
 from .links import bound
+from .widgets import plain
 from ..filters import CategoryFilter, Filter, RangeFilter, TextFilter, TopKFilter, column_kind, prediction_columns
 
 __all__ = ["filter_widgets"]
@@ -57,22 +58,22 @@ def filter_widgets(samples: pd.DataFrame) -> list[Filter]:
             values = pd.to_numeric(samples[column], errors="coerce").dropna()
             low, high = float(values.min()), float(values.max())
             if low == high:
-                st.caption(f"{column}: every value is {low:g}")
+                st.caption(f"{plain(column)}: every value is {low:g}")
                 continue
             current = st.session_state.get(key)
             if not (isinstance(current, tuple) and low <= current[0] <= current[1] <= high):
                 st.session_state[key] = (low, high)  # seeded here, not as a default, so it survives page switches
-            chosen = st.slider(column, low, high, **bound(key))
+            chosen = st.slider(plain(column), low, high, **bound(key))
             filters.append(RangeFilter(column, *chosen))
         elif kind == "category":
             options = natural_order(samples[column].astype("string").fillna("(none)").unique())
             if not set(st.session_state.get(key, options)) <= set(options):
                 st.session_state.pop(key)
             st.session_state.setdefault(key, options)
-            chosen = st.multiselect(column, options, **bound(key))
+            chosen = st.multiselect(plain(column), options, **bound(key))
             filters.append(CategoryFilter(column, tuple(chosen)))
         else:
-            pattern = st.text_input(f"{column} contains", **bound(key))
+            pattern = st.text_input(f"{plain(column)} contains", **bound(key))
             regex = st.checkbox("regular expression", **bound(f"{key}_re"))
             if pattern:
                 filters.append(TextFilter(column, pattern, regex))

@@ -13,6 +13,7 @@ from ..reducers import Embedding, estimate_seconds
 from ..render import point_colours
 from ..store import FeatureSet
 from ..filters import describe_filter
+from .widgets import plain
 from .state import clear_map_filters, default_sample, map_filters, reducer_settings
 
 __all__ = ["size_controls", "map_filters_note", "preview_figure"]
@@ -67,7 +68,7 @@ def map_filters_note() -> None:
     active = map_filters()
     if not active:
         return
-    said = "; ".join(describe_filter(f) for f in active)
+    said = "; ".join(plain(describe_filter(f)) for f in active)  # column names and values: users'
     st.info(f"This map is made from only the points kept by: {said}.", icon=":material/filter_alt:")
     st.button("Map all points again", on_click=clear_map_filters, key="map_all_points")
 

@@ -61,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "ev_stratify": "(none)",
 }
 _DEMO_SPEC = {"kind": "demo"}
+FAVICON = Path(__file__).with_name("favicon.png")
 _DEMO_MODEL = {"architecture": DEMO, "weights": None}
 
 
@@ -73,10 +74,12 @@ def _warm_up_umap() -> bool:
     return True
 
 
-def page_setup(title: str, icon: str = ":material/scatter_plot:") -> None:
+def page_setup(title: str) -> None:
     """Page config, sign-in, the run a link names, defaults, and keeping ``ev_`` widget values when
     the user switches pages."""
-    st.set_page_config(page_title=f"{title} · embedviz", page_icon=icon, layout="wide")
+    # A favicon served by this server: a material icon as page_icon is fetched from Google's font CDN by
+    # every browser, which a hosted instance must not require (or leak its viewers to).
+    st.set_page_config(page_title=f"{title} · embedviz", page_icon=str(FAVICON), layout="wide")
     links.gate()
     _warm_up_umap()
     links.apply_link()
@@ -392,11 +395,11 @@ def wait_for(job: Job) -> None:
     cancel = st.empty()  # emptied when the job ends, so no stale button stays on the page
     if job.active and cancel.button("Cancel extraction", key=f"cancel_{job.id}", icon=":material/stop:"):
         job.cancel()
-    bar = st.progress(job.fraction, text=f"{plain(job.label)}: {job.describe(ahead=runner().position(job))}")
+    bar = st.progress(job.fraction, text=f"{plain(job.label)}: {plain(job.describe(ahead=runner().position(job)))}")
     while job.active:
         time.sleep(0.25)
         verb = "Extracting" if job.status == "running" else "Queued:"
-        bar.progress(job.fraction, text=f"{verb} {plain(job.label)}: {job.describe(ahead=runner().position(job))}")
+        bar.progress(job.fraction, text=f"{verb} {plain(job.label)}: {plain(job.describe(ahead=runner().position(job)))}")
     bar.empty()
     cancel.empty()
     if job.status == "failed":

@@ -26,7 +26,7 @@ def sidebar_summary() -> None:
                       else f"**Features** made elsewhere, {dim} dimensions  \n")
         else:
             model = current_model()
-            source = f"**Model** {model_label(model)}  \n**Layer** `{current_layer(model)}`  \n"
+            source = f"**Model** {plain(model_label(model))}  \n**Layer** {plain(current_layer(model))}  \n"
     except Exception:  # the page's own guard shows the message
         return
     settings = reducer_settings()
@@ -58,11 +58,11 @@ def jobs_panel() -> None:
             st.caption("Extractions")
         for job in jobs:
             if job.active:
-                st.progress(job.fraction, text=f"{plain(job.label)}: {job.describe(ahead=runner().position(job))}")
+                st.progress(job.fraction, text=f"{plain(job.label)}: {plain(job.describe(ahead=runner().position(job)))}")
                 if st.button("Cancel", key=f"sidebar_cancel_{job.id}"):
                     job.cancel()
             else:
-                st.caption(f"{plain(job.label)}: {job.describe()}")
+                st.caption(f"{plain(job.label)}: {plain(job.describe())}")
         if others:
             running = sum(job.status == "running" for job in others)
             st.caption(f"Other users: {running} running, {len(others) - running} waiting. Jobs take turns on "

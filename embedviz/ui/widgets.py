@@ -19,13 +19,42 @@ from .links import bound
 
 __all__ = ["guard", "progress_callback", "param_widgets", "gallery", "plain"]
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:])")
+# Streamlit renders GitHub-flavoured Markdown (remark-gfm) plus its own extensions in st.markdown, captions,
+# alerts, toasts, widget labels and help, radio/segmented options, tab and expander labels and image captions.
+# A user's string is made inert there in four steps:
+_LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")  # 1. one line: no new block
+# 2. An invisible word joiner (U+2060) breaks what Streamlit and remark find in the text *after* escapes are
+# undone, so backslashes cannot stop them: autolinked URLs (http://, www.) and e-mail addresses, :material/…:
+# icons, :emoji: and :streamlit: shortcodes, :color[…] directives, and "->" style arrows.
+_JOINER = "\u2060"
+_JOIN_AFTER = re.compile(r"(?:(?<=:)(?=[\w/+\-])|(?<=@)(?=[\w\-])|(?<=www)(?=\.))", re.IGNORECASE)
+_ARROWS = re.compile(r"(^|\s)([<\-~>])(?=[\->=])")
+# 3. Backslash escapes for what Markdown parses: links and images ([ ]), HTML and autolinks (< >), emphasis,
+# code, strikethrough, tables, LaTeX ($), entity references, and "_" where it could open or close emphasis
+# (between two letters or digits it cannot, so snake_case names stay as they are).
+_ESCAPE = re.compile(r"([\\`*\[\]<>$~|])|&(?=#?[0-9A-Za-z]+;)|(?<![^\W_])_|_(?![^\W_])")
+# 4. What starts a block at the start of a line: a heading, a list item, a thematic break ("> " is escaped above).
+_LEADING = re.compile(r"^(\s*)(?:([-+#])(?=[\s\-#]|$)|(\d{1,9})([.)])(?=\s|$))")
+
+
+def _escape(match: re.Match) -> str:
+    return "\\" + match.group(0)
 
 
 def plain(text: object) -> str:
-    """``text`` (a name from a user's files) escaped so Markdown shows it as written: no links,
-    emphasis or HTML."""
-    return _MARKDOWN.sub(r"\\\1", str(text))
+    """``text`` (a name from a user's files, a message that quotes one) made safe to put in any
+    element that renders Markdown: it shows as written, on one line, and never becomes a link,
+    an image, HTML, emphasis, a heading or list, an icon, an emoji, coloured text or LaTeX.
+
+    Prose punctuation (``.``, ``,``, ``-``, ``(``, ``)``, ``:``) is left alone, so messages read
+    the same in the page and in tests; the word joiners added are invisible.
+    """
+    value = _LINE_BREAKS.sub(" ", str(text))
+    value = _ARROWS.sub(lambda m: m.group(1) + m.group(2) + _JOINER, value)
+    value = _JOIN_AFTER.sub(_JOINER, value)
+    value = _ESCAPE.sub(_escape, value)
+    return _LEADING.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"),
+                        value, count=1)
 
 
 @contextlib.contextmanager
@@ -38,11 +67,11 @@ def guard(stop: bool = True) -> Iterator[None]:
     try:
         yield
     except Cancelled as exc:
-        st.warning(str(exc))
+        st.warning(plain(exc))  # messages quote names from users' files
         if stop:
             st.stop()
     except EmbedVizError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(plain(exc), icon=":material/error:")
         if stop:
             st.stop()
 
@@ -130,6 +159,6 @@ def gallery(rows: pd.DataFrame, root, *, key: str, per_page: int = 24, columns: 
     for i, (_, row) in enumerate(shown.iterrows()):
         with grid[i % columns]:
             if "path" in row and pd.notna(row["path"]):
-                st.image(thumbnail(root / row["path"], 112), caption=_caption(row))
+                st.image(thumbnail(root / row["path"], 112), caption=plain(_caption(row)))
             else:  # features made elsewhere may come without images
-                st.caption(_caption(row))
+                st.caption(plain(_caption(row)))
