@@ -5,7 +5,7 @@ import streamlit as st
 from embedviz import ui
 from embedviz.ui.store import store_panel
 
-ui.page_setup("Extract", ":material/memory:")
+ui.page_setup("Extract")
 st.title("Extract features")
 
 if ui.is_precomputed():

@@ -8,7 +8,7 @@ from embedviz.filters import apply_filters
 from embedviz.ui import explore
 from embedviz.ui.filters import filter_widgets
 
-ui.page_setup("Explore", ":material/travel_explore:")
+ui.page_setup("Explore")
 st.title("Explore")
 
 with ui.guard():

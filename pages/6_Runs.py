@@ -10,7 +10,7 @@ from embedviz.home import home_dir
 from embedviz.ui import links
 from embedviz.ui.store import MiB, own_usage, tree_bytes
 
-ui.page_setup("Runs", ":material/history:")
+ui.page_setup("Runs")
 st.title("Runs")
 me = ui.viewer()
 operator = links.is_operator()

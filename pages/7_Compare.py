@@ -10,7 +10,7 @@ from embedviz.reducers import REDUCERS
 from embedviz.ui import compare
 from embedviz.ui.filters import filter_widgets
 
-ui.page_setup("Compare", ":material/compare:")
+ui.page_setup("Compare")
 st.title("Compare feature sets")
 st.caption("The same images through several layers, checkpoints or models. Each map starts from the one "
            "before it and is turned onto it, so a point sits in a comparable place; select points in any map "
