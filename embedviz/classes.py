@@ -30,9 +30,14 @@ def _from_mapping(mapping: dict, source: str) -> list[str]:
         except (TypeError, ValueError):
             raise DataError(f"{source}: class ids must be whole numbers, not {key!r}.") from None
         names[index] = str(value[-1] if isinstance(value, (list, tuple)) and value else value)
-    missing = sorted(set(range(max(names) + 1)) - set(names)) if names else []
-    if missing or not names:
-        raise DataError(f"{source}: class ids must run 0..N-1 without gaps; missing {missing[:5]}.")
+    if not names:
+        raise DataError(f"{source} names no classes; give {{\"0\": \"cat\", …}} or one name per line.")
+    # ids are unique, so 0..N-1 holds exactly when the smallest is 0 and the largest N-1 (a range up to
+    # the largest id is never built: one line "999999999999 x" would take the server's memory)
+    if min(names) < 0 or max(names) != len(names) - 1:
+        missing = [i for i in range(len(names)) if i not in names][:5]
+        raise DataError(f"{source}: class ids must run 0..N-1 without gaps; "
+                        + (f"missing {missing}." if missing else f"{len(names):,} classes, but an id of {max(names):,}."))
     return [names[i] for i in range(len(names))]
 
 

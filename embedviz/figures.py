@@ -355,7 +355,8 @@ def separation_figure(table: pd.DataFrame, metric: str = "knn_accuracy", *, heig
     colours = categorical_palette(table["set"].nunique())
     for colour, (name, part) in zip(colours, table.groupby("set", sort=False)):
         part = part.set_index(part["label"].astype(str)).reindex(labels)
-        figure.add_trace(go.Bar(x=labels, y=part[metric], name=html.escape(str(name)), marker_color=colour,
+        # plotly renders tick labels and hover text as HTML: a class named <a href=…> would be a link
+        figure.add_trace(go.Bar(x=[html.escape(label, quote=False) for label in labels], y=part[metric], name=html.escape(str(name)), marker_color=colour,
                                 hovertemplate="class %{x}: %{y:.3f}<extra>" + html.escape(str(name)) + "</extra>"))
     title = "k-NN accuracy (share of a class's points whose 10 nearest mostly share it)" \
         if metric == "knn_accuracy" else "silhouette (how far a class's points sit from other classes)"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Sequence, Union
 
@@ -96,13 +95,26 @@ def _mask(samples: pd.DataFrame, spec: Filter) -> np.ndarray:
     if isinstance(spec, RangeFilter):
         values = pd.to_numeric(column, errors="coerce")
         return ((values >= spec.low) & (values <= spec.high)).fillna(False).to_numpy(dtype=bool)
-    if spec.regex:
-        try:
-            re.compile(spec.pattern)
-        except re.error as exc:
-            raise DataError(f"{spec.pattern!r} is not a valid regular expression ({exc}).") from None
-    text = column.astype("string").fillna("")
-    return text.str.contains(spec.pattern, regex=spec.regex, case=False).to_numpy(dtype=bool)
+    return _contains(column, spec.pattern, spec.regex)
+
+
+def _contains(column: pd.Series, pattern: str, regex: bool) -> np.ndarray:
+    """Rows whose text contains ``pattern``, ignoring case. Regular expressions run in RE2 (pyarrow), in
+    time linear in the text: a pattern from a link or a user (``(a+)+b\\1``) cannot hold the server, and
+    Python's ``re``, which backtracks, is never the fallback."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(column.astype("string").fillna("").to_numpy(dtype=object), type=pa.string())
+    if not regex:
+        return pc.match_substring(text, pattern, ignore_case=True).to_numpy(zero_copy_only=False).astype(bool)
+    try:
+        found = pc.match_substring_regex(text, pattern, ignore_case=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        reason = str(exc).split(":", 1)[-1].strip().splitlines()[0][:120]
+        raise DataError(f"{pattern!r} is not a valid regular expression here ({reason}); back-references and "
+                        "look-arounds are not supported.") from None
+    return found.to_numpy(zero_copy_only=False).astype(bool)
 
 
 def apply_filters(samples: pd.DataFrame, filters: Sequence[Filter]) -> np.ndarray:

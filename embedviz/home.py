@@ -107,10 +107,8 @@ def check_server_path(path: str | os.PathLike[str], roots: DataRoots | None = No
         raise DataError("This server shares no folders, so paths on it cannot be read: upload the files instead "
                         f"(its operator can share folders with {DATA_ROOTS_VAR}).")
     resolved = _resolve(path)
-    if inside_home(resolved):
-        raise DataError(f"{path} is inside embedviz's own storage, which holds other users' uploads; "
-                        "upload the files instead.")
-    if not roots.holds(resolved):
+    # one message for both: a different one for embedviz's own storage would tell a prober where it is
+    if not roots.holds(resolved) or inside_home(resolved):
         raise DataError(f"{path} is outside the folders this server shares ({', '.join(map(str, roots.usable))}).")
     return resolved
 

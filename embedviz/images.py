@@ -44,6 +44,9 @@ __all__ = [
 
 #: Every suffix of a format Pillow opens here, AVIF and HEIC included where available (see decode).
 IMAGE_SUFFIXES = image_suffixes()
+#: What messages name: the common ones (the full list is long).
+_SOME_SUFFIXES = ", ".join(s for s in (".png", ".jpg", ".webp", ".tif", ".bmp", ".gif", ".avif", ".heic")
+                           if s in IMAGE_SUFFIXES) + " …"
 _ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 _JUNK_NAMES = frozenset({"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"})
 _PATH_COLUMN_NAMES = ("path", "paths", "filepath", "file_path", "image_path", "image", "filename",
@@ -144,8 +147,8 @@ def load_folder(folder: str | Path, name: str | None = None) -> ImageCollection:
     rels = sorted(r for r in _walk_files(root, folder) if _is_image(r))
     if not rels:
         raise DataError(
-            f"No images found in {folder}: expected files ending in "
-            f"{', '.join(sorted(IMAGE_SUFFIXES))}, possibly in one sub-folder per class."
+            f"No images found in {folder}: expected files such as {_SOME_SUFFIXES}, possibly in one sub-folder "
+            "per class."
         )
     table = pd.DataFrame({"sample_id": [str(r) for r in rels], "path": [str(r) for r in rels]})
     labels = [r.parts[0] if len(r.parts) > 1 else None for r in rels]
@@ -560,7 +563,7 @@ def load_manifest(
         not_images = sum(not _is_image(PurePosixPath(r)) for r in rel)
         if not_images or not rel:
             raise DataError(f"{manifest.name} is not a manifest of images: {not_images:,} of its {len(rel):,} paths do "
-                            f"not end in an image suffix ({', '.join(sorted(IMAGE_SUFFIXES))}).")
+                            f"not end in an image suffix (such as {_SOME_SUFFIXES}).")
         _check_inside(root, rel, roots, manifest.name)
     meta = table.drop(columns=[column])
     meta.columns = [str(c) for c in meta.columns]

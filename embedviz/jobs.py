@@ -276,7 +276,7 @@ class JobRunner:
         context = _context()
         receive, send = context.Pipe(duplex=False)
         stop = context.Event()
-        process = _process(context, target=_child, args=(task, dict(os.environ), send, stop), daemon=False,
+        process = _process(context, target=_child, args=(task, dict(os.environ), send, stop, os.getpid()), daemon=False,
                            name=f"embedviz-job-{job.id}")
         try:
             process.start()
@@ -441,12 +441,14 @@ def _launch_without_main(process_obj):
     return Launch(process_obj)
 
 
-def _child(task: Task, environ: dict[str, str], send, stop) -> None:
+def _child(task: Task, environ: dict[str, str], send, stop, server: int) -> None:
     """The child's side: the settings of the moment the job was asked for, a lower priority, the
     work with a progress callback that relays to the parent, and one last message with the outcome."""
     os.environ.clear()
     os.environ.update(environ)  # a fork server keeps the environment it started with
     _lower_priority()
+    _first_to_go()
+    _end_with_server(server)
     gone = threading.Event()  # the parent went away: stop as if cancelled
 
     def progress(done: int, total: int, message: str = "") -> bool:
@@ -475,6 +477,50 @@ def _child(task: Task, environ: dict[str, str], send, stop) -> None:
     except Exception as exc:  # a result that does not pickle
         send.send(("failed", _one_line(exc)))
     send.close()
+
+
+def _end_with_server(server: int, every_s: float = 1.0) -> None:
+    """End this job's process when the server that asked for it is gone. A job blocked in native code
+    or a decode pool sends nothing that could fail, and would otherwise run on, unseen, after the
+    server stopped; the fork server cannot end it either, since it waits for its children (each holds
+    its end of the pipe that tells the fork server the server is alive)."""
+
+    def gone() -> bool:
+        try:
+            os.kill(server, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # a process of another user took the number: ours is gone
+            return True
+        return _zombie(server)
+
+    def watch() -> None:
+        while True:
+            time.sleep(every_s)
+            if gone():
+                log.warning("the server (process %d) is gone; job process %d ends", server, os.getpid())
+                os._exit(70)
+
+    threading.Thread(target=watch, name="embedviz-job-watch", daemon=True).start()
+
+
+def _first_to_go() -> None:
+    """When memory runs out, the kernel ends this job before the server (Linux's OOM score; raising
+    one's own needs no privilege). The job fails with its signal named; everyone's pages go on."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as fh:
+            fh.write("1000")
+    except OSError:  # not Linux, or not allowed
+        pass
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited but was not yet reaped (Linux; elsewhere: no)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def _lower_priority() -> None:

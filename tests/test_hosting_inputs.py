@@ -350,3 +350,19 @@ def test_every_damaged_image_is_a_skip_never_an_exception(tmp_path, fmt):
             except ImageRejected as exc:
                 reasons.add(str(exc))
     assert reasons and all("\n" not in r and len(r) < 200 for r in reasons)
+
+
+@pytest.mark.parametrize("content, name", [('{"999999999999": "x"}', "c.json"), ("0 cat\n999999999999 x\n", "c.txt"),
+                                           ('{"-1": "x", "0": "y"}', "c.json")])
+def test_a_class_index_with_a_huge_or_negative_id_is_one_line_at_once(tmp_path, content, name):
+    import time
+
+    from embedviz.classes import load_class_index
+
+    path = tmp_path / name
+    path.write_text(content)
+    started = time.monotonic()
+    with pytest.raises(DataError) as said:
+        load_class_index(path)
+    assert time.monotonic() - started < 1  # no range up to the id was built
+    assert "0..N-1" in str(said.value) and "\n" not in str(said.value)

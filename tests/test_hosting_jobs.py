@@ -216,3 +216,47 @@ def test_jobs_run_below_the_pages_priority(monkeypatch):
     _wait(job)
     assert job.status == "done" and job.result >= 7
     assert os.getpriority(os.PRIO_PROCESS, 0) < 7  # the server is untouched
+
+
+def write_pid_and_hang(path: str, progress) -> None:
+    """Say who runs the job, then block without reporting (as a job stuck in native code would)."""
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(120)
+
+
+_SERVER = """
+import os, sys, time
+from embedviz.jobs import JobRunner, Task
+from tests.test_hosting_jobs import write_pid_and_hang
+JobRunner().submit("hang", "hang", Task(write_pid_and_hang, (sys.argv[1],)), owner="alice")
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.05)
+os._exit(0)  # the server dies without a word: no cancel, no clean-up
+"""
+
+
+@pytest.mark.slow
+def test_a_job_ends_when_the_server_that_started_it_is_gone(tmp_path):
+    import subprocess
+
+    pid_file = tmp_path / "job.pid"
+    subprocess.run([sys.executable, "-c", _SERVER, str(pid_file)], cwd=Path(__file__).parents[1], timeout=180,
+                   check=True)
+    pid = int(pid_file.read_text())
+    end = time.monotonic() + 20
+    while time.monotonic() < end and Path(f"/proc/{pid}").exists():
+        time.sleep(0.2)
+    assert not Path(f"/proc/{pid}").exists(), "the job's process outlived its server"
+
+
+def oom_score(progress) -> str:
+    return Path("/proc/self/oom_score_adj").read_text().strip()
+
+
+def test_a_job_is_the_first_the_kernel_ends_when_memory_runs_out():
+    if not Path("/proc/self/oom_score_adj").exists():
+        pytest.skip("Linux's OOM score")
+    job = JobRunner().submit("oom", "oom", Task(oom_score), owner="alice")
+    _wait(job)
+    assert job.status == "done" and job.result == "1000"
+    assert Path("/proc/self/oom_score_adj").read_text().strip() != "1000"  # the server's own is untouched

@@ -212,3 +212,14 @@ def test_hostile_class_names_and_labels_of_images_render_as_text_on_compare_expl
     assert len(at.multiselect(key="ev_cmp_sets").value) == 2  # the demo's two checkpoints, compared
     captions = [text for kind, text in _shown(at) if kind.endswith(".caption")]
     assert any(" · label " in t and " · pred " in t for t in captions), captions  # the moved-most gallery
+
+
+def test_the_separation_chart_shows_class_names_as_text():
+    import pandas as pd
+
+    from embedviz.figures import separation_figure
+
+    table = pd.DataFrame({"label": ['<a href="https://evil.example">Sign in</a>', "cat"], "set": ["final", "final"],
+                          "knn_accuracy": [0.5, 0.9], "silhouette": [0.1, 0.2]})
+    ticks = [str(x) for trace in separation_figure(table).data for x in trace.x]
+    assert not any("<a" in tick for tick in ticks) and any("&lt;a href" in tick for tick in ticks)

@@ -282,3 +282,22 @@ def _before(release: str):
     if micro:
         return Version(f"{major}.{minor}.{micro - 1}")
     return Version(f"{major}.{minor - 1}.999") if minor else Version(f"{major - 1}.999")
+
+
+def test_a_regex_filter_cannot_hold_the_server_and_a_back_reference_is_one_line():
+    import time
+
+    import pandas as pd
+
+    from embedviz.errors import DataError
+    from embedviz.filters import TextFilter, apply_filters
+
+    table = pd.DataFrame({"t": ["a" * 40 + "!", "Cat", "dog", None] * 60})
+    started = time.monotonic()
+    assert apply_filters(table, [TextFilter("t", "(a+)+b", True)]).sum() == 0  # catastrophic in Python's re
+    with pytest.raises(DataError) as said:
+        apply_filters(table, [TextFilter("t", r"(a+)+b\1", True)])
+    assert time.monotonic() - started < 2
+    assert "back-references" in str(said.value) and "\n" not in str(said.value)
+    assert apply_filters(table, [TextFilter("t", "^c", True)]).sum() == 60  # case is ignored, as before
+    assert apply_filters(table, [TextFilter("t", "OG", False)]).sum() == 60

@@ -107,7 +107,7 @@ def test_links_in_a_shared_folder_never_lead_into_the_home_or_out_of_the_shared_
 
     monkeypatch.setenv("EMBEDVIZ_DATA_ROOTS", str(shared))
     at = data_page()
-    for name, words in (("theirs", "inside embedviz's own storage"), ("private", "outside the folders")):
+    for name, words in (("theirs", "outside the folders"), ("private", "outside the folders")):  # one message
         _use_path(at, shared / name)
         assert not at.exception and len(at.error) == 1 and words in at.error[0].value
         assert any("1,797 images" in s.value for s in at.success)  # the demo stays
@@ -279,3 +279,37 @@ def test_an_archive_that_unpacks_past_the_room_left_in_the_workspace_is_refused(
     assert "EMBEDVIZ_WORKSPACE_MB" in str(size.value)
     assert not any((tmp_path / "ws").rglob("*.png"))  # nothing half-unpacked stays
     assert len(load_archive(archive, tmp_path / "ws", room=(10**9, 1_000))) == 17  # 16 shapes and one broken .png
+
+
+def test_a_projector_folder_whose_tsv_links_into_the_home_is_refused(data_page, tmp_path, monkeypatch):
+    victim = Path(os.environ["EMBEDVIZ_HOME"]) / "sessions" / "victim"
+    victim.mkdir(parents=True)
+    (victim / "tensors.tsv").write_text("1\t2\n3\t4\n")
+    (victim / "metadata.tsv").write_text("secret-label\nother-label\n")
+    shared = tmp_path / "shared"
+    (shared / "tb").mkdir(parents=True)
+    for name in ("tensors.tsv", "metadata.tsv"):
+        (shared / "tb" / name).symlink_to(victim / name)
+    monkeypatch.setenv("EMBEDVIZ_DATA_ROOTS", str(shared))
+    at = data_page()
+    at.radio[0].set_value(SERVER).run()
+    at.radio[1].set_value("Features or a map made elsewhere").run()
+    at.text_input[0].input(str(shared / "tb"))
+    at.button[0].click().run()
+    assert not at.exception and len(at.error) == 1 and "outside the folders" in at.error[0].value
+    shown = " ".join(str(e.value) for e in [*at.markdown, *at.success, *at.error, *at.caption])
+    assert "secret" not in shown and any("1,797 images" in s.value for s in at.success)  # the demo stays
+
+
+def test_weights_and_class_indexes_count_against_their_uploaders_workspace(data_page, monkeypatch, embedviz_home):
+    monkeypatch.setenv("EMBEDVIZ_WORKSPACE_MB", str(30_000 / 2**20))  # 30,000 bytes
+    at = data_page()
+    next(s for s in at.selectbox if s.label == "Architecture").set_value("resnet18").run()
+    weights = next(u for u in at.file_uploader if u.label.startswith("State dict"))
+    weights.set_value(("big.safetensors", b"\0" * 40_000, "application/octet-stream")).run()
+    assert len(at.error) == 1 and "EMBEDVIZ_WORKSPACE_MB raises it" in at.error[0].value
+    assert not (embedviz_home / "weights").exists() or not any((embedviz_home / "weights").rglob("*.safetensors"))
+
+    index = next(u for u in at.file_uploader if u.label.startswith("Class index"))
+    index.set_value(("names.txt", b"cat\n" * 300_000, "text/plain")).run()  # 1.2 MB of names
+    assert any("a class index (one name per class) is at most 1 MiB" in e.value for e in at.error)

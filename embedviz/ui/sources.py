@@ -12,7 +12,7 @@ import os
 import streamlit as st
 
 from ..home import DATA_ROOTS_VAR, DataRoots, check_server_path, data_roots
-from ..images import ImageCollection, load_collection
+from ..images import IMAGE_SUFFIXES, ImageCollection, load_collection
 from . import links
 from .state import dataset_spec, precomputed_features, set_dataset
 from .uploads import save_features, save_images
@@ -63,7 +63,7 @@ def data_source_panel() -> None:
                 set_dataset({"kind": "demo"})
         elif source == "Upload" and kind == KINDS[0]:
             files = st.file_uploader("A .zip/.tar of class folders, or several images", accept_multiple_files=True,
-                                     type=["zip", "tar", "gz", "tgz", "png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"])
+                                     type=["zip", "tar", "gz", "tgz", *sorted(s.lstrip(".") for s in IMAGE_SUFFIXES)])
             if files and st.button("Use these images", type="primary"):
                 set_dataset({"kind": "path", "via": "upload", "path": str(save_images(files))})
         elif source == "Upload":

@@ -124,6 +124,13 @@ def is_precomputed() -> bool:
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _precomputed(spec_json: str) -> FeatureSet:
     spec = json.loads(spec_json)
+    folder = Path(spec["path"])
+    if spec.get("via") != "upload" and folder.is_dir():  # a projector folder: every file read, links resolved
+        from .sources import server_roots
+
+        roots = server_roots()
+        for tsv in (p for p in folder.iterdir() if p.suffix.lower() == ".tsv"):
+            check_server_path(tsv, roots)
     key = precomputed_key(spec["path"], spec.get("metadata") or None, spec.get("id_column") or None)
     features = load_precomputed(spec["path"], spec.get("metadata") or None, spec.get("id_column") or None)
     return replace(features, key=key)

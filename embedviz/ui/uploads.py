@@ -56,18 +56,24 @@ def workspace() -> Path:
     return folder
 
 
+#: Where a workspace notes the weights and class indexes its user stored by content (see ``_charge``).
+_CHARGED = ".charged"
+
+
 def workspace_usage(folder: Path) -> tuple[int, int]:
-    """(bytes, files) held in ``folder``, unpacked archives included; links are not followed."""
+    """(bytes, files) held in ``folder``, unpacked archives included, and the weights and class indexes its
+    user stored by content; links are not followed."""
     size = files = 0
     for current, _dirs, names in os.walk(folder):
+        charged = os.path.basename(current) == _CHARGED
         for name in names:
             if name == ".last_used":  # housekeeping's marker
                 continue
+            path = os.path.join(current, name)
             try:
-                st_ = os.lstat(os.path.join(current, name))
-            except OSError:
+                size += int(Path(path).read_text() or 0) if charged else os.lstat(path).st_size
+            except (OSError, ValueError):
                 continue
-            size += st_.st_size
             files += 1
     return size, files
 
@@ -201,11 +207,23 @@ def _intact(target: Path, digest: str) -> bool:
     return ok
 
 
+#: A class index names classes: a megabyte is tens of thousands of names.
+_CLASS_INDEX_BYTES = 2**20
+
+
 def _save_by_content(file, kind: str, suffixes: tuple[str, ...]) -> Path:
     suffix = PurePosixPath(file.name).suffix.lower()
     if suffix not in suffixes:
         raise DataError(f"{file.name}: a {kind} file must end in {', '.join(suffixes)}.")
+    if kind == "classes" and file.size > _CLASS_INDEX_BYTES:
+        raise DataError(f"{file.name} is {file.size / 2**20:,.1f} MiB; a class index (one name per class) is at most "
+                        "1 MiB.")
+    saved = st.session_state.setdefault("_saved_by_content", {})
+    upload = (kind, getattr(file, "file_id", None))
+    if upload[1] is not None and upload in saved and Path(saved[upload]).is_file():
+        return Path(saved[upload])  # the same upload on the next rerun: not hashed again
     digest = hashlib.sha256(file.getbuffer()).hexdigest()
+    _charge(kind, digest, file.size)
     folder = home_dir() / kind / digest[:16]
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / _base_name(file)  # keeps the name the user knows
@@ -213,7 +231,20 @@ def _save_by_content(file, kind: str, suffixes: tuple[str, ...]) -> Path:
         if target.exists():
             log.warning("%s does not hold the bytes its folder names; writing it again.", target)
         _write_atomic(target, file.getbuffer())
+    saved[upload] = str(target)
     return target
+
+
+def _charge(kind: str, digest: str, size: int) -> None:
+    """Count a file kept by content (outside the workspace, once for everyone) against the uploader's
+    workspace caps, once per user: a note in the workspace records its size."""
+    room = workspace()
+    note = room / _CHARGED / f"{kind}-{digest[:16]}"
+    if note.exists():
+        return
+    _check_room(room, size, 1)
+    note.parent.mkdir(exist_ok=True)
+    note.write_text(str(size))
 
 
 def save_weights(file) -> Path:

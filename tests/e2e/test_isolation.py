@@ -192,6 +192,17 @@ def test_two_users_cannot_reach_each_others_work(hosted, browser, artifacts, tmp
         b.get_by_text("1,797 images in 10 classes", exact=False).wait_for(timeout=30_000)  # the demo stays
     b.screenshot(path=str(artifacts / "isolation_bob_paths.png"), full_page=True)
 
+    # a guest (no sign-in) has no button either
+    guest = browser.new_context(viewport={"width": 1400, "height": 1000})
+    g = guest.new_page()
+    g.goto(f"{url}/Extract")
+    _settle(g)
+    g.get_by_text("Feature store", exact=False).first.click()
+    g.wait_for_timeout(800)
+    assert g.get_by_role("button", name="Clear the feature store").count() == 0
+    assert str(home) not in g.locator("[data-testid='stApp']").inner_text()
+    guest.close()
+
     # the operator may clear the store; Bob has no button
     o.goto(f"{url}/Extract")
     _settle(o)
