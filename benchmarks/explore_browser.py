@@ -67,11 +67,14 @@ def box_holding(xy: np.ndarray, count: int) -> tuple[float, float, float, float]
 
 
 @contextlib.contextmanager
-def serve(home: Path):
+def serve(home: Path, data_roots: Path | None = None):
+    """The app on a free port, with ``home`` as its store and ``data_roots`` as its shared folder (the
+    benchmarks read their data through "Path on this server", which is off unless a folder is shared)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "EMBEDVIZ_HOME": str(home), "EMBEDVIZ_WARMUP": "0"}
+    env = {**os.environ, "EMBEDVIZ_HOME": str(home), "EMBEDVIZ_WARMUP": "0",
+           **({"EMBEDVIZ_DATA_ROOTS": str(data_roots)} if data_roots else {})}
     log = open(home / "streamlit.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -182,7 +185,7 @@ def main() -> None:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"headless Chromium ({args.chromium}), software WebGL")
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as home, serve(Path(home)) as url, \
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as home, serve(Path(home), Path(tmp)) as url, \
             sync_playwright() as p:
         browser = p.chromium.launch(executable_path=args.chromium, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])

@@ -197,7 +197,7 @@ async def main(args) -> int:
 
     home = Path(tempfile.mkdtemp(prefix="embedviz-load-"))
     folder = _images(Path(tempfile.mkdtemp(prefix="embedviz-load-images-")), args.images)
-    with serve(home) as url:
+    with serve(home, folder) as url:
         server = _server_process(home)
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=[

@@ -104,6 +104,10 @@ def _clear_script() -> None:
 
 
 def test_a_guest_cannot_clear_the_store_and_an_operator_can(monkeypatch):
+    import streamlit as st
+
+    st.cache_resource.clear()  # features an earlier test's session loaded live on in the server's caches
+    st.cache_data.clear()
     _as(monkeypatch, None, operators="alice@example.org")
     guest = _app().run()
     guest.switch_page("pages/2_Extract.py").run()
