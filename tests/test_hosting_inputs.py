@@ -14,6 +14,7 @@ import tarfile
 import tracemalloc
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -175,18 +176,23 @@ def test_archive_over_the_member_cap_is_refused(tmp_path, monkeypatch):
     assert _nothing_left(tmp_path / "ws")
 
 
+def _pack_both(stem: Path, blobs: list[bytes], folder: str, compression: int = zipfile.ZIP_STORED) -> None:
+    """``blobs`` as ``folder/<i>.png`` in ``stem.zip`` and in ``stem.tar.gz``."""
+    with zipfile.ZipFile(stem.with_suffix(".zip"), "w", compression=compression) as zf:
+        for i, blob in enumerate(blobs):
+            zf.writestr(f"{folder}/{i}.png", blob)
+    with tarfile.open(stem.with_suffix(".tar.gz"), "w:gz") as tf:
+        for i, blob in enumerate(blobs):
+            info = tarfile.TarInfo(f"{folder}/{i}.png")
+            info.size = len(blob)
+            tf.addfile(info, io.BytesIO(blob))
+
+
 def test_archive_over_the_unpacked_size_cap_is_refused_and_leaves_nothing(tmp_path, monkeypatch):
     monkeypatch.setenv("EMBEDVIZ_MAX_ARCHIVE_MB", "1")
     rng = np.random.default_rng(1)
     blobs = [rng.bytes(700_000) for _ in range(3)]  # incompressible: no ratio alarm, only the size cap
-    with zipfile.ZipFile(tmp_path / "big.zip", "w") as zf:
-        for i, blob in enumerate(blobs):
-            zf.writestr(f"a/{i}.png", blob)
-    with tarfile.open(tmp_path / "big.tar.gz", "w:gz") as tf:
-        for i, blob in enumerate(blobs):
-            info = tarfile.TarInfo(f"a/{i}.png")
-            info.size = len(blob)
-            tf.addfile(info, io.BytesIO(blob))
+    _pack_both(tmp_path / "big", blobs, "a")
     _refused(load_archive, tmp_path / "big.zip", tmp_path / "ws", match="EMBEDVIZ_MAX_ARCHIVE_MB raises it")
     _refused(load_archive, tmp_path / "big.tar.gz", tmp_path / "ws", match="EMBEDVIZ_MAX_ARCHIVE_MB raises it")
     assert _nothing_left(tmp_path / "ws")  # the first 0.7 MiB written from the .tar.gz is gone too
@@ -242,14 +248,7 @@ def test_a_file_that_is_not_an_archive_is_one_line(tmp_path, name):
 def test_truncated_zip_and_tar_gz_are_one_line_and_leave_nothing(tmp_path):
     rng = np.random.default_rng(2)
     blobs = [_png_bytes(i, 64) + rng.bytes(50_000) for i in range(4)]
-    with zipfile.ZipFile(tmp_path / "full.zip", "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for i, blob in enumerate(blobs):
-            zf.writestr(f"cats/{i}.png", blob)
-    with tarfile.open(tmp_path / "full.tar.gz", "w:gz") as tf:
-        for i, blob in enumerate(blobs):
-            info = tarfile.TarInfo(f"cats/{i}.png")
-            info.size = len(blob)
-            tf.addfile(info, io.BytesIO(blob))
+    _pack_both(tmp_path / "full", blobs, "cats", compression=zipfile.ZIP_DEFLATED)
     for name in ("full.zip", "full.tar.gz"):
         data = (tmp_path / name).read_bytes()
         cut = tmp_path / name.replace("full", "cut")
