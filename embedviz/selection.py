@@ -63,7 +63,12 @@ def rows_in_geometry(coords: np.ndarray, event: Mapping[str, Any] | None) -> np.
 
 
 def _point_row(point: Mapping[str, Any]) -> int | None:
+    """The row a clicked or listed point names in its ``customdata``: a number, a list whose first
+    item is the number (several custom columns), or, as Streamlit sends a click, an object keyed by
+    position (``{"0": 6999}``)."""
     custom = point.get("customdata")
+    if isinstance(custom, Mapping):
+        custom = custom.get("0", custom.get(0)) if custom else None
     if isinstance(custom, (list, tuple)):
         custom = custom[0] if custom else None
     try:

@@ -71,6 +71,17 @@ def test_filter_errors_are_user_errors(samples):
         apply_filters(samples, [TextFilter("path", "([", regex=True)])
 
 
+def test_a_clicked_point_is_selected_in_the_form_streamlit_sends_it():
+    coords = np.random.default_rng(1).random((60, 2))
+    # A click arrives with customdata as an object keyed by position, not a list (issue 17, item 1).
+    click = {"selection": {"points": [{"curve_number": 2, "point_index": 4, "customdata": {"0": 12}}],
+                           "box": [], "lasso": []}}
+    assert selected_rows(click, coords).tolist() == [12]
+    several = {"selection": {"points": [{"customdata": {"0": 5, "1": 0.9}}, {"customdata": {0: 6}},
+                                        {"customdata": {}}]}}
+    assert selected_rows(several, coords).tolist() == [5, 6]
+
+
 def test_selection_maps_by_row_not_position(samples):
     coords = np.random.default_rng(1).random((60, 2))
     # Two traces: point index 0 exists in both; only customdata tells them apart.

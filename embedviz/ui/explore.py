@@ -260,7 +260,7 @@ def linked_selection(event: Any, coords: np.ndarray, mask: np.ndarray, samples: 
 def selection_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray) -> None:
     """The selected points' images, saving them as a named set, and the sets made so far."""
     selected = samples.iloc[rows]
-    st.subheader(f"Selection · {len(selected):,} images")
+    st.subheader(f"Selection · {len(selected):,} image{'' if len(selected) == 1 else 's'}")
     if len(selected):
         first = str(selected["sample_id"].iloc[0])
         # a link, not a button and st.switch_page: the Point page's widgets are bound to the address,

@@ -43,6 +43,26 @@ def test_every_page_opens(app_server, browser, artifacts, path, name):
     page.screenshot(path=str(artifacts / f"page_{name}.png"), full_page=True)
 
 
+def test_a_click_on_a_point_selects_it(app_server, browser, artifacts):
+    url, _ = app_server
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{url}/Explore")
+    wait_for_map(page)
+    # where the first point of the first trace is drawn, from plotly's own axes
+    x, y, sample = page.evaluate(
+        "() => { const p = document.querySelector('.js-plotly-plot');"
+        " const t = p._fullData.find(t => t.x && t.x.length && !String(t.name).startsWith('highlighted'));"
+        " const xa = p._fullLayout.xaxis, ya = p._fullLayout.yaxis, r = p.getBoundingClientRect();"
+        " return [r.left + xa._offset + xa.l2p(t.x[0]), r.top + ya._offset + ya.l2p(t.y[0]), t.customdata[0]]; }")
+    page.mouse.click(x, y)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('h3')].some(h => /Selection · 1 image(?!s)/.test(h.textContent))",
+        timeout=60_000)
+    page.get_by_role("tabpanel").first.locator("[data-testid='stImage'] img").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(artifacts / "explore_click.png"), full_page=True)
+    assert sample is not None
+
+
 def test_lasso_fills_the_gallery(app_server, browser, artifacts):
     url, _ = app_server
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
