@@ -449,6 +449,11 @@ def _child(task: Task, environ: dict[str, str], send, stop, server: int) -> None
     _lower_priority()
     _first_to_go()
     _end_with_server(server)
+    if "fork" in multiprocessing.get_all_start_methods():
+        # A fork server's child inherits its start method, so the job's decode workers would be the fork
+        # server's children: torch's check that their parent lives would then watch the fork server, and
+        # they would outlive a job that crashed, was stopped or lost its server. Forked, they are the job's own.
+        multiprocessing.set_start_method("fork", force=True)
     gone = threading.Event()  # the parent went away: stop as if cancelled
 
     def progress(done: int, total: int, message: str = "") -> bool:

@@ -260,3 +260,46 @@ def test_a_job_is_the_first_the_kernel_ends_when_memory_runs_out():
     _wait(job)
     assert job.status == "done" and job.result == "1000"
     assert Path("/proc/self/oom_score_adj").read_text().strip() != "1000"  # the server's own is untouched
+
+
+class _Slow:
+    """A dataset whose items take a while, so decode workers are busy when the job goes."""
+
+    def __len__(self) -> int:
+        return 10_000
+
+    def __getitem__(self, i: int) -> int:
+        time.sleep(0.05)
+        return i
+
+
+def decode_then_hang(path: str, progress) -> None:
+    """Start decode workers as the engine does (a DataLoader), say who they are, then block."""
+    import torch
+
+    batches = iter(torch.utils.data.DataLoader(_Slow(), batch_size=2, num_workers=2))
+    next(batches)
+    pids = [os.getpid(), *(w.pid for w in batches._workers)]
+    Path(path).write_text(" ".join(map(str, pids)))
+    time.sleep(120)
+
+
+_SERVER_WITH_WORKERS = _SERVER.replace("write_pid_and_hang", "decode_then_hang")
+
+
+@pytest.mark.slow
+def test_a_jobs_decode_workers_end_with_it_when_the_server_is_gone(tmp_path):
+    import subprocess
+
+    pid_file = tmp_path / "job.pids"
+    subprocess.run([sys.executable, "-c", _SERVER_WITH_WORKERS, str(pid_file)], cwd=Path(__file__).parents[1],
+                   timeout=180, check=True)
+    end = time.monotonic() + 60
+    while time.monotonic() < end and len(pid_file.read_text().split()) < 3:
+        time.sleep(0.1)
+    pids = [int(p) for p in pid_file.read_text().split()]
+    assert len(pids) == 3  # the job and its two decode workers
+    end = time.monotonic() + 30
+    while time.monotonic() < end and any(Path(f"/proc/{p}").exists() for p in pids):
+        time.sleep(0.2)
+    assert not [p for p in pids if Path(f"/proc/{p}").exists()], "processes outlived their server"
