@@ -99,6 +99,8 @@ class Job:
 
     def progress(self, done: int, total: int, message: str = "") -> bool:
         """Record a progress report; ``True`` when the job was asked to stop."""
+        if self._rate is not None:
+            self._rate.note(done)  # the first report: images resumed from an earlier run are not this run's rate
         self.done, self.total = done, total
         if message and message != "images":
             self.message = message

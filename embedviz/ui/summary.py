@@ -15,8 +15,10 @@ from .state import (
 __all__ = ["sidebar_summary", "jobs_panel"]
 
 
-def sidebar_summary() -> None:
-    """A few lines on the current choice; errors here are left to the page to report."""
+def sidebar_summary(job_history: bool = False) -> None:
+    """A few lines on the current choice, the share link and the viewer's extractions; errors here are
+    left to the page to report. ``job_history`` (the Extract page): list every extraction that ended
+    lately, not only those whose outcome the viewer has not seen yet (see :func:`jobs_panel`)."""
     try:
         collection = current_collection()
         if is_precomputed():
@@ -38,21 +40,32 @@ def sidebar_summary() -> None:
             f"**Map** {REDUCERS[settings['method']].label}, {settings['n_components']}-D, seed {settings['random_state']}"
         )
     links.share_panel()
-    jobs_panel()
+    jobs_panel(job_history)
 
 
-def jobs_panel() -> None:
-    """The viewer's running and queued extractions, with their place in line, and those that ended
-    in the last ten minutes, from any page; other users' jobs only as a count. Refreshed every two
-    seconds while one is running."""
+def jobs_panel(history: bool = False) -> None:
+    """The viewer's running and queued extractions, with their place in line, and the outcome of those
+    that ended, from any page; other users' jobs only as a count. Refreshed every two seconds while one
+    is running.
+
+    An ended job's line is news once: it shows while the job ends and on the next page run, and then
+    goes, so a finished extraction does not follow the viewer to every page for ten minutes. With
+    ``history`` (the Extract page, where extractions are the subject) those that ended in the last ten
+    minutes stay listed.
+    """
     me = links.viewer().id
-    if not runner().recent():
+    recent = runner().recent()
+    ended = [job.id for job in recent if job.owner == me and not job.active]
+    seen = st.session_state.get("_ended_jobs_seen", set())  # shown in an earlier page run of this session
+    hidden = set() if history else seen & set(ended)
+    st.session_state["_ended_jobs_seen"] = set(ended)  # older ones are no longer listed anywhere
+    if not any(job.active or (job.owner == me and job.id not in hidden) for job in recent):
         return
     polling = any(job.active for job in runner().of(me))  # only a user waiting on a job of theirs polls
 
     @st.fragment(run_every=2 if polling else None)
     def live() -> None:
-        jobs = [job for job in runner().recent() if job.owner == me]
+        jobs = [job for job in runner().recent() if job.owner == me and job.id not in hidden]
         others = [job for job in runner().active() if job.owner != me]
         if jobs or others:
             st.caption("Extractions")
