@@ -8,6 +8,7 @@ shows them as text instead of running them as formulas.
 
 from __future__ import annotations
 
+import html
 import io
 import math
 import zipfile
@@ -17,11 +18,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError
-from .figures import MapStyle, scatter_figure
-from .reducers import Embedding
+from .figures import MapStyle, is_categorical, natural_order, scatter_figure
+from .reducers import REDUCERS, Embedding
 
 __all__ = ["coordinates_table", "metascatter_table", "selection_table", "write_map", "escape_formulas", "to_csv",
-           "write_projector", "projector_zip", "view_html", "map_png", "table_parquet"]
+           "write_projector", "projector_zip", "view_html", "map_png", "map_title", "table_parquet"]
 
 _AXES = ("x", "y", "z")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -79,8 +80,9 @@ def selection_table(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_map(embedding: Embedding, samples: pd.DataFrame, out: str | Path, *, fmt: str | None = None,
-              color: str | None = None) -> Path:
-    """Write to ``.csv``, ``.parquet`` or ``.html`` (plotly.js embedded, works offline)."""
+              color: str | None = None, source: str | None = None) -> Path:
+    """Write to ``.csv``, ``.parquet`` or ``.html`` (plotly.js embedded, works offline; titled
+    with the method, ``source`` (what the map is of) and the number of samples)."""
     out = Path(out).expanduser()
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet", ".html"):
@@ -92,7 +94,7 @@ def write_map(embedding: Embedding, samples: pd.DataFrame, out: str | Path, *, f
         if color is None and "label" in samples.columns:
             color = "label"
         fig = scatter_figure(embedding.coords, samples, color)
-        fig.update_layout(title=f"{embedding.method} map of {len(samples):,} samples", dragmode="zoom")
+        fig.update_layout(title=_html_title(map_title(embedding, len(samples), source=source)), dragmode="zoom")
         fig.write_html(out, include_plotlyjs=True, full_html=True)
         return out
     if fmt not in (None, "metascatter"):
@@ -166,25 +168,109 @@ def projector_zip(features: np.ndarray, samples: pd.DataFrame, *, images_root: P
         return buffer.getvalue()
 
 
-def view_html(embedding: Embedding, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray) -> str:
+def map_title(embedding: Embedding, shown: int, *, source: str | None = None, total: int | None = None) -> str:
+    """What an exported map is, in one line: ``t-SNE of digits · demo CNN/fc1 · 1,991 of 10,000
+    samples`` (``source`` says what the map is of; ``total`` when filters keep fewer)."""
+    method = "Map (as given)" if embedding.method == "precomputed" else \
+        REDUCERS[embedding.method].label if embedding.method in REDUCERS else str(embedding.method)
+    if embedding.n_components == 3:
+        method += " 3-D"
+    count = f"{shown:,} of {total:,} samples" if total is not None and total != shown else f"{shown:,} samples"
+    return " · ".join([f"{method} of {source}" if source else method, count])
+
+
+def _html_title(title: str, note: str | None = None) -> dict:
+    """A plotly title: names from users' files are text, never markup."""
+    text = html.escape(title, quote=False)
+    if note:
+        text += f"<br><sup>{html.escape(note, quote=False)}</sup>"
+    return {"text": text, "x": 0.01, "xanchor": "left"}
+
+
+def view_html(embedding: Embedding, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray, *,
+              source: str | None = None, note: str | None = None) -> str:
     """The current view (colours, symbols, filters) as a standalone page: plotly.js embedded, works
-    offline, 2-D or 3-D."""
+    offline, 2-D or 3-D; titled by :func:`map_title` (``note``, e.g. the filters, under it) with the
+    colours' legend."""
+    shown = int(np.asarray(mask).sum())
     fig = scatter_figure(embedding.coords, samples, style, mask=mask)
-    fig.update_layout(title=f"{embedding.method} map of {int(np.asarray(mask).sum()):,} samples", dragmode="zoom")
+    fig.update_layout(title=_html_title(map_title(embedding, shown, source=source, total=len(samples)), note),
+                      dragmode="zoom", margin={"t": 90 if note else 60})
     return fig.to_html(include_plotlyjs=True, full_html=True)
 
 
+#: The most categories the picture's legend lists; the rest are counted on its last line.
+LEGEND_ROWS = 40
+
+
+def _legend(samples: pd.DataFrame, style: MapStyle, shown: np.ndarray, colours: np.ndarray
+            ) -> tuple[list[tuple[str, tuple[int, ...]]], str]:
+    """The picture's legend and its heading (the colour column): (name and count, colour) per
+    category among the shown points, or five steps along a numeric column's scale; the colours
+    are those the points are drawn in."""
+    from .render import point_colours
+
+    column = style.color if style.color and style.color in samples.columns else None
+    if column is None or not len(shown):
+        return [], ""
+    if is_categorical(samples[column]):
+        names = samples[column].iloc[shown].astype("string").fillna("(none)").reset_index(drop=True)
+        first = names.drop_duplicates()  # where each category first shows: its colour as drawn
+        counts = names.value_counts()
+        colour_of = {name: tuple(int(c) for c in colours[shown[i]]) for i, name in first.items()}
+        return [(f"{name} ({int(counts[name]):,})", colour_of[name]) for name in natural_order(counts.index)], column
+    values = pd.to_numeric(samples[column], errors="coerce").dropna()  # the scale spans every point, as drawn
+    if values.empty:
+        return [], column
+    steps = np.unique(np.linspace(values.min(), values.max(), 5))
+    scale = point_colours(pd.DataFrame({column: steps}), style)
+    return [(f"{value:.4g}", tuple(int(c) for c in colour)) for value, colour in zip(steps, scale)], column
+
+
 def map_png(coords: np.ndarray, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray, *,
-            width: int = 2400) -> bytes:
-    """Every shown point of a 2-D map as a PNG, coloured as on screen (any number of points)."""
+            width: int = 2400, title: str | None = None, note: str | None = None) -> bytes:
+    """Every shown point of a 2-D map as a PNG, coloured as on screen (any number of points), with
+    ``title`` (and ``note``) above it and the colours' legend beside it."""
+    from PIL import Image, ImageDraw, ImageFont
+
     from .render import point_colours, points_image
 
     shown = np.flatnonzero(mask)
     colours = point_colours(samples, style)
+    entries, heading = _legend(samples, style, shown, colours)
+    panel = width // 5 if entries else 0
+    font_size = max(12, width // 90)
     # dots as large as on screen (about 900 pixels wide there), smaller when there are very many
     cap = 8 if len(shown) <= 50_000 else 4 if len(shown) <= 300_000 else 2
     radius = int(min(cap, max(1, round(style.size / 2 * width / 900))))
-    picture = points_image(coords[shown], colours[shown], width=width, radius=radius)
+    points = points_image(coords[shown], colours[shown], width=width - panel, radius=radius) if len(shown) else \
+        Image.new("RGB", (width - panel, (width - panel) // 2), (255, 255, 255))
+    font, small = ImageFont.load_default(size=font_size), ImageFont.load_default(size=int(font_size * 0.8))
+    line = int(font_size * 1.5)
+    top = (line if title else 0) + (line if note else 0) + (line // 2 if title or note else 0)
+    rows = len(entries) if len(entries) <= LEGEND_ROWS else LEGEND_ROWS - 1
+    needed = top + line * (rows + 2 + (len(entries) > rows)) + line
+    picture = Image.new("RGB", (width, max(points.height + top, needed)), (255, 255, 255))
+    picture.paste(points, (0, top))
+    draw = ImageDraw.Draw(picture)
+    pad = font_size
+    y = line // 2
+    if title:
+        draw.text((pad, y), title, fill=(20, 20, 20), font=font)
+        y += line
+    if note:
+        draw.text((pad, y), note, fill=(90, 90, 90), font=small)
+    if entries:
+        x, y = width - panel + pad // 2, top + line
+        draw.text((x, y), heading, fill=(20, 20, 20), font=font)
+        y += line
+        swatch = int(font_size * 0.8)
+        for name, colour in entries[:rows]:
+            draw.ellipse([x, y + (line - swatch) // 2 - 2, x + swatch, y + (line - swatch) // 2 + swatch - 2], fill=colour)
+            draw.text((x + swatch + pad // 2, y), name, fill=(40, 40, 40), font=small)
+            y += line
+        if len(entries) > rows:
+            draw.text((x, y), f"… and {len(entries) - rows:,} more", fill=(90, 90, 90), font=small)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()

@@ -11,7 +11,7 @@ import pandas as pd
 from .errors import DataError
 
 __all__ = ["CategoryFilter", "RangeFilter", "TextFilter", "TopKFilter", "Filter", "apply_filters", "column_kind",
-           "prediction_columns", "describe_filter", "filter_columns"]
+           "prediction_columns", "describe_filter", "filter_columns", "why_nothing_shown"]
 
 
 @dataclass(frozen=True)
@@ -143,3 +143,19 @@ def filter_columns(spec: Filter) -> tuple[str, ...]:
     if isinstance(spec, TopKFilter):
         return ("label", "prediction")
     return (spec.column,)
+
+
+def why_nothing_shown(samples: pd.DataFrame, filters: Sequence[Filter]) -> str | None:
+    """When the filters keep no point, one line that says which filter empties the map and what
+    to do (``None`` when some point is kept, or there are no points)."""
+    if not len(samples) or apply_filters(samples, filters).any():
+        return None
+    start = f"The filters keep none of the {len(samples):,} points"
+    empty = [spec for spec in filters if not _mask(samples, spec).any()]
+    if empty:
+        spec = empty[0]
+        if isinstance(spec, CategoryFilter) and not spec.values:
+            return f"{start}: no value of {spec.column} is chosen. Pick some, or take {spec.column} out of \"Filter on\"."
+        return f"{start}: no point has {describe_filter(spec)}. Widen that filter or take it away."
+    said = "; ".join(describe_filter(spec) for spec in filters)
+    return f"{start}: each filter keeps some, but no point passes all of them ({said}). Loosen one of them."

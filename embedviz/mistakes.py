@@ -9,12 +9,42 @@ import pandas as pd
 
 from .figures import natural_order
 
-__all__ = ["confusion_table", "cell_rows", "confident_errors", "unsure_correct", "has_predictions"]
+__all__ = ["confusion_table", "cell_rows", "confident_errors", "unsure_correct", "has_predictions",
+           "why_no_mistakes", "CLASSES_ARE_NOT_LABELS"]
+
+#: The start of the message for a model whose classes are not the labels (the page links to Data & model).
+CLASSES_ARE_NOT_LABELS = "The model's classes are not the labels"
 
 
 def has_predictions(samples: pd.DataFrame) -> bool:
     """Labels and predictions to compare (a classifier whose classes the labels name)."""
     return "correct" in samples.columns and samples["correct"].notna().any()
+
+
+def _some(names: list[str], most: int = 5) -> str:
+    return ", ".join(names[:most]) + (", …" if len(names) > most else "")
+
+
+def why_no_mistakes(samples: pd.DataFrame) -> str | None:
+    """Why there is nothing to score, in one line that says what to do (``None``: there is).
+
+    Three different reasons: no predictions (the model is not a classifier), no labels, or a
+    model whose classes are not the labels (ten digit classes, two folder names): the last one
+    is mended with a class index that names the model's classes with the labels.
+    """
+    if has_predictions(samples):
+        return None
+    if "prediction" not in samples.columns or samples["prediction"].isna().all():
+        return ("No predictions to check: the model gives no class scores (it is not a classifier, or the features "
+                "came without them), so there are no mistakes to show.")
+    if "label" not in samples.columns or samples["label"].isna().all():
+        return ("No labels to check the predictions against: put the images in one folder per class, or give the "
+                "features a label column.")
+    predicted = natural_order(pd.unique(samples["prediction"].dropna().astype(str)))
+    labels = natural_order(pd.unique(samples["label"].dropna().astype(str)))
+    return (f"{CLASSES_ARE_NOT_LABELS}: it predicts {len(predicted):,} classes ({_some(predicted)}) and the data has "
+            f"{len(labels):,} labels ({_some(labels)}), none in common. On Data & model, upload a class index "
+            "(JSON {\"0\": \"cat\", …}) that names the model's classes with these labels.")
 
 
 def _scored(samples: pd.DataFrame) -> pd.DataFrame:

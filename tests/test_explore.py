@@ -208,10 +208,88 @@ def test_the_view_exports_as_offline_html_parquet_and_png(samples):
     mask = samples["correct"].to_numpy(dtype=bool)
     page = view_html(embedding, samples, MapStyle(color="label"), mask)
     assert len(page) > 3_000_000 and "src=\"https://cdn.plot.ly" not in page  # plotly.js is in the page
-    assert "map of 48 samples" in page  # the view: only the points the filters keep
+    assert "t-SNE · 48 of 60 samples" in page  # the view: only the points the filters keep
     back = pd.read_parquet(io.BytesIO(table_parquet(coordinates_table(embedding, samples))))
     assert back["sample_id"].tolist() == samples["sample_id"].tolist() and np.allclose(back["x"], coords[:, 0])
     picture = Image.open(io.BytesIO(map_png(coords, samples, MapStyle(color="label", size=4), mask, width=300)))
     assert picture.width == 300 and len(picture.getcolors(10_000)) > 5  # coloured dots on white
     three = Embedding(np.random.default_rng(3).random((60, 3)).astype(np.float32), "pca", {}, 3, 0, 0.0)
     assert "scatter3d" in view_html(three, samples, MapStyle(), mask)
+
+
+def test_exports_are_titled_with_what_the_map_is_and_the_picture_has_a_legend(samples):
+    """Issue 17, item 11: the HTML's title read "tsne map of 1,991 samples" and the PNG had no legend."""
+    import io
+
+    from PIL import Image
+
+    from embedviz.export import map_png, map_title, view_html
+    from embedviz.reducers import Embedding
+
+    coords = np.random.default_rng(2).random((60, 2)).astype(np.float32)
+    embedding = Embedding(coords, "tsne", {}, 2, 0, 0.0)
+    mask = samples["label"].isin(["4", "9"]).to_numpy()
+    title = map_title(embedding, int(mask.sum()), source="digits · demo CNN/fc1", total=60)
+    assert title == "t-SNE of digits · demo CNN/fc1 · 10 of 60 samples"
+    page = view_html(embedding, samples.assign(label=samples["label"].replace("4", "<b>4</b>")), MapStyle(color="label"),
+                     mask, source="digits <i>x</i> · demo CNN/fc1", note="Shown: label is 4 or 9").replace("\\u002f", "/")
+    assert "t-SNE of digits &lt;i&gt;x&lt;/i&gt; · demo CNN/fc1 · 10 of 60 samples" in page  # a name is text
+    assert "Shown: label is 4 or 9" in page and "tsne map" not in page
+
+    style = MapStyle(color="label", size=4)
+    picture = Image.open(io.BytesIO(map_png(coords, samples, style, mask, width=600, title=title)))
+    pixels = np.asarray(picture.convert("RGB"))
+    assert picture.width == 600
+    from embedviz.render import point_colours
+
+    colours = point_colours(samples, style)
+    four, nine = colours[samples["label"].eq("4").to_numpy()][0], colours[samples["label"].eq("9").to_numpy()][0]
+    legend = pixels[:, 600 - 600 // 5:]  # the panel on the right: a swatch per label shown
+    for colour in (four, nine):
+        assert (legend.reshape(-1, 3) == colour).all(axis=1).sum() > 20
+    three = colours[samples["label"].eq("3").to_numpy()][0]
+    assert not (legend.reshape(-1, 3) == three).all(axis=1).any()  # a label the filters hide is not listed
+    text = (pixels[:20] < 100).all(axis=2).sum()
+    assert text > 30  # dark title text at the top
+
+
+def test_a_filter_that_keeps_nothing_says_which_and_what_to_do(samples):
+    """Issue 17, item 16e: an empty map came without a word."""
+    from embedviz.filters import why_nothing_shown
+
+    assert why_nothing_shown(samples, [CategoryFilter("label", ("1",))]) is None
+    assert why_nothing_shown(samples, [CategoryFilter("label", ())]) == (
+        "The filters keep none of the 60 points: no value of label is chosen. Pick some, or take label out of "
+        "\"Filter on\".")
+    assert "no point has confidence from 2 to 3" in why_nothing_shown(samples, [RangeFilter("confidence", 2, 3)])
+    both = why_nothing_shown(samples, [RangeFilter("confidence", 0, 0.5), RangeFilter("confidence", 0.6, 1)])
+    assert both.startswith("The filters keep none of the 60 points: each filter keeps some") and "confidence from 0 to 0.5; confidence from 0.6 to 1" in both
+
+
+@pytest.mark.slow
+def test_explore_page_clusters_the_filtered_points_shows_every_label_and_says_when_nothing_is_left(monkeypatch):
+    """Issue 17 on the page (AppTest): items 14, 16d and 16e."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    at = AppTest.from_file(str(root / "app.py"), default_timeout=180).run()
+    at.switch_page("pages/4_Explore.py").run()
+    at.multiselect(key="ev_f_columns").set_value(["label"]).run()
+    assert at.multiselect(key="ev_f_label").proto.wrap  # every chip shows: they wrap onto more rows (16d)
+    at.multiselect(key="ev_f_label").set_value(["4", "9"]).run()
+    kept = int(at.metric[0].value.replace(",", ""))
+    at.number_input(key="ev_cluster_k").set_value(4)
+    at.button[[b.label for b in at.button].index("Find clusters")].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    said = " ".join(c.value for c in at.caption)
+    assert f"on the features of {kept:,} of the 1,797 points (the points kept by: label is 4 or 9)" in said  # 14
+    lines = [m.value for m in at.markdown if m.value.startswith("**Cluster ")]
+    assert len(lines) == 4 and all("· mostly 4 " in line or "· mostly 9 " in line or "mixed" in line for line in lines)
+
+    at.multiselect(key="ev_f_label").set_value([]).run()
+    assert any("The filters keep none of the 1,797 points: no value of label is chosen" in w.value
+               for w in at.warning)  # 16e
+    assert any("The filters have changed since these clusters were found" in i.value for i in at.info)

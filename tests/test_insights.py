@@ -102,3 +102,43 @@ def test_thumbnail_map_samples_above_its_limit_and_frames_in_class_colour(tmp_pa
     again, same = thumbnail_map(coords, [f"{i}.png" for i in range(6)], tmp_path, colours, max_images=4, thumb=16,
                                 width=400)
     assert same.tolist() == drawn.tolist() and np.array_equal(np.asarray(again), pixels)  # seeded sample
+
+
+def test_clusters_of_the_points_the_filters_keep_describe_those_points():
+    """Issue 17, item 14: clusters were found on every point while a filter showed two labels, and a
+    cluster called "mostly 4 (41%)" showed six 9s as its typical images."""
+    from embedviz.clusters import make_up
+
+    x = _blobs()
+    labels = np.repeat(["a", "b", "c"], [50, 30, 20])
+    kept = labels != "a"
+    clustering = cluster_points(x, "kmeans", k=2, seed=0, representatives=4, rows=kept)
+    assert clustering.names[:50].tolist() == [None] * 50 and clustering.clustered == 50  # the filtered-out: none
+    assert set(clustering.names[50:80]) == {"1"} and set(clustering.names[80:]) == {"2"}
+    assert "on the features of 50 of the 100 points" in clustering.description
+    summary = clustering.summary(pd.DataFrame({"label": labels}))
+    assert summary["points"].tolist() == [30, 20] and summary["most common label"].tolist() == ["b", "c"]
+    for name, rows in clustering.representatives.items():  # the typical images are of the same points
+        assert kept[rows].all() and set(clustering.names[rows]) == {name}
+    assert summary["make-up"].tolist() == ["mostly b (100%)", "mostly c (100%)"]
+    assert make_up(pd.Series({"4": 41, "9": 38, "7": 12, "1": 9})) == "mixed: 4 41%, 9 38%, 7 12%"  # not "mostly 4"
+    assert make_up(pd.Series({"9": 61, "4": 39})) == "mostly 9 (61%)"
+    with pytest.raises(DataError, match="the filters keep 1"):
+        cluster_points(x, rows=np.arange(100) == 3)
+
+
+def test_no_mistakes_says_why_in_two_different_ways():
+    """Issue 17, item 12: no predictions and a model whose classes are not the labels read the same."""
+    from embedviz.mistakes import why_no_mistakes
+
+    assert why_no_mistakes(pd.DataFrame({"sample_id": ["a"], "label": ["cat"]})).startswith(
+        "No predictions to check: the model gives no class scores")
+    mismatch = pd.DataFrame({"sample_id": list("abcd"), "label": ["cat", "dog", "cat", "dog"],
+                             "prediction": ["3", "7", "0", "10"], "confidence": [0.9] * 4})
+    said = why_no_mistakes(mismatch)
+    assert said.startswith("The model's classes are not the labels: it predicts 4 classes (0, 3, 7, 10) and the "
+                           "data has 2 labels (cat, dog)")
+    assert "On Data & model, upload a class index" in said
+    assert why_no_mistakes(mismatch.drop(columns="label")).startswith("No labels to check the predictions against")
+    scored = mismatch.assign(label=["3", "7", "1", "1"], correct=pd.array([True, True, False, False], dtype="boolean"))
+    assert why_no_mistakes(scored) is None

@@ -3,8 +3,10 @@ images drawn on the map and the exports. The page lays them out; the work is in 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -13,26 +15,28 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from ..clusters import METHODS as CLUSTER_METHODS, Clustering, cluster_points
-from ..export import (coordinates_table, map_png, metascatter_table, projector_zip, selection_table, table_parquet,
-                      to_csv, view_html)
+from ..export import (coordinates_table, map_png, map_title, metascatter_table, projector_zip, selection_table,
+                      table_parquet, to_csv, view_html)
 from ..large import DRAWN, POINTS_FROM, LargeMap, density_layer, in_box, layer_key, plan, zoom_box
 from ..figures import MapStyle, category_colours, confusion_figure, is_categorical, natural_order, scatter_figure
-from ..mistakes import cell_rows, confident_errors, confusion_table, has_predictions, unsure_correct
+from ..mistakes import (CLASSES_ARE_NOT_LABELS, cell_rows, confident_errors, confusion_table, has_predictions,
+                        unsure_correct, why_no_mistakes)
 from ..reducers.neighbours import prepare
 from ..render import MAX_THUMBNAILS, point_colours, thumbnail_map
 from ..selection import rows_for_ids
 from ..summary import accuracy
-from ..filters import Filter, filter_columns
+from ..filters import Filter, describe_filter, filter_columns, why_nothing_shown
 from .links import bound, linked_ids, set_linked_ids
 from .state import MapView, map_filters, set_map_filters
 from .widgets import gallery, guard, plain, progress_callback
 
 __all__ = ["map_figure", "map_filter_button", "zoom_window", "zoom_controls", "density_underlay", "with_extra_columns", "style_controls", "highlight_rows",
-           "selection_section", "mistakes_section",
+           "nothing_shown_note", "selection_section", "mistakes_section",
            "clusters_section", "images_on_map_section", "exports_section", "linked_selection"]
 
 _SETS = "explore_sets"  # {name: [sample_id, ...]}: named selections, kept for the session
-_CLUSTERS = "explore_clusters"  # (identity of what was clustered, Clustering)
+_CLUSTERS = "explore_clusters"  # (identity of what was clustered, Clustering, _Scope of the points clustered)
+_KEPT = "explore_kept_sel"  # (map key, sample ids) selected when "Find clusters" recoloured the map (a new chart)
 _COLOURS = "explore_colours"  # {column: {category: "#rrggbb"}}: colours the user chose
 _CONFUSION = "confusion_map"  # the confusion matrix chart's selection
 
@@ -56,7 +60,7 @@ def _clusters_for(view: MapView) -> Clustering | None:
     held = st.session_state.get(_CLUSTERS)
     if held is None:
         return None
-    identity, clustering = held
+    identity, clustering, _ = held
     current = view.features.key if clustering.space == "features" else view.embedding.key
     return clustering if identity == current and len(clustering.names) == len(view.samples) else None
 
@@ -241,15 +245,26 @@ def zoom_controls(view: MapView, mask: np.ndarray, rows: np.ndarray, window: np.
                   on_click=lambda: st.session_state.__setitem__(_ZOOM, (view.embedding.key, box)))
 
 
-def linked_selection(event: Any, coords: np.ndarray, mask: np.ndarray, samples: pd.DataFrame) -> tuple[np.ndarray, str | None]:
-    """The selected rows: those selected on the map, else those a link carried (until the user
-    selects something); the selection goes into the address. Returns the rows and a note when
-    the selection is too large for the link."""
+def _kept_ids(map_key: str | None) -> list[str] | None:
+    held = st.session_state.get(_KEPT)
+    return held[1] if held and held[0] == map_key else None
+
+
+def linked_selection(event: Any, coords: np.ndarray, mask: np.ndarray, samples: pd.DataFrame,
+                     map_key: str | None = None) -> tuple[np.ndarray, str | None]:
+    """The selected rows: those selected on the map, else those kept when clusters recoloured the
+    map (``map_key``'s), else those a link carried (until the user selects something); the
+    selection goes into the address. Returns the rows and a note when the selection is too large
+    for the link."""
     from ..selection import positions_for_ids, selected_rows
 
     rows = selected_rows(event, coords, mask)
     if len(rows):
         st.session_state.pop("_linked_sel", None)
+        st.session_state.pop(_KEPT, None)  # the user selected anew
+    elif _kept_ids(map_key):
+        rows = positions_for_ids(samples, _kept_ids(map_key))
+        rows = rows[mask[rows]]
     elif linked_ids():
         rows = positions_for_ids(samples, linked_ids())
         rows = rows[mask[rows]]
@@ -261,6 +276,11 @@ def selection_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray) ->
     """The selected points' images, saving them as a named set, and the sets made so far."""
     selected = samples.iloc[rows]
     st.subheader(f"Selection · {len(selected):,} image{'' if len(selected) == 1 else 's'}")
+    if len(selected) and _kept_ids(view.embedding.key):
+        note, clear = st.columns([4, 1])
+        note.caption("Kept from before the clusters coloured the map (a new colouring clears the map's own "
+                     "selection); select on the map to replace it.")
+        clear.button("Clear the selection", key="explore_kept_clear", on_click=lambda: st.session_state.pop(_KEPT, None))
     if len(selected):
         first = str(selected["sample_id"].iloc[0])
         # a link, not a button and st.switch_page: the Point page's widgets are bound to the address,
@@ -318,9 +338,12 @@ def _sets_list(view: MapView, samples: pd.DataFrame) -> None:
 
 def mistakes_section(view: MapView, samples: pd.DataFrame) -> None:
     """The confusion matrix (a cell selects its samples, ringed on the map) and the answers worth a look."""
-    if not has_predictions(samples):
-        st.info("No predictions to compare with labels: the model is not a classifier whose classes the labels "
-                "name, or the data has no labels.")
+    reason = why_no_mistakes(samples)
+    if reason is not None:
+        st.info(plain(reason))
+        if reason.startswith(CLASSES_ARE_NOT_LABELS):
+            st.page_link("pages/1_Data_and_model.py", label="Data & model: the class index",
+                         icon=":material/database:")
         return
     score = accuracy(samples)
     if score is not None:
@@ -356,10 +379,28 @@ def mistakes_section(view: MapView, samples: pd.DataFrame) -> None:
                 empty="No correct answers to show.")
 
 
-def clusters_section(view: MapView, samples: pd.DataFrame) -> None:
-    """Find clusters on the features or the map; show each cluster's size, make-up and typical images."""
+@dataclass(frozen=True)
+class _Scope:
+    """The points a clustering ran on: a digest of the filters' mask, how many, and the filters in words."""
+
+    digest: str
+    points: int
+    filters: str
+
+
+def _scope(mask: np.ndarray, filters: list[Filter]) -> _Scope:
+    said = "; ".join(describe_filter(f) for f in filters) if int(mask.sum()) < len(mask) else ""
+    return _Scope(hashlib.sha256(np.packbits(mask).tobytes()).hexdigest()[:16], int(mask.sum()), said)
+
+
+def clusters_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray, mask: np.ndarray,
+                     filters: list[Filter]) -> None:
+    """Find clusters, on the features or the map, of the points the filters keep; show each
+    cluster's size, make-up and typical images (all of the same points). Finding them colours the
+    map by cluster and keeps the selection (``rows``), which the new colouring clears on the chart."""
     st.session_state.setdefault("ev_cluster_k", 10)
     st.session_state.setdefault("ev_cluster_min", 15)
+    scope = _scope(mask, filters)
     with st.form("explore_clusters_form", border=False):
         a, b, c, d = st.columns(4)
         method = a.selectbox("Method", CLUSTER_METHODS, key="ev_cluster_method",
@@ -369,22 +410,33 @@ def clusters_section(view: MapView, samples: pd.DataFrame) -> None:
                                  "Map: groups you see in the picture.")
         k = c.number_input("Clusters (k-means)", 2, 200, key="ev_cluster_k")
         size = d.number_input("Smallest cluster (HDBSCAN)", 2, 10_000, key="ev_cluster_min")
-        go = st.form_submit_button("Find clusters", icon=":material/bubble_chart:")
+        go = st.form_submit_button("Find clusters", icon=":material/bubble_chart:",
+                                   help="Clusters the points the filters keep." if scope.filters else None)
     if go:
         with guard(stop=False), st.spinner("Clustering..."):
             x = (prepare(view.features.features, "none", 50, 0, key=view.features.key) if space == "features"
                  else view.embedding.coords)
-            clustering = cluster_points(x, method, k=int(k), min_cluster_size=int(size), space=space)
+            clustering = cluster_points(x, method, k=int(k), min_cluster_size=int(size), space=space,
+                                        rows=mask if scope.filters else None)
             identity = view.features.key if space == "features" else view.embedding.key
-            st.session_state[_CLUSTERS] = (identity, clustering)
+            st.session_state[_CLUSTERS] = (identity, clustering, scope)
             st.session_state["explore_colour_next"] = "cluster"
+            if len(rows):  # the new colouring is a new chart, without the selection: keep it here
+                st.session_state[_KEPT] = (view.embedding.key, samples["sample_id"].astype(str).iloc[rows].tolist())
             st.rerun()  # the new column shows in the colour and filter lists
     clustering = _clusters_for(view)
     if clustering is None:
         st.caption("Sub-groups inside a class, or a class split in two, show up as clusters. The clusters become "
-                   "a column, `cluster`, to colour and filter the map by.")
+                   "a column, `cluster`, to colour and filter the map by."
+                   + (f" Clusters are found among the {scope.points:,} points the filters keep." if scope.filters else ""))
         return
-    st.caption(clustering.description + ". Each cluster's most typical images are those nearest its centre.")
+    found: _Scope = st.session_state[_CLUSTERS][2]
+    kept = f" (the points kept by: {plain(found.filters)})" if found.filters else ""
+    st.caption(clustering.description + kept + ". Each cluster's label make-up and its most typical images "
+               "(those nearest its centre) are of these same points.")
+    if found.digest != scope.digest:
+        st.info(f"The filters have changed since these clusters were found on {found.points:,} points; press Find "
+                f"clusters to cluster the {scope.points:,} points shown now.", icon=":material/filter_alt:")
     summary = clustering.summary(samples)
     st.dataframe(summary, hide_index=True, width="stretch",
                  column_config={"share": st.column_config.ProgressColumn("share", format="percent", min_value=0,
@@ -394,7 +446,7 @@ def clusters_section(view: MapView, samples: pd.DataFrame) -> None:
         reps = clustering.representatives.get(name, [])
         if not reps:
             continue
-        made_of = f" · mostly {plain(row['most common label'])} ({row['share']:.0%})" if "share" in row else ""
+        made_of = f" · {plain(row['make-up'])}" if "make-up" in row else ""
         st.markdown(f"**Cluster {plain(name)}** · {int(row['points']):,} points{made_of}")
         gallery(samples.iloc[reps], view.collection.root, key=f"cluster_{name}", per_page=len(reps),
                 columns=max(6, len(reps)), controls=False)
@@ -440,8 +492,28 @@ def images_on_map_section(view: MapView, samples: pd.DataFrame, style: MapStyle,
                        on_click="ignore")
 
 
-def exports_section(view: MapView, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray) -> None:
-    """Every export is built when its button is clicked, not on every rerun (a lasso is a rerun)."""
+def _map_source(view: MapView) -> str:
+    """What the map is of, for an export's title: ``digits (demo) · demo CNN (final, 12 epochs)/fc1``."""
+    from .state import current_layer, current_model, is_precomputed, model_label
+
+    if is_precomputed():
+        return f"{view.collection.name} (features made elsewhere)"
+    model = current_model()
+    return f"{view.collection.name} · {model_label(model)}/{current_layer(model)}"
+
+
+def nothing_shown_note(samples: pd.DataFrame, filters: list[Filter]) -> None:
+    """Where the map is drawn: when the filters keep no point, one line that says which and what to do."""
+    note = why_nothing_shown(samples, filters)
+    if note:
+        st.warning(plain(note), icon=":material/filter_alt_off:")
+
+
+def exports_section(view: MapView, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray,
+                    filters: list[Filter] | None = None) -> None:
+    """Every export is built when its button is clicked, not on every rerun (a lasso is a rerun).
+    The HTML and PNG say what the map is (method, data, model and layer, how many points, the
+    filters) and carry the colours' legend."""
     embedding = view.embedding
     shown = np.flatnonzero(mask)
     st.markdown(f"The map: {len(samples):,} points, {len(shown):,} shown by the filters.")
@@ -454,14 +526,19 @@ def exports_section(view: MapView, samples: pd.DataFrame, style: MapStyle, mask:
     c.download_button("Metascatter's CSV", lambda: to_csv(metascatter_table(embedding, samples)),
                       file_name="metascatter.csv", mime="text/csv", on_click="ignore", icon=":material/table:",
                       help="Paths, X-Coord, Y-Coord and the metadata, as Metascatter reads them.")
+    source = _map_source(view)
+    note = ("Shown: " + "; ".join(describe_filter(f) for f in filters)) if filters and len(shown) < len(samples) else None
     a.download_button("This view as interactive HTML (works offline)",
-                      lambda: view_html(embedding, samples, style, mask), file_name="map.html", mime="text/html",
-                      on_click="ignore",
-                      icon=":material/html:", help="The map with its colours and filters; plotly.js is embedded.")
-    b.download_button("This view as a picture (PNG)", lambda: map_png(embedding.coords, samples, style, mask),
+                      lambda: view_html(embedding, samples, style, mask, source=source, note=note), file_name="map.html",
+                      mime="text/html", on_click="ignore",
+                      icon=":material/html:", help="The map with its colours, legend and filters; plotly.js is embedded.")
+    b.download_button("This view as a picture (PNG)",
+                      lambda: map_png(embedding.coords, samples, style, mask, note=note,
+                                      title=map_title(embedding, len(shown), source=source, total=len(samples))),
                       file_name="map.png", mime="image/png", on_click="ignore", icon=":material/image:",
                       disabled=embedding.n_components != 2 or not len(shown),
-                      help="Every shown point, 2,400 pixels wide. The camera in the map's toolbar saves what is on screen.")
+                      help="Every shown point, 2,400 pixels wide, with a title and the colours' legend. The camera in "
+                           "the map's toolbar saves what is on screen.")
     c.download_button("Features for TensorBoard's projector (zip)",
                       lambda: projector_zip(view.features.features, samples, images_root=view.collection.root),
                       file_name="projector.zip", mime="application/zip", on_click="ignore",

@@ -50,7 +50,8 @@ def filter_widgets(samples: pd.DataFrame) -> list[Filter]:
     candidates = [c for c in samples.columns if c not in _HIDDEN]
     if "ev_f_columns" in st.session_state:  # columns of another page's table (clusters, sets, overlaps) drop out
         st.session_state["ev_f_columns"] = [c for c in st.session_state["ev_f_columns"] if c in candidates]
-    columns = st.multiselect("Filter on", candidates, placeholder="choose columns", **bound("ev_f_columns"))
+    # wrap: in a column Streamlit keeps the chips on one scrolling row, which showed 4 of 10 labels
+    columns = st.multiselect("Filter on", candidates, placeholder="choose columns", **bound("ev_f_columns"), wrap=True)
     for column in columns:
         kind = column_kind(samples[column])
         key = f"ev_f_{column}"
@@ -70,7 +71,8 @@ def filter_widgets(samples: pd.DataFrame) -> list[Filter]:
             if not set(st.session_state.get(key, options)) <= set(options):
                 st.session_state.pop(key)
             st.session_state.setdefault(key, options)
-            chosen = st.multiselect(plain(column), options, **bound(key))
+            chosen = st.multiselect(plain(column), options, **bound(key), wrap=True,
+                                    placeholder="none chosen: no point is shown")
             filters.append(CategoryFilter(column, tuple(chosen)))
         else:
             pattern = st.text_input(f"{plain(column)} contains", **bound(key))
