@@ -27,7 +27,7 @@ from .errors import EmbedVizError
 from .home import home_dir
 
 __all__ = ["Run", "Catalog", "RunNotFound", "RunNotVisible", "KINDS", "runs_table", "is_run_id", "unavailable",
-           "made_from"]
+           "made_from", "describe_run"]
 
 KINDS = ("extraction", "map")
 log = logging.getLogger(__name__)
@@ -260,9 +260,88 @@ def _without_paths(value: Any, homes: tuple[str, ...]) -> Any:
 def made_from(run: Run, paths: bool = False) -> dict[str, Any]:
     """What ``run`` was made from, as shown to people: its inputs and parameters, with the server's
     absolute paths reduced to file names unless ``paths`` (an operator looking)."""
-    found = {"inputs": run.inputs, "parameters": {k: v for k, v in run.params.items() if k != "token"}}
+    # the view's colouring is kept to open the run as it was seen, not part of what made it
+    found = {"inputs": run.inputs, "parameters": {k: v for k, v in run.params.items() if k not in ("token", "color")}}
     home = home_dir()
     return found if paths else _without_paths(found, (str(home), str(home.resolve())))
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _data_name(dataset: dict[str, Any] | None) -> str:
+    """The data a run was made from, by name: the demo, or the file or folder's own name (never the
+    server's path to it)."""
+    dataset = dataset or {}
+    if dataset.get("kind") == "demo":
+        return "the demo digits"
+    name = os.path.basename(str(dataset.get("path", "")).rstrip("/\\")) or "images"
+    if dataset.get("kind") == "features":
+        return f"features {name}"
+    return f"upload {name}" if dataset.get("via") == "upload" else name
+
+
+def _model_name(model: dict[str, Any] | None) -> str:
+    """``demo CNN (early checkpoint)``, ``raw pixels``, ``resnet18 (weights.pth)``, ..."""
+    from .models import DEMO, PIXELS
+
+    model = model or {}
+    architecture = str(model.get("architecture", "?"))
+    weights = model.get("weights")
+    if architecture == DEMO:
+        from .demo import EARLY_WEIGHTS
+
+        name = "demo CNN (early checkpoint)" if weights == str(EARLY_WEIGHTS) else "demo CNN (final)"
+    elif architecture == PIXELS:
+        name = "raw pixels"
+    else:
+        name = architecture + (f" ({os.path.basename(str(weights))})" if weights else "")
+    return name + (" with its own preprocessing" if model.get("preprocessing") else "")
+
+
+def _reducer_name(reducer: dict[str, Any]) -> str:
+    """``t-SNE, perplexity 10, metric cosine``: the method and the parameters set away from their
+    defaults (upstream names, so they read as in the Reduce page's sliders)."""
+    from .reducers import REDUCERS, param_specs
+
+    method = str(reducer.get("method", "?"))
+    if method not in REDUCERS:
+        return method
+    defaults = {spec.name: spec.default for spec in param_specs(REDUCERS[method].params_class)}
+    changed = [f"{name} {_number(value)}" for name, value in sorted((reducer.get("params") or {}).items())
+               if name not in defaults or value != defaults[name]]
+    label = REDUCERS[method].label
+    return ", ".join([label, *changed]) if changed else f"{label} (default settings)"
+
+
+def describe_run(run: Run) -> str:
+    """What sets ``run`` apart, in one line for people: for a map, the method and the parameters changed
+    from their defaults, dimensions, seed and sample; for both kinds, the layer, model and data.
+
+    Runs with the same title (the same data, model and method) differ here, where before only their
+    times did; the whole record is still under "Made from"."""
+    params = run.params
+    parts = []
+    reducer = params.get("reducer")
+    if run.kind == "map" and isinstance(reducer, dict):
+        parts.append(_reducer_name(reducer))
+        parts.append(f"{reducer.get('n_components', 2)}-D, seed {reducer.get('random_state', 0)}")
+        sample = params.get("sample")
+        if sample:
+            parts.append(f"fitted on {int(sample['size']):,} points" + (
+                f" stratified by {sample['stratify_by']}" if sample.get("stratify_by") else ""))
+        filters = params.get("map_filters") or []
+        if filters:
+            parts.append(f"only the points {len(filters)} filter{'s' if len(filters) != 1 else ''} kept")
+        if params.get("warm") is False:
+            parts.append("started fresh")
+    layer, model = params.get("layer"), _model_name(params.get("model"))
+    parts.append(f"layer {layer} of {model}" if layer and not model.startswith("raw pixels") else model)
+    parts.append(_data_name(params.get("dataset")))
+    if params.get("classes"):
+        parts.append(f"class names from {os.path.basename(str(params['classes']))}")
+    return " · ".join(parts)
 
 
 def runs_table(runs: list[Run], viewer: str) -> "pd.DataFrame":
@@ -275,6 +354,7 @@ def runs_table(runs: list[Run], viewer: str) -> "pd.DataFrame":
             "run": run.id,
             "what": "map" if run.kind == "map" else "extraction",
             "title": run.title,
+            "details": describe_run(run),
             "by": "you" if run.owner == viewer else run.owner_name,
             "made": pd.Timestamp(run.created, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
             "points": run.n_points,
@@ -282,5 +362,5 @@ def runs_table(runs: list[Run], viewer: str) -> "pd.DataFrame":
             "shared": "published" if run.published else "private",
             "pinned": run.pinned,
         })
-    columns = ["run", "what", "title", "by", "made", "points", "seconds", "shared", "pinned"]
+    columns = ["run", "what", "title", "details", "by", "made", "points", "seconds", "shared", "pinned"]
     return pd.DataFrame(rows, columns=columns)

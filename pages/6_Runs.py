@@ -66,7 +66,7 @@ else:
     for i in range((page - 1) * PER_PAGE, min(page * PER_PAGE, len(runs))):
         run, row = runs[i], table.iloc[i]
         with st.container(border=True, key=f"run_card_{run.id}"):
-            st.markdown(f"**{ui.plain(run.title)}**")
+            st.markdown(f"**{ui.plain(run.title)}**  \n{ui.plain(row['details'])}")  # what sets it apart
             st.caption(f"{row['what']} · by {ui.plain(row['by'])} · {row['made']} · {row['points']:,} points · "
                        f"{row['seconds']:g} s · {row['shared']}" + (" · pinned" if run.pinned else "")
                        + f" · run {run.id}")

@@ -24,14 +24,17 @@ if ui.is_precomputed():
 
 with ui.guard():
     options = compare.candidates()
+if len(options) < 2:
+    compare.too_few(options)
+    ui.sidebar_summary()
+    st.stop()
 by_label = {c.label: c for c in options}
-st.session_state.setdefault("ev_cmp_sets", compare.default_choice(options))
-st.session_state["ev_cmp_sets"] = [v for v in st.session_state["ev_cmp_sets"] if v in by_label]
+compare.settle_choice(options)
 labels = st.multiselect("Feature sets, in order (e.g. early to late)", list(by_label),
                         help="A model's layers, the demo's early and final checkpoints, and any other model you "
                              "extracted these images with.", **ui.bound("ev_cmp_sets"))
 if len(labels) < 2:
-    st.info("Choose two or more feature sets to compare.")
+    compare.offer_another(options, labels)
     ui.sidebar_summary()
     st.stop()
 chosen = [by_label[label] for label in labels]
@@ -43,7 +46,7 @@ st.caption(f"{len(maps):,} images in all {n} feature sets · {REDUCERS[method].l
            "settings), each map started from the previous and aligned onto it (Procrustes).")
 
 pair_names = [f"{labels[a]} → {labels[b]}" for a, b in compare.pairs(n)]
-side, main = st.columns([1, 4])
+side, main = st.columns([2, 5])  # wide enough for the filters' All / Correct / Wrong in a 1,280-pixel window
 with side:
     if not 0 <= st.session_state.get("ev_cmp_pair", 0) < n - 1:
         st.session_state["ev_cmp_pair"] = 0

@@ -140,3 +140,62 @@ def test_one_command_extracts_two_checkpoints_at_two_layers_and_compares_them(tm
     assert set(pd.read_csv(out / "separation.csv")["set"]) == set(names)
     assert main(["compare", "--data", "demo", "--model", "demo", "--out", str(out)]) == 2  # one set: said
     assert "two or more feature sets" in capsys.readouterr().err
+
+
+# --- the Compare page (Streamlit's AppTest) ---------------------------------------------------------
+
+def _compare_page(monkeypatch, **state):
+    """The app with ``state`` in the session (maps by PCA, so they are quick), switched to Compare."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    at = AppTest.from_file(str(root / "app.py"), default_timeout=240)
+    at.session_state["ev_method"] = "pca"
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    at.switch_page("pages/7_Compare.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    return at
+
+
+def test_on_the_demo_with_raw_pixels_the_two_checkpoints_are_offered_and_compared(monkeypatch):
+    """Issue 17, item 9: with the model set to raw pixels, the box offered nothing ("No options to select")."""
+    at = _compare_page(monkeypatch, model={"architecture": "pixels", "weights": None})
+    box = at.multiselect(key="ev_cmp_sets")
+    early, final = box.value
+    assert "early checkpoint" in early and "final" in final
+    assert any(o.startswith("raw pixels") for o in box.options)  # the current model is a feature set too
+    maps = [c for c in at.get("plotly_chart") if '"uirevision":"embedviz-map"' in c.proto.spec]
+    assert len(maps) == 3  # two maps and the step-through
+
+
+def test_one_chosen_set_is_one_line_and_a_button_that_adds_the_other_checkpoint(monkeypatch):
+    at = _compare_page(monkeypatch, ev_method="pca")
+    at.multiselect(key="ev_cmp_sets").set_value(at.multiselect(key="ev_cmp_sets").value[:1]).run()
+    assert any("Choose two or more feature sets" in i.value for i in at.info)
+    [add] = [b for b in at.button if b.key == "compare_add"]
+    assert add.label.startswith("Compare with demo CNN (final")
+    add.click().run()
+    assert not at.exception and not at.error
+    assert len(at.multiselect(key="ev_cmp_sets").value) == 2
+    assert not any("Choose two or more" in i.value for i in at.info)
+
+
+def test_images_with_one_feature_set_say_what_to_do_instead_of_an_empty_box(monkeypatch, tmp_path):
+    """Issue 17, item 9: raw pixels of one's own images gave a disabled "No options to select" box."""
+    from .conftest import make_image_folder
+
+    folder = make_image_folder(tmp_path / "shapes", per_class=6)
+    monkeypatch.setenv("EMBEDVIZ_DATA_ROOTS", str(tmp_path))
+    at = _compare_page(monkeypatch, dataset={"kind": "path", "path": str(folder)},
+                       model={"architecture": "pixels", "weights": None})
+    assert not at.multiselect  # no empty box
+    [line] = [i.value for i in at.info]
+    assert "is the only feature set of these images: choose a model on Data & model" in line
+    links = [e for e in at.get("page_link") if "Choose a model" in str(e.proto)]
+    assert links and links[0].proto.page == "Data_and_model"

@@ -193,3 +193,58 @@ def test_housekeeping_keeps_what_published_runs_need(tmp_path, monkeypatch):
     assert main(["housekeep"]) == 0
     assert (tmp_path / "sessions" / "shared").exists() and not (tmp_path / "sessions" / "private").exists()
     assert (tmp_path / "features" / "f-shared").exists() and not (tmp_path / "features" / "f-private").exists()
+
+
+def _map_params(**reducer_params) -> dict:
+    return {"dataset": {"kind": "path", "path": "/srv/data/pets"},
+            "model": {"architecture": "resnet18", "weights": None},
+            "layer": "flatten", "classes": None, "map_filters": [], "warm": True,
+            "reducer": {"method": "tsne", "params": {"perplexity": 30.0, "metric": "euclidean", **reducer_params},
+                        "n_components": 2, "random_state": 0}, "sample": None}
+
+
+def test_runs_with_the_same_title_say_what_sets_them_apart(tmp_path):
+    """Issue 17, item 10: two maps of the same data differed on the Runs page only by their times."""
+    from embedviz.catalog import describe_run
+
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    title = "t-SNE 2-D: pets through resnet18, layer flatten"
+    default = catalog.record("map", owner="a", owner_name="a", title=title, inputs={}, params=_map_params(), dedupe="1")
+    tighter = catalog.record("map", owner="a", owner_name="a", title=title, inputs={}, dedupe="2",
+                             params={**_map_params(perplexity=5.0, metric="cosine"),
+                                     "sample": {"size": 500, "stratify_by": "label"}})
+    assert describe_run(default) == ("t-SNE (default settings) · 2-D, seed 0 · layer flatten of resnet18 · pets")
+    assert describe_run(tighter) == ("t-SNE, metric cosine, perplexity 5 · 2-D, seed 0 · fitted on 500 points "
+                                     "stratified by label · layer flatten of resnet18 · pets")
+    extraction = catalog.record("extraction", owner="a", owner_name="a", title="x", inputs={}, dedupe="3",
+                                params={"dataset": {"kind": "demo"}, "model": {"architecture": "demo", "weights": None},
+                                        "layer": "classifier.1"})
+    assert describe_run(extraction) == "layer classifier.1 of demo CNN (final) · the demo digits"
+
+
+def test_a_run_opened_from_the_runs_page_is_coloured_by_label_and_says_how_it_was_made(monkeypatch):
+    """Issue 17, item 10: a colour the last view left ("(none)" after data without labels, a clusters
+    column) stayed when a run was opened, and Explore showed it uncoloured."""
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    at = AppTest.from_file(str(root / "app.py"), default_timeout=240)
+    at.session_state["ev_method"] = "pca"
+    at.run()
+    run = Catalog().get(at.query_params["run"])
+    assert run.params["color"] == "label"
+    same = Catalog().record("map", owner=run.owner, owner_name=run.owner_name, title=run.title, inputs=run.inputs,
+                            params={**run.params, "reducer": {**run.params["reducer"], "random_state": 7}}, dedupe="x")
+    at.session_state["ev_color"] = "(none)"  # what Explore leaves after data without labels
+    at.switch_page("pages/6_Runs.py").run()
+    lines = [m.value for m in at.markdown if m.value.startswith(f"**{run.title}**")]
+    assert len(lines) == 2 and any("seed 7" in line for line in lines) and any("seed 0" in line for line in lines)
+    [opening] = [b for b in at.button if b.key == f"run_{run.id}_open"]
+    opening.click().run()
+    at.switch_page("pages/4_Explore.py").run()
+    assert not at.exception and not at.error
+    assert at.query_params["run"] == run.id and same.id != run.id
+    assert at.selectbox(key="ev_color").value == "label"

@@ -21,8 +21,8 @@ from ..store import FeatureSet
 from .links import catalog, viewer
 from .state import dataset_spec, features_for, model_for, model_name, model_spec, reducer_settings
 
-__all__ = ["Candidate", "candidates", "default_choice", "comparison", "pairs", "coords", "selected_in_any", "paths",
-           "moved_most", "separation_section"]
+__all__ = ["Candidate", "candidates", "default_choice", "settle_choice", "suggestion", "too_few", "offer_another",
+           "comparison", "pairs", "coords", "selected_in_any", "paths", "moved_most", "separation_section"]
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,21 @@ class Candidate:
     layer: str
 
 
+_CHECKPOINTS = [{"architecture": DEMO, "weights": str(EARLY_WEIGHTS)}, {"architecture": DEMO, "weights": None}]
+
+
+def _on_demo() -> bool:
+    """The demo's digits or its CNN: its early and final checkpoints are always on offer."""
+    return dataset_spec()["kind"] == "demo" or model_spec()["architecture"] == DEMO
+
+
 def _specs() -> list[dict[str, Any]]:
-    """The current model, the demo's two checkpoints when it is the demo, and every other model or
+    """The demo's two checkpoints on the demo, the current model, and every other model or
     checkpoint this viewer (or someone who published it) extracted these images with."""
     current = model_spec()
-    specs = [{"architecture": DEMO, "weights": str(EARLY_WEIGHTS)}, {"architecture": DEMO, "weights": None}] \
-        if current["architecture"] == DEMO else [current]
+    specs = list(_CHECKPOINTS) if _on_demo() else []
+    if current["architecture"] != DEMO:
+        specs.append(current)
     seen = {json.dumps(s, sort_keys=True) for s in specs}
     here = json.dumps(dataset_spec(), sort_keys=True)
     for run in catalog().runs(viewer().id, kind="extraction"):
@@ -57,21 +66,21 @@ def candidates() -> list[Candidate]:
     out = []
     for spec in _specs():
         model = model_for(spec)
-        if model.is_pixels:
-            continue
         name = model_name(spec)
-        out.extend(Candidate(f"{name} · {layer}", spec, layer) for layer in list_layers(model))
+        out.extend(Candidate(name if model.is_pixels else f"{name} · {layer}", spec, layer)  # pixels: no layers
+                   for layer in list_layers(model))
     return out
 
 
 def default_choice(options: list[Candidate]) -> list[str]:
-    """The demo: its early and final checkpoints at the same layer (how training changed the picture).
+    """On the demo (its digits, or its CNN on any images), whatever the current model: its early and
+    final checkpoints at the same layer (how training changed the picture).
     Another model: its checkpoints extracted on these images at its default layer, in the order of
     their names (up to four); with one checkpoint, a layer about halfway through it, then its default
     layer."""
     current = model_spec()
-    if current["architecture"] == DEMO:
-        layer = default_layer(model_for(current))
+    if _on_demo():
+        layer = default_layer(model_for(_CHECKPOINTS[1]))
         return [c.label for c in options if c.layer == layer and c.spec["architecture"] == DEMO][:2]
     layer = default_layer(model_for(current))
     checkpoints = [c for c in options if c.spec["architecture"] == current["architecture"] and c.layer == layer]
@@ -84,6 +93,78 @@ def default_choice(options: list[Candidate]) -> list[str]:
     last = next((c for c in own if c.layer == default_layer(model_for(current))), own[-1])
     middle = own[len(own) // 2] if own[len(own) // 2] != last else own[0]
     return [middle.label, last.label]
+
+
+def settle_choice(options: list[Candidate]) -> None:
+    """Before the feature sets' box is drawn: the default choice on a first visit and whenever the
+    data or model changed since the last, and in place of a choice none of whose sets is on offer
+    any more; sets no longer on offer drop out."""
+    offered = {c.label for c in options}
+    held = st.session_state.get("ev_cmp_sets")
+    here = json.dumps([dataset_spec(), model_spec()], sort_keys=True)
+    seen = st.session_state.get("_cmp_for")
+    st.session_state["_cmp_for"] = here
+    kept = [v for v in held or [] if v in offered]
+    if held is None or (seen is not None and seen != here) or (held and not kept):
+        kept = default_choice(options)
+    st.session_state["ev_cmp_sets"] = kept
+
+
+def suggestion(options: list[Candidate], chosen: list[str]) -> list[Candidate]:
+    """What to add so that two sets are compared: nothing chosen, the default choice; one chosen, on
+    the demo its other checkpoint at the same layer, otherwise another layer of the same model (its
+    default layer, or one about halfway through it)."""
+    by_label = {c.label: c for c in options}
+    if not chosen:
+        return [by_label[label] for label in default_choice(options) if label in by_label]
+    if len(chosen) != 1 or chosen[0] not in by_label:
+        return []
+    one = by_label[chosen[0]]
+    if one.spec["architecture"] == DEMO:
+        other = [c for c in options if c.spec["architecture"] == DEMO and c.spec != one.spec and c.layer == one.layer]
+        if other:
+            return other[:1]
+    own = [c for c in options if c.spec == one.spec and c != one]
+    if not own:
+        return [c for c in options if c != one][:1]
+    default = default_layer(model_for(one.spec))
+    if one.layer != default:
+        return [c for c in own if c.layer == default][:1] or own[-1:]
+    return [own[len(own) // 2]]
+
+
+def _add(labels: list[str]) -> None:
+    """The button's callback: ``labels`` join the chosen sets (before the box is drawn again)."""
+    chosen = list(st.session_state.get("ev_cmp_sets") or [])
+    st.session_state["ev_cmp_sets"] = chosen + [label for label in labels if label not in chosen]
+
+
+def offer_another(options: list[Candidate], chosen: list[str]) -> None:
+    """Fewer than two sets chosen: say so in one line, with a button that adds what
+    :func:`suggestion` proposes (extracted, with a progress bar, when it is not in the store)."""
+    from .widgets import plain
+
+    extra = suggestion(options, chosen)
+    if not extra:
+        st.info("Choose two or more feature sets to compare.")
+        return
+    names = " and ".join(c.label for c in extra)
+    st.info(f"Choose two or more feature sets to compare, e.g. {plain(names)}; sets not extracted yet are "
+            "extracted when chosen.", icon=":material/compare:")
+    st.button(f"Compare with {plain(names)}" if chosen else f"Compare {plain(names)}", key="compare_add",
+              type="primary", icon=":material/add:", on_click=_add, args=([c.label for c in extra],))
+
+
+def too_few(options: list[Candidate]) -> None:
+    """Fewer than two feature sets exist for these images (raw pixels, or a model with one output):
+    one line on what to do, and the way to Data & model to do it."""
+    from .widgets import plain
+
+    only = f"{plain(options[0].label)} is the only feature set of these images" if options else \
+        "These images have no feature set to compare yet"
+    st.info(f"{only}: choose a model on Data & model (a network has many layers to compare) or extract these "
+            "images with a second model, then come back here.", icon=":material/compare:")
+    st.page_link("pages/1_Data_and_model.py", label="Choose a model", icon=":material/folder_open:")
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -196,6 +196,11 @@ def reopen(run: Run) -> None:
     st.session_state.pop("map_filters", None)
     st.session_state.pop("map_stopped", None)
     st.session_state.pop("previous_map", None)
+    # the run's colouring (label unless it was made coloured otherwise), not the one a previous view left:
+    # Explore falls back to "(none)" for a column these data lack (clusters, sets, another data's columns)
+    from .state import DEFAULTS  # state imports this module
+
+    st.session_state["ev_color"] = params.get("color") or DEFAULTS["ev_color"]
     if run.kind == "map":
         reducer = params["reducer"]
         method = reducer["method"]
@@ -295,6 +300,15 @@ def record_extraction(owner: Viewer, choice: dict[str, Any], title: str, feature
         params=choice, seconds=seconds, n_points=len(features), dedupe=features.key)
 
 
+def _run_color(full) -> str:
+    """The colouring to keep with a map's run: a column of its data (or "(none)"); a column of this
+    session only (clusters, named sets) cannot be opened again, so the default (the label) is kept."""
+    from .state import DEFAULTS  # state imports this module
+
+    color = st.session_state.get("ev_color") or DEFAULTS["ev_color"]
+    return color if color == "(none)" or color in full.samples.columns else DEFAULTS["ev_color"]
+
+
 def note_map(full, kept, embedding, token: str, title: str, source: str, sample, map_filters) -> Run | None:
     """Record the map on screen as the viewer's run (once per map) and make it current."""
     if embedding.partial or not embedding.key:
@@ -315,7 +329,7 @@ def note_map(full, kept, embedding, token: str, title: str, source: str, sample,
         inputs={"features": kept.key, "source_features": full.key, "map": embedding.key},
         params={**choice, "reducer": reducer_settings(), "sample": sample.describe() if sample else None,
                 "warm": bool(st.session_state.get("ev_warm", True)), "map_filters": serialise_filters(map_filters),
-                "token": token},
+                "color": _run_color(full), "token": token},
         seconds=embedding.seconds, n_points=len(kept), parent=parent.id, dedupe=embedding.key)
     if full.path is not None:
         mark_used(Path(full.path))
