@@ -55,11 +55,11 @@ def _extract(args: argparse.Namespace) -> None:
     from .demo import demo_collection
     from .features import compute_layers
     from .images import load_collection
-    from .models import load_model
+    from .models import fit_to_images, load_model
     from .store import FeatureStore, save_feature_set
 
     collection = demo_collection() if args.data == "demo" else load_collection(args.data, args.path_prefix)
-    model = load_model(args.model, args.weights)
+    model = fit_to_images(load_model(args.model, args.weights), collection)  # raw pixels: the images' own size
     if args.classes:
         from .classes import load_class_index, name_labels
 

@@ -25,7 +25,7 @@ from typing import Iterator
 
 import pandas as pd
 
-from .decode import image_suffixes
+from .decode import ALLOWED_FORMATS, image_suffixes
 from .errors import DataError
 from .home import DataRoots, check_server_path, home_dir, inside_home, sha256_file, sha256_json
 from .limits import cap
@@ -40,6 +40,7 @@ __all__ = [
     "collection_hash",
     "file_hashes",
     "find_duplicates",
+    "image_shapes",
 ]
 
 #: Every suffix of a format Pillow opens here, AVIF and HEIC included where available (see decode).
@@ -630,3 +631,42 @@ def find_duplicates(collection: ImageCollection, hashes: list[str] | None = None
         duplicate_of.append(first.get(digest) if digest != "missing" else None)
         first.setdefault(digest, sample_id)
     return pd.Series(duplicate_of, index=collection.samples.index, dtype="string", name="duplicate_of")
+
+
+#: Modes of one intensity channel (with or without alpha); palettes are grey when every entry is.
+_GREY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+
+
+def _channels(image: "Image.Image") -> int:  # noqa: F821 - PIL type
+    """1 for a grey image (a grey palette included), else 3, from the header alone."""
+    if image.mode in _GREY_MODES:
+        return 1
+    if image.mode in ("P", "PA"):
+        palette = image.getpalette() or []
+        triples = [palette[i:i + 3] for i in range(0, len(palette) - 2, 3)]
+        return 1 if triples and all(r == g == b for r, g, b in triples) else 3
+    return 3
+
+
+def image_shapes(collection: ImageCollection, limit: int = 64) -> list[tuple[int, int, int]]:
+    """``(width, height, channels)`` of up to ``limit`` images spread evenly through ``collection``, first
+    and last included, read from their headers only (no pixels decoded): a cheap and repeatable look at
+    what the images are. Files that cannot be opened are left out, as extraction skips them."""
+    import warnings
+
+    import numpy as np
+    from PIL import Image
+
+    n = len(collection)
+    rows = sorted({int(r) for r in np.linspace(0, n - 1, min(limit, n)).round()}) if n else []
+    shapes = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        for row in rows:
+            try:
+                with Image.open(collection.root / collection.samples["path"].iloc[row]) as image:
+                    if image.format in ALLOWED_FORMATS:
+                        shapes.append((*image.size, _channels(image)))
+            except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+                continue
+    return shapes

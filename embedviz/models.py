@@ -19,7 +19,7 @@ from torch import nn
 
 from .errors import ModelError
 from .home import sha256_file
-from .preprocessing import Preprocessing, weights_preprocessing
+from .preprocessing import Preprocessing, pixels_preprocessing, weights_preprocessing
 from .trusted import ENV_VAR, FORMATS, inspect_program, trusted_enabled
 
 __all__ = [
@@ -32,6 +32,8 @@ __all__ = [
     "CodeCarryingFile",
     "list_architectures",
     "load_model",
+    "fit_to_images",
+    "needs_weights",
     "read_state_dict",
     "describe",
 ]
@@ -68,7 +70,8 @@ class DigitsCNN(nn.Module):
 
 
 DIGITS_PREPROCESSING = Preprocessing(size=8, channels=1, mean=(0.3,), std=(0.4,), resize="squash")
-PIXELS_PREPROCESSING = Preprocessing(size=32, channels=3, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), resize="squash")
+#: Raw pixels when nothing is known of the images: 32x32 RGB (see :func:`fit_to_images`).
+PIXELS_PREPROCESSING = pixels_preprocessing(())
 
 
 @dataclass(frozen=True)
@@ -388,6 +391,24 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
         architecture=architecture, module=module.eval(), preprocessing=default_preprocessing(architecture),
         weights_sha256=sha256_file(path), num_classes=num_classes, weights_name=path.name, task=task,
     )
+
+
+def fit_to_images(model: LoadedModel, collection: "ImageCollection") -> LoadedModel:  # noqa: F821
+    """The raw-pixels model fed as ``collection``'s images are, judged from the headers of a few of them
+    spread through it (:func:`embedviz.images.image_shapes`): a folder of 28x28 grey digits gives 784
+    values, not 3,072 of three identical channels upscaled (see :func:`pixels_preprocessing`). Any other
+    model comes back as it is. The feature key hashes the preprocessing, so features made either way
+    are never mixed."""
+    if not model.is_pixels:
+        return model
+    from .images import image_shapes
+
+    return model.with_preprocessing(pixels_preprocessing(image_shapes(collection)))
+
+
+def needs_weights(architecture: str, weights: str | Path | None) -> bool:
+    """Whether ``architecture`` is still waiting for its weights (every model but demo and pixels needs them)."""
+    return weights is None and architecture not in (DEMO, PIXELS)
 
 
 def _detection_model(architecture: str, detector: nn.Module, sha: str, name: str) -> LoadedModel:

@@ -11,7 +11,7 @@ import torch
 from .errors import ModelError
 
 __all__ = ["Preprocessing", "RESIZE_POLICIES", "INTERPOLATIONS", "make_preprocessing", "parse_values",
-           "weights_preprocessing"]
+           "pixels_preprocessing", "weights_preprocessing"]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -19,6 +19,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: ``squash``: the whole image resized to a square, aspect ratio not kept.
 RESIZE_POLICIES = ("crop", "squash")
 INTERPOLATIONS = ("bilinear", "bicubic")
+#: Raw pixels of images of several sizes, or of colour, are resized to this square ...
+PIXELS_SIZE = 32
+#: ... while grey images all of one square size up to this side keep their own size.
+PIXELS_OWN_SIZE_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,25 @@ def weights_preprocessing(transforms: Any) -> Preprocessing | None:
                          std=tuple(float(s) for s in transforms.std), resize="crop",
                          resize_to=0 if shorter == round(size * 256 / 224) else shorter,
                          interpolation=mode if mode in INTERPOLATIONS else "bilinear")
+
+
+def pixels_preprocessing(shapes: Sequence[tuple[int, int, int]]) -> Preprocessing:
+    """How the raw-pixels model feeds images of these ``(width, height, channels)``: grey images keep one
+    channel and, when all are one square size of at most 64 pixels, that size (28x28 grey: 784 values);
+    otherwise a 32x32 square, RGB if any image is colour. Values stay in 0–1 (mean 0, std 1).
+
+    >>> pixels_preprocessing([(28, 28, 1), (28, 28, 1)]).describe()
+    '28x28 grey, squash, mean [0.0], std [1.0]'
+    """
+    channels = 3 if not shapes or any(c != 1 for *_, c in shapes) else 1
+    sizes = {(w, h) for w, h, _ in shapes}
+    size = PIXELS_SIZE
+    if channels == 1 and len(sizes) == 1:
+        width, height = sizes.pop()
+        if width == height and 4 <= width <= PIXELS_OWN_SIZE_MAX:
+            size = width
+    return Preprocessing(size=size, channels=channels, mean=(0.0,) * channels, std=(1.0,) * channels,
+                         resize="squash")
 
 
 def parse_values(text: str, what: str) -> tuple[float, ...]:

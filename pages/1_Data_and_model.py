@@ -5,10 +5,10 @@ import streamlit as st
 from embedviz import ui
 from embedviz.demo import EARLY_WEIGHTS
 from embedviz.layers import default_layer, list_layers
-from embedviz.models import DEMO, PIXELS, PRETRAINED, PROGRAM, RANDOM, list_architectures
+from embedviz.models import DEMO, PIXELS, list_architectures, needs_weights
 from embedviz.ui.preprocessing import preprocessing_panel
-from embedviz.ui.sources import data_source_panel, precomputed_panel
-from embedviz.ui.uploads import WEIGHTS_HELP, save_class_index, save_weights, weight_suffixes
+from embedviz.ui.sources import data_source_panel, precomputed_panel, server_class_index, weights_source
+from embedviz.ui.uploads import save_class_index
 
 ui.page_setup("Data & model")
 st.title("Data & model")
@@ -39,29 +39,27 @@ if architecture == DEMO:
                      index=1 if current.get("weights") == str(EARLY_WEIGHTS) else 0).startswith("early")
     weights = str(EARLY_WEIGHTS) if early else None
 elif architecture != PIXELS:
-    kind = "Upload a file" if architecture == PROGRAM else st.radio(
-        "Weights", ["Upload a file", "Random (untrained baseline)", "torchvision pretrained (downloads)"], horizontal=True)
-    if kind.startswith("Upload"):
-        upload = st.file_uploader(WEIGHTS_HELP[architecture == PROGRAM], type=weight_suffixes())
-        with ui.guard(stop=False):
-            weights = str(save_weights(upload)) if upload else None
-    else:
-        weights = RANDOM if kind.startswith("Random") else PRETRAINED
-chosen = {"architecture": architecture, "weights": weights}
-needs_file = architecture not in (DEMO, PIXELS) and weights is None
-if (architecture, weights) != (current["architecture"], current.get("weights")) and not needs_file:
+    weights = weights_source(architecture, current.get("weights") if architecture == current["architecture"] else None)
+if (architecture, weights) != (current["architecture"], current.get("weights")):
     with ui.guard(stop=False), st.spinner("Loading the model"):
-        ui.set_model(chosen)  # a bad file is said here; the current model stays
+        ui.set_model({"architecture": architecture, "weights": weights})  # a bad file is said here; the model stays
 
+spec = ui.model_spec()
+if needs_weights(spec["architecture"], spec.get("weights")):
+    st.info(f"**Model:** {ui.plain(spec['architecture'])} — waiting for its weights: give a file above, or choose "
+            "Random or torchvision pretrained. Extracting needs them.", icon=":material/hourglass_empty:")
+    ui.sidebar_summary()
+    st.stop()
 with ui.guard():
     model = ui.current_model()
 st.success(f"**Model:** {ui.plain(ui.model_label(model))}")
 preprocessing_panel(model)
 index = st.file_uploader("Class index (optional): JSON {\"0\": \"cat\", …} or text, naming label and prediction ids",
                          type=["json", "txt"])
-if index is not None:
+on_server = server_class_index()
+if index is not None or on_server:
     with ui.guard(stop=False):  # a wrong count is said here, and nothing changes
-        path = str(save_class_index(index))
+        path = on_server or str(save_class_index(index))
         if path != ui.class_index():
             ui.set_class_index(path)
             st.rerun()

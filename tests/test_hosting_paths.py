@@ -310,6 +310,7 @@ def test_weights_and_class_indexes_count_against_their_uploaders_workspace(data_
     assert len(at.error) == 1 and "EMBEDVIZ_WORKSPACE_MB raises it" in at.error[0].value
     assert not (embedviz_home / "weights").exists() or not any((embedviz_home / "weights").rglob("*.safetensors"))
 
+    next(r for r in at.radio if r.label == "Weights").set_value("Random (untrained baseline)").run()
     index = next(u for u in at.file_uploader if u.label.startswith("Class index"))
     index.set_value(("names.txt", b"cat\n" * 300_000, "text/plain")).run()  # 1.2 MB of names
     assert any("a class index (one name per class) is at most 1 MiB" in e.value for e in at.error)

@@ -263,3 +263,54 @@ def test_code_carrying_files_run_only_when_allowed_and_only_in_a_child_process(t
     with pytest.raises(ModelError, match="holds plain weights; choose its architecture"):
         save_file(_resnet18_state(10), str(tmp_path / "plain.safetensors"))
         load_model(PROGRAM, tmp_path / "plain.safetensors")
+
+
+def _folder(root, sizes_and_modes) -> "os.PathLike":
+    import numpy as np
+    from PIL import Image
+
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i, (size, mode) in enumerate(sizes_and_modes):
+        shape = (size, size) if mode == "L" else (size, size, 3)
+        Image.fromarray(rng.integers(0, 255, shape, dtype=np.uint8), mode).save(root / f"{i:02d}.png")
+    return root
+
+
+@pytest.mark.parametrize("images, dims", [
+    ([(28, "L")] * 6, 28 * 28),  # grey, one size: its own size, one channel
+    ([(28, "L")] * 3 + [(20, "L")] * 3, 32 * 32),  # grey, mixed sizes: a fixed square, still one channel
+    ([(28, "L")] * 5 + [(28, "RGB")], 32 * 32 * 3),  # any colour: the fixed RGB square
+])
+def test_pixels_are_fed_as_the_images_are(tmp_path, images, dims):
+    from embedviz.features import extract_features, feature_key
+    from embedviz.images import collection_hash, load_folder
+    from embedviz.models import fit_to_images
+
+    collection = load_folder(_folder(tmp_path / "images", images))
+    model = fit_to_images(load_model("pixels"), collection)
+    assert extract_features(collection, model).features.shape == (6, dims)
+    assert fit_to_images(load_model("pixels"), collection) == model  # the same every time
+    images_sha = collection_hash(collection)
+    fixed = feature_key(images_sha, load_model("pixels"), "pixels")  # how every collection was fed before
+    assert (feature_key(images_sha, model, "pixels") == fixed) == (dims == 32 * 32 * 3)  # never mixed
+
+
+def test_other_models_are_not_fitted_and_the_demo_digits_are_8x8_grey():
+    from embedviz.demo import demo_collection
+    from embedviz.models import describe, fit_to_images
+
+    demo = load_model("demo")
+    assert fit_to_images(demo, demo_collection()) is demo
+    assert describe(fit_to_images(load_model("pixels"), demo_collection())) == "raw pixels (8x8x1)"
+
+
+def test_the_command_line_extracts_grey_pixels_at_their_size(tmp_path, capsys):
+    import numpy as np
+
+    from embedviz import cli
+
+    data = _folder(tmp_path / "images", [(28, "L")] * 4)
+    assert cli.main(["extract", "--data", str(data), "--model", "pixels", "--out", str(tmp_path / "out"),
+                     "--workers", "0"]) == 0
+    assert np.load(tmp_path / "out" / "features.npy").shape == (4, 784)

@@ -59,3 +59,38 @@ def test_a_model_that_rejects_its_input_says_so(image_folder):
     with pytest.raises(ModelError, match=r"cannot take inputs of shape \(1, 16, 16\)"):
         extract_features(load_folder(image_folder), wrong)
     assert np.isfinite(extract_features(load_folder(image_folder), model).features).all()
+
+
+def test_raw_pixels_keep_grey_images_own_size_and_fall_back_to_32_squares():
+    from embedviz.preprocessing import pixels_preprocessing
+
+    grey = pixels_preprocessing([(28, 28, 1)] * 5)
+    assert (grey.size, grey.channels, grey.mean, grey.std, grey.resize) == (28, 1, (0.0,), (1.0,), "squash")
+    assert (pixels_preprocessing([(8, 8, 1)]).size, pixels_preprocessing([(8, 8, 1)]).channels) == (8, 1)
+    mixed = pixels_preprocessing([(28, 28, 1), (32, 40, 1)])
+    assert (mixed.size, mixed.channels) == (32, 1)  # several sizes: a fixed square, still grey
+    colour = pixels_preprocessing([(28, 28, 1), (28, 28, 3)])
+    assert (colour.size, colour.channels, colour.mean) == (32, 3, (0.0, 0.0, 0.0))  # any colour: RGB
+    assert pixels_preprocessing([(500, 500, 1)]).size == 32  # large grey images are not kept whole
+    assert pixels_preprocessing([(28, 32, 1)]).size == 32  # one size, not square
+    assert pixels_preprocessing([]).to_dict() == {"size": 32, "channels": 3, "mean": [0.0, 0.0, 0.0],
+                                                  "std": [1.0, 1.0, 1.0], "resize": "squash"}
+
+
+def test_image_shapes_read_headers_and_know_grey_palettes(tmp_path):
+    from embedviz.images import image_shapes, load_folder
+
+    Image.new("L", (10, 10)).save(tmp_path / "grey.png")
+    Image.new("RGB", (12, 10)).save(tmp_path / "rgb.png")
+    greys = Image.new("P", (10, 10))
+    greys.putpalette([v for i in range(256) for v in (i, i, i)])
+    greys.save(tmp_path / "palette_grey.png")
+    colours = Image.new("P", (10, 10))
+    colours.putpalette([v for i in range(256) for v in (i, 0, 255 - i)])
+    colours.save(tmp_path / "palette_colour.png")
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    shapes = dict(zip(sorted(p.name for p in tmp_path.iterdir() if p.name != "broken.png"),
+                      image_shapes(load_folder(tmp_path))))
+    assert shapes == {"grey.png": (10, 10, 1), "palette_colour.png": (10, 10, 3), "palette_grey.png": (10, 10, 1),
+                      "rgb.png": (12, 10, 3)}
+    assert len(image_shapes(load_folder(tmp_path), limit=2)) <= 2

@@ -15,8 +15,11 @@ __all__ = ["preprocessing_panel"]
 def preprocessing_panel(model: LoadedModel) -> None:
     """Inputs seeded from the current preprocessing; applied only when they are valid."""
     pre = model.preprocessing
-    changed = bool(model_spec().get("preprocessing"))
-    with st.expander(f"Preprocessing: {pre.describe()}" + (" (changed)" if changed else ""), expanded=changed):
+    spec = model_spec()
+    fitted = bool(spec.get("preprocessing_from"))  # raw pixels fed as the images are: not the user's change
+    changed = bool(spec.get("preprocessing")) and not fitted
+    note = " (changed)" if changed else " (fitted to the images)" if fitted else ""
+    with st.expander(f"Preprocessing: {pre.describe()}{note}", expanded=changed):
         left, mid, right = st.columns(3)
         size = left.number_input("Input size (pixels)", 4, 2048, pre.size)
         resize = mid.selectbox("Resize", RESIZE_POLICIES, index=RESIZE_POLICIES.index(pre.resize),

@@ -1,28 +1,41 @@
-"""The Data & model page's data chooser: the demo, uploads or server paths, of images or of
-features and maps made elsewhere. A bad choice is one line under its widget; the current data stay.
+"""The Data & model page's choosers of where things come from: the data (the demo, uploads or server
+paths, of images or of features and maps made elsewhere), the model's weights and the class index.
+A bad choice is one line under its widget; the current one stays.
 
 "Path on this server" is offered only where the operator shares folders (``EMBEDVIZ_DATA_ROOTS`` or
-``[embedviz] data_roots`` in secrets.toml), and reads only inside them.
+``[embedviz] data_roots`` in secrets.toml), and reads only inside them. Typed paths are kept in the
+session (``ev_`` keys), so they are still there when the user comes back to the page.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 
 import streamlit as st
 
-from ..home import DATA_ROOTS_VAR, DataRoots, check_server_path, data_roots
-from ..images import IMAGE_SUFFIXES, ImageCollection, load_collection
+from ..errors import EmbedVizError
+from ..home import DATA_ROOTS_VAR, DataRoots, check_server_path, data_roots, inside_home
+from ..images import IMAGE_SUFFIXES, ImageCollection, image_shapes, load_collection
+from ..models import PRETRAINED, PROGRAM, RANDOM
+from ..preprocessing import pixels_preprocessing
 from . import links
-from .state import dataset_spec, precomputed_features, set_dataset
-from .uploads import save_features, save_images
+from .state import current_collection, dataset_spec, is_precomputed, precomputed_features, set_dataset
+from .uploads import WEIGHTS_HELP, save_features, save_images, save_weights, weight_suffixes
 from .widgets import plain
 from .widgets import guard
 
-__all__ = ["data_source_panel", "precomputed_panel", "server_roots"]
+__all__ = ["data_source_panel", "precomputed_panel", "server_roots", "pixels_input", "weights_source",
+           "server_class_index"]
 
 SOURCES = ["Built-in demo (digits)", "Upload", "Path on this server"]
 KINDS = ["Images", "Features or a map made elsewhere"]
+WEIGHT_SOURCES = ["Upload a file", "Path on this server", "Random (untrained baseline)",
+                  "torchvision pretrained (downloads)"]
+#: The server-path inputs, kept across pages (``ev_`` keys) and seeded from the current data.
+_PATH_KEYS = {"ev_data_path": "path", "ev_data_prefix": "prefix", "ev_data_column": "column",
+              "ev_data_metadata": "metadata"}
 
 
 def server_roots() -> DataRoots:
@@ -77,14 +90,20 @@ def data_source_panel() -> None:
                 set_dataset({"kind": "features", "via": "upload", "path": str(path),
                                 "metadata": str(meta_path) if meta_path else "", "id_column": id_column.strip()})
         else:
+            for key, field in _PATH_KEYS.items():  # what was typed before, or the current data's own
+                typed = spec.get("id_column" if field == "column" and spec["kind"] == "features" else field)
+                st.session_state.setdefault(key, "" if spec.get("via") == "upload" else typed or "")
             path = st.text_input("Folder, archive or CSV/Parquet manifest" if kind == KINDS[0] else
-                                 "Features file, TensorBoard projector folder or Metascatter CSV",
+                                 "Features file, TensorBoard projector folder or Metascatter CSV", key="ev_data_path",
                                  placeholder="/data/test_images" if kind == KINDS[0] else "/data/features.npy")
             prefix, column = st.columns(2)
-            prefix = prefix.text_input("Path prefix for the table's relative image paths (optional)")
+            prefix = prefix.text_input("Path prefix for the table's relative image paths (optional)",
+                                       key="ev_data_prefix")
             column = column.text_input("Column with the image paths (optional; found by name otherwise)"
-                                       if kind == KINDS[0] else "Metadata column with sample ids (optional)")
-            metadata = "" if kind == KINDS[0] else st.text_input("Metadata table joined on row order (optional)")
+                                       if kind == KINDS[0] else "Metadata column with sample ids (optional)",
+                                       key="ev_data_column")
+            metadata = "" if kind == KINDS[0] else st.text_input("Metadata table joined on row order (optional)",
+                                                                 key="ev_data_metadata")
             if st.button("Use this path", type="primary"):
                 if not path.strip():
                     st.warning("Type the path first.")
@@ -112,3 +131,82 @@ def precomputed_panel(collection: ImageCollection) -> None:
     st.dataframe(table.head(200), hide_index=True, height=220)
     st.info("These features were made elsewhere: no model runs, and the map is made from them directly.")
     st.page_link("pages/3_Reduce.py", label="Next: make the map", icon=":material/tune:")
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _shapes(spec_json: str, _collection: ImageCollection) -> list[tuple[int, int, int]]:
+    """A few images' sizes and channels, read once per dataset (see :func:`embedviz.images.image_shapes`)."""
+    return image_shapes(_collection)
+
+
+def pixels_input() -> dict[str, Any] | None:
+    """The raw-pixels model's preprocessing for the current images (grey 28x28 digits: 28x28, one channel),
+    from a few images' headers spread through them, the same on every run; ``None`` when the current
+    data are not images or cannot be read now (the page says why)."""
+    if is_precomputed():
+        return None
+    try:
+        collection = current_collection()
+    except EmbedVizError:
+        return None
+    return pixels_preprocessing(_shapes(json.dumps(dataset_spec(), sort_keys=True), collection)).to_dict()
+
+
+def _weights_kind(current: str | None) -> str:
+    if current == RANDOM:
+        return WEIGHT_SOURCES[2]
+    if current == PRETRAINED:
+        return WEIGHT_SOURCES[3]
+    return WEIGHT_SOURCES[0] if current is None or inside_home(current) else WEIGHT_SOURCES[1]
+
+
+def weights_source(architecture: str, current: str | None) -> str | None:
+    """Where ``architecture``'s weights come from: an upload, a file on this server (where the operator
+    shares folders), a random baseline or torchvision's own. Returns what the widgets name, or ``current``
+    (the weights in use for this architecture, ``None`` for none) while they name nothing new."""
+    roots = server_roots()
+    offered = [k for k in WEIGHT_SOURCES if (roots or k != WEIGHT_SOURCES[1])
+               and (architecture != PROGRAM or k in WEIGHT_SOURCES[:2])]
+    was = _weights_kind(current)
+    kind = offered[0] if len(offered) == 1 else st.radio(
+        "Weights", offered, horizontal=True, index=offered.index(was) if was in offered else 0)
+    if kind == WEIGHT_SOURCES[2]:
+        return RANDOM
+    if kind == WEIGHT_SOURCES[3]:
+        return PRETRAINED
+    if kind == WEIGHT_SOURCES[0]:
+        upload = st.file_uploader(WEIGHTS_HELP[architecture == PROGRAM], type=weight_suffixes())
+        if upload:
+            with guard(stop=False):
+                return str(save_weights(upload))
+    else:
+        if was == WEIGHT_SOURCES[1]:
+            st.session_state.setdefault("ev_weights_path", current)
+        path = st.text_input(f"Weights file on this server ({', '.join('.' + s for s in weight_suffixes())})",
+                             key="ev_weights_path", placeholder="/data/models/resnet18.pth")
+        if st.button("Use these weights"):
+            if not path.strip():
+                st.warning("Type the path first.")
+            else:
+                with guard(stop=False):  # outside the shared folders: said here, the current model stays
+                    return str(check_server_path(path.strip(), roots))
+    if current is not None and kind != was:
+        st.caption(f"Until then, the current weights stay: {plain(os.path.basename(current))}.")
+    return current
+
+
+def server_class_index() -> str | None:
+    """A class index named by its path on this server (only where the operator shares folders), checked to
+    be inside them; ``None`` until one is given."""
+    roots = server_roots()
+    if not roots:
+        return None
+    path = st.text_input("…or a class index on this server (.json, .txt)", key="ev_classes_path",
+                         placeholder="/data/classes.json")
+    if st.button("Use this class index"):
+        if not path.strip():
+            st.warning("Type the path first.")
+            return None
+        with guard(stop=False):
+            return str(check_server_path(path.strip(), roots))
+    return None

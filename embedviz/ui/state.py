@@ -151,12 +151,36 @@ def settle_method(dim: int) -> list[str]:
 
 
 def model_spec() -> dict[str, Any]:
-    return st.session_state.get("model", _DEMO_MODEL)
+    """The chosen model: architecture, weights and any preprocessing the user set. Raw pixels the user
+    did not set are fed as the current images are (``"preprocessing_from": "images"``: 28x28 grey digits
+    give 784 values), so pages, the extraction job and the feature key all see the same input."""
+    from ..models import PIXELS
+
+    spec = st.session_state.get("model", _DEMO_MODEL)
+    if spec["architecture"] == PIXELS and (not spec.get("preprocessing") or spec.get("preprocessing_from")):
+        from .sources import pixels_input  # sources imports this module
+
+        fitted = pixels_input()
+        spec = {**{k: v for k, v in spec.items() if k != "preprocessing_from"}, "preprocessing": fitted,
+                **({"preprocessing_from": "images"} if fitted else {})}
+    return spec
 
 
 def set_model(spec: dict[str, Any]) -> None:
-    """Make ``spec`` current if it loads; otherwise raise and keep the current model."""
-    _model(spec["architecture"], spec.get("weights"), class_index(), _preprocessing_json(spec))
+    """Make ``spec`` current if it loads; otherwise raise and keep the current model. An architecture
+    chosen without weights yet is kept as it is, so every page can say what is missing. Weights named by
+    path are read from the uploads' store, the demo's checkpoints, or the folders this server shares."""
+    from ..home import home_dir
+    from ..models import PRETRAINED, RANDOM, needs_weights
+
+    weights = spec.get("weights")
+    if weights and weights not in (PRETRAINED, RANDOM, str(EARLY_WEIGHTS)) \
+            and (home_dir() / "weights").resolve() not in Path(weights).resolve().parents:
+        from .sources import server_roots  # sources imports this module
+
+        check_server_path(weights, server_roots())
+    if not needs_weights(spec["architecture"], weights):
+        _model(spec["architecture"], weights, class_index(), _preprocessing_json(spec))
     if (spec["architecture"], spec.get("weights")) != (model_spec()["architecture"], model_spec().get("weights")):
         st.session_state.pop("layer", None)
     st.session_state["model"] = spec
@@ -164,7 +188,8 @@ def set_model(spec: dict[str, Any]) -> None:
 
 def set_preprocessing(values: dict[str, Any] | None) -> None:
     """Feed the current model differently (``None``: its own default); checked before it is kept."""
-    set_model({**model_spec(), "preprocessing": values})
+    spec = {k: v for k, v in model_spec().items() if k != "preprocessing_from"}  # the user's values now
+    set_model({**spec, "preprocessing": values})
 
 
 def set_layer(layer: str | None) -> None:
@@ -196,6 +221,12 @@ def _collection(spec_json: str, classes: str | None) -> ImageCollection:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _model(architecture: str, weights: str | None, classes: str | None, preprocessing: str | None = None) -> LoadedModel:
+    from ..errors import ModelError
+    from ..models import needs_weights
+
+    if needs_weights(architecture, weights):
+        raise ModelError(f"{architecture} is waiting for its weights: give a weights file on the Data & model page "
+                         "(or choose Random or torchvision pretrained there).")
     model = load_model(architecture, weights)
     if preprocessing:
         model = model.with_preprocessing(make_preprocessing(**json.loads(preprocessing)))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ..models import needs_weights
 from ..reducers import REDUCERS
 from . import links
 from .widgets import plain
 from .state import (
     runner,
-    current_collection, current_layer, current_model, is_precomputed, model_label, precomputed_features, reducer_settings,
+    current_collection, current_layer, current_model, is_precomputed, model_label, model_spec, precomputed_features,
+    reducer_settings,
 )
 
 __all__ = ["sidebar_summary", "jobs_panel"]
@@ -26,6 +28,8 @@ def sidebar_summary(job_history: bool = False) -> None:
             dim = made.features.shape[1]
             source = (f"**Source** a map made elsewhere, {dim}-D coordinates  \n" if made.manifest.get("given_coordinates")
                       else f"**Features** made elsewhere, {dim} dimensions  \n")
+        elif needs_weights(model_spec()["architecture"], model_spec().get("weights")):
+            source = f"**Model** {plain(model_spec()['architecture'])}, waiting for its weights  \n"
         else:
             model = current_model()
             source = f"**Model** {plain(model_label(model))}  \n**Layer** {plain(current_layer(model))}  \n"
