@@ -273,11 +273,11 @@ def scatter_figure(
 
 
 def frame_figure(coords: np.ndarray, samples: pd.DataFrame, color: str | None = "label", *,
-                 height: int = 640, point_size: float = 5.0) -> go.Figure:
+                 height: int = 640, point_size: float = 5.0, title: str | None = None) -> go.Figure:
     """A light figure of a map being optimised: one trace, colours by code, no hover, fixed axes.
 
     It is redrawn a few times a second while t-SNE or UMAP runs, so it carries only the
-    coordinates and a colour per point.
+    coordinates and a colour per point (and ``title``, a line saying what it shows).
     """
     marker: dict = {"size": point_size if coords.shape[1] == 2 else point_size * 0.6, "opacity": 0.85}
     if color in samples.columns and is_categorical(samples[color]):
@@ -296,6 +296,8 @@ def frame_figure(coords: np.ndarray, samples: pd.DataFrame, color: str | None = 
         fig.update_xaxes(range=[-1.05, 1.05], showticklabels=False, showgrid=False, zeroline=False)
         fig.update_yaxes(range=[-1.05, 1.05], showticklabels=False, showgrid=False, zeroline=False, scaleanchor="x")
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False)
+    if title:
+        fig.update_layout(title={"text": title, "font": {"size": 13}})
     return fig
 
 

@@ -10,6 +10,11 @@
 
 Trustworthiness and continuity need exact ranks, so they are computed for a seeded random sample of
 points (against all points); the result says how many.
+
+After a slider move, :func:`map_move` says what the move changed: how far points moved once the
+two maps are aligned (rotation, scale and position removed by Procrustes), and how many of each
+point's k feature-space neighbours the map keeps before and after, at the k the parameter acts on
+(about the perplexity for t-SNE, ``n_neighbors`` for UMAP): a move the 10-NN scores cannot see.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["Faithfulness", "faithfulness", "trust_and_continuity", "neighbourhood_kept"]
+__all__ = ["Faithfulness", "faithfulness", "trust_and_continuity", "neighbourhood_kept", "MapMove", "map_move",
+           "align", "quality_seconds"]
 
 #: Above this many points the per-point score is computed for the sample only.
 ALL_POINTS_LIMIT = 20_000
@@ -148,3 +154,95 @@ def faithfulness(features: np.ndarray, coords: np.ndarray, labels=None, *, k: in
             agree_map = _agreement(map_nn[position], values, labelled)
             agree_feat = _agreement(feat_nn[position], values, labelled)
     return Faithfulness(k, len(rows), n, trust, continuity, agree_map, agree_feat, kept)
+
+
+#: The per-point neighbourhood scores of a move are measured on at most this many seeded points.
+MOVE_SAMPLE = 5_000
+
+
+def quality_seconds(n: int, dim: int) -> float:
+    """About how long :func:`faithfulness` takes on ``n`` points on the 2-core machine of
+    docs/benchmarks.md, so the page's estimate includes it.
+
+    Measured with the reducers' calibration (:data:`embedviz.reducers.timing._COST`), on the demo's
+    64-dim features: 0.3 s at 1,797 points, 1.1 s at 10,000 (quiet-machine equivalents); mostly the
+    2,000 ranked rows, one distance row of every point each. Above :data:`REFERENCE_LIMIT` points it is
+    measured within a subset of that many.
+    """
+    return 0.1 + 1e-4 * min(n, REFERENCE_LIMIT)
+
+
+@dataclass(frozen=True)
+class MapMove:
+    """What moving a slider did to the map (``after`` compared with ``before``, same points)."""
+
+    #: The scale the changed parameter acts on: neighbours counted per point.
+    k: int
+    #: Each point's distance from where it was, after alignment, in units of the map's spread.
+    moved: np.ndarray
+    #: Share of each point's ``k`` feature-space neighbours kept among its ``k`` map neighbours,
+    #: averaged over the measured points, before and after.
+    kept_before: float
+    kept_after: float
+    #: Points the neighbourhood scores were measured on (all, or a seeded sample).
+    measured: int
+
+    @property
+    def median_moved(self) -> float:
+        return float(np.median(self.moved))
+
+    def summary(self) -> str:
+        """``"points moved a median 2.1% of the map's spread ...; 50-NN kept 41.2% → 44.0%"``."""
+        change = self.kept_after - self.kept_before
+        trend = "more" if change > 0.0005 else "fewer" if change < -0.0005 else "about as many"
+        return (f"points moved a median {self.median_moved:.1%} of the map's spread (after aligning rotation, "
+                f"scale and position; the most-moved tenth more than {np.quantile(self.moved, 0.9):.1%}); "
+                f"each point's {self.k} nearest feature-space neighbours kept on the map: "
+                f"{self.kept_before:.1%} → {self.kept_after:.1%} ({trend})")
+
+
+def align(before: np.ndarray, after: np.ndarray, *, trim: float = 0.1) -> np.ndarray:
+    """``after`` rotated (or reflected), scaled and shifted to lie as close to ``before`` as it can
+    (orthogonal Procrustes), so that only real changes of shape remain. The fit is made again
+    without the ``trim`` share of points that moved most, so a few points sent far away do not
+    turn and shrink the rest."""
+    a = np.asarray(before, dtype=np.float64)
+    b = np.asarray(after, dtype=np.float64)
+
+    def fit(rows: np.ndarray) -> np.ndarray:
+        a_mean, b_mean = a[rows].mean(axis=0), b[rows].mean(axis=0)
+        a0, b0 = a[rows] - a_mean, b[rows] - b_mean
+        u, s, vt = np.linalg.svd(b0.T @ a0)
+        norm = float((b0 ** 2).sum())
+        scale = float(s.sum()) / norm if norm > 0 else 1.0
+        return scale * (b - b_mean) @ (u @ vt) + a_mean
+
+    aligned = fit(np.arange(len(a)))
+    if trim > 0 and len(a) >= 10:
+        residual = np.linalg.norm(aligned - a, axis=1)
+        aligned = fit(np.flatnonzero(residual <= np.quantile(residual, 1 - trim)))
+    return aligned
+
+
+def map_move(features: np.ndarray, before: np.ndarray, after: np.ndarray, k: int, *,
+             sample: int = MOVE_SAMPLE, seed: int = 0) -> MapMove:
+    """How far ``after`` moved from ``before`` (aligned first; per point, relative to the spread of
+    ``before``: the root-mean-square distance of its points from their centre) and each map's
+    ``k``-NN preservation of the features, on up to ``sample`` seeded points."""
+    a = np.asarray(before, dtype=np.float64)
+    b = np.asarray(after, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"The maps have different shapes: {a.shape} and {b.shape}.")
+    n = len(a)
+    spread = float(np.sqrt(((a - a.mean(axis=0)) ** 2).sum(axis=1).mean())) or 1.0
+    moved = np.linalg.norm(align(a, b) - a, axis=1) / spread
+    k = max(1, min(int(k), n - 1))
+    rows = None if n <= sample else np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
+    feat_nn = _neighbours(np.asarray(features, dtype=np.float32), k, rows)
+
+    def kept(coords: np.ndarray) -> float:
+        map_nn = _neighbours(coords.astype(np.float32), k, rows)
+        return float(np.mean([len(np.intersect1d(f, m, assume_unique=True)) / k for f, m in zip(feat_nn, map_nn)]))
+
+    kept_before, kept_after = kept(a), kept(b)
+    return MapMove(k, moved, kept_before, kept_after, n if rows is None else len(rows))

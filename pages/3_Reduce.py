@@ -1,10 +1,14 @@
 """Reduce features to a 2-D or 3-D map under live sliders."""
 
+import time
+
 import streamlit as st
 
 from embedviz import ui
 from embedviz.reducers import REDUCERS
+from embedviz.ui.reduce import how_made, move_note
 
+started = time.perf_counter()  # a run that makes a map reports the whole wait, not the reducer's part
 ui.page_setup("Reduce")
 st.title("Reduce to a map")
 
@@ -30,11 +34,7 @@ with plot:
         ui.note_map_run(features, embedding)
     if embedding.partial:
         st.button("Continue", on_click=ui.continue_map, icon=":material/play_arrow:")
-    how = "stopped early" if embedding.partial else \
-        "from cache" if embedding.from_cache else f"computed in {embedding.seconds:.1f} s"
-    backend = f" with {embedding.backend}" if embedding.backend else ""
-    st.caption(f"{len(samples):,} points · {REDUCERS[embedding.method].label} {embedding.n_components}-D"
-               f"{backend} ({how})")
+    made = st.empty()  # filled once the map is drawn, with the time the user waited for it
     for note in embedding.notes:
         st.info(ui.plain(note))  # may name a column of the user's metadata
     if embedding.details:
@@ -42,9 +42,13 @@ with plot:
     quality = ui.map_quality(features, embedding)
     if quality is not None:
         st.caption(f"How faithful: {quality.summary()}. Colour by neighbourhood_kept on Explore to see where.")
-    figure, large = ui.preview_figure(features, embedding)
+    move = move_note(features, embedding)
+    figure, large = ui.preview_figure(features, embedding, move)
     slot.plotly_chart(figure, key="reduce_map")
     if large:
         st.caption(large)
+    backend = f" with {embedding.backend}" if embedding.backend else ""
+    made.caption(f"{len(samples):,} points · {REDUCERS[embedding.method].label} {embedding.n_components}-D"
+                 f"{backend} ({how_made(embedding, started)})")
     st.page_link("pages/4_Explore.py", label="Next: explore, filter and select", icon=":material/travel_explore:")
 ui.sidebar_summary()

@@ -79,3 +79,39 @@ def test_a_map_larger_than_the_reference_limit_is_measured_within_a_random_subse
     worse = quality.faithfulness(x, scrambled, labels, sample=500)
     assert kept.trustworthiness > worse.trustworthiness + 0.2
     assert kept.label_agreement_map > worse.label_agreement_map + 0.3
+
+
+def test_a_turned_and_scaled_map_has_not_moved_but_a_torn_cluster_has(blobs):
+    from embedviz.quality import map_move
+
+    x, labels = blobs
+    before = x[:, :2].astype(np.float64)
+    turn = np.array([[0.0, -1.0], [1.0, 0.0]])
+    same = map_move(x, before, 3.0 * before @ turn + 5.0, k=10)  # rotation, scale and shift only
+    assert same.median_moved < 1e-9 and same.kept_before == pytest.approx(same.kept_after)
+    torn = before.copy()
+    sent = np.flatnonzero(labels == 0)[:12]  # a few points sent far away
+    torn[sent] += 50.0
+    move = map_move(x, before, torn, k=10)
+    others = np.setdiff1d(np.arange(240), sent)
+    assert move.moved.shape == (240,) and move.moved[sent].min() > 5 * np.median(move.moved[others])
+    assert "points moved a median" in move.summary() and "10 nearest feature-space neighbours" in move.summary()
+
+
+def test_a_perplexity_move_is_measured_at_its_own_scale():
+    """A move from perplexity 5 to 50 (warm-started, as the page does it) reports how far the map moved
+    and the 50-NN preservation before and after: the larger perplexity keeps larger neighbourhoods,
+    which the 10-NN faithfulness figures hardly show."""
+    from embedviz.quality import map_move
+    from embedviz.reducers import reduce
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 150)
+    x = (rng.normal(scale=8, size=(3, 10))[labels] + rng.normal(size=(450, 10))).astype(np.float32)
+    small = reduce(x, "tsne", {"perplexity": 5, "n_iter": 300})
+    large = reduce(x, "tsne", {"perplexity": 50, "n_iter": 300}, init=small)
+    move = map_move(x, small.coords, large.coords, k=50)
+    assert move.k == 50 and move.measured == 450
+    assert 0 < move.median_moved < 1
+    assert move.kept_after > move.kept_before
+    assert "50 nearest feature-space neighbours kept on the map" in move.summary() and "(more)" in move.summary()

@@ -2,10 +2,11 @@
 
 from .embedding import Embedding, Sample, compute_embedding, load_embedding, estimate_seconds, features_digest, reduce, scale_for_display
 from .methods import REDUCERS, Reducer, available_methods, get_reducer
+from .timing import MapProgress
 from .params import GivenParams, ParamSpec, PCAParams, TSNEParams, UMAPParams, make_params, param_specs
 
 __all__ = [
     "Embedding", "Sample", "compute_embedding", "load_embedding", "estimate_seconds", "features_digest", "reduce", "scale_for_display",
     "REDUCERS", "Reducer", "available_methods", "get_reducer",
-    "GivenParams", "ParamSpec", "PCAParams", "TSNEParams", "UMAPParams", "make_params", "param_specs",
+    "MapProgress", "GivenParams", "ParamSpec", "PCAParams", "TSNEParams", "UMAPParams", "make_params", "param_specs",
 ]

@@ -26,6 +26,7 @@ from ..progress import ProgressCallback, report
 from .methods import Context, get_reducer
 from .neighbours import neighbour_graph, prepare, prepared_key
 from .params import make_params
+from .timing import estimate_seconds
 
 __all__ = ["Embedding", "Sample", "sample_rows", "Placer", "place_here", "reduce", "compute_embedding", "load_embedding", "scale_for_display", "features_digest",
            "estimate_seconds", "TINY"]
@@ -248,37 +249,6 @@ def reduce(
         full[rows] = coords
         coords = np.where(np.isnan(full), np.nanmean(full, axis=0), full)
     return done(coords)
-
-
-#: Seconds per unit of work on the 2-core machine of docs/benchmarks.md; a rough guide for the page.
-_COST = {
-    "prepare": 3e-10,       # per point x input dimension (PCA to 50)
-    "tsne": 1.6e-6,         # per point x iteration, 2-D FFT
-    "tsne3": 6e-6,          # per point x iteration, 3-D Barnes-Hut
-    "umap": 2.5e-7,         # per point x neighbour x epoch, one thread
-    "place_tsne": 1e-4,     # per placed point, openTSNE's transform
-    "place_umap": 4e-4,     # per placed point, umap-learn's transform
-    "umap_index": 40.0,     # umap-learn's own search index (a sampled fit needs one): mostly compilation
-    "pca": 1e-9,            # per point x input dimension
-}
-
-
-def estimate_seconds(method: str, n: int, dim: int, params: dict[str, Any] | None = None, *,
-                     n_components: int = 2, sample: int | None = None, warm: bool = False) -> float:
-    """A rough time for a map on this kind of machine, so the page can say what a choice costs."""
-    params = params or {}
-    fit_n = min(n, sample) if sample else n
-    seconds = _COST["prepare"] * n * dim if method in ("tsne", "umap") else _COST["pca"] * n * dim
-    if method == "tsne":
-        iterations = min(params.get("n_iter", 500), 300) if warm else 250 + params.get("n_iter", 500)
-        # below ~6,000 points the per-iteration overhead (FFT grid, threads) dominates
-        seconds += _COST["tsne" if n_components == 2 else "tsne3"] * max(fit_n, 6_000) * iterations
-    elif method == "umap":
-        epochs = sum((30, 150)) if warm else (500 if fit_n <= 10_000 else 200)
-        seconds += _COST["umap"] * fit_n * params.get("n_neighbors", 15) * epochs
-    if method in ("tsne", "umap") and sample and sample < n:
-        seconds += _COST[f"place_{method}"] * (n - sample) + (_COST["umap_index"] if method == "umap" else 0)
-    return seconds
 
 
 def _cache_key(features_key: str, method: str, params: dict[str, Any], n_components: int, seed: int,

@@ -9,6 +9,7 @@ goes into ``ctx.notes``. Heavy libraries are imported when first used.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -186,7 +187,14 @@ def _fit_tsne(x: np.ndarray, params: TSNEParams, ctx: Context) -> tuple[np.ndarr
         done = state["done"]
         if ctx.on_frame is not None:
             ctx.on_frame(np.asarray(embedding), done, total)
-        if ctx.progress is not None and ctx.progress(done, total, f"t-SNE iteration {done} of {total}, KL {error:.3f}"):
+        # Progress by phase, in the user's terms: the n_iter slider counts the iterations after early
+        # exaggeration, so that phase is counted apart rather than folded into a larger total.
+        if done <= exaggeration_iter:
+            step = (done, exaggeration_iter, f"t-SNE: early exaggeration, iteration {done} of {exaggeration_iter}")
+        else:
+            step = (done - exaggeration_iter, limit,
+                    f"t-SNE: iteration {done - exaggeration_iter} of at most {limit} (n_iter), KL {error:.3f}")
+        if ctx.progress is not None and ctx.progress(*step):
             state["stopped"] = True
             return True
         if done > exaggeration_iter:
@@ -218,15 +226,23 @@ def _fit_tsne(x: np.ndarray, params: TSNEParams, ctx: Context) -> tuple[np.ndarr
             embedding = embedding.optimize(limit, momentum=0.8, learning_rate=rate)
     except OptimizationInterrupt as stop:
         embedding = stop.final_embedding
+    ran = max(0, state["done"] - exaggeration_iter)  # iterations after early exaggeration: what n_iter counts
     if state["stopped"]:
         ctx.partial = True
-        ctx.notes.append(f"Stopped at iteration {state['done']} of {total}; the map is partial.")
+        where = (f"iteration {state['done']} of {exaggeration_iter} of early exaggeration"
+                 if state["done"] <= exaggeration_iter else f"iteration {ran} of at most {limit}")
+        ctx.notes.append(f"Stopped at {where}; the map is partial.")
     elif state["converged"]:
-        ctx.details.append(f"Converged after {state['done']} of at most {total} iterations "
-                         f"(KL divergence {state['errors'][-1]:.3f}).")
+        ctx.details.append(f"Converged after {ran} of at most {limit} iterations (n_iter {params.n_iter}"
+                           + (f", after {exaggeration_iter} of early exaggeration" if exaggeration_iter else "")
+                           + f"; KL divergence {state['errors'][-1]:.3f}).")
+    else:
+        ctx.details.append(f"Ran all {limit} iterations" + (f" after {exaggeration_iter} of early exaggeration"
+                                                            if exaggeration_iter else "") + ".")
     if warm:
-        ctx.details.append("Started from the previous map, so it stays recognisable (ask for a fresh start to "
-                         "drop that).")
+        capped = f" and at most {limit} iterations (n_iter is {params.n_iter})" if limit < params.n_iter else ""
+        ctx.details.append("Started from the previous map, so it stays recognisable: no early exaggeration"
+                           f"{capped} (ask for a fresh start to drop that).")
     return np.asarray(embedding), embedding
 
 
@@ -275,12 +291,46 @@ def _cache_compiled_code() -> None:
                     pass
 
 
+class _Epochs:
+    """A file for umap-learn's tqdm bar (whose format we set to ``"done/total"``): each write is read
+    back as epochs done and passed to ``on_epoch(done, total)``. umap-learn has no other progress hook."""
+
+    _DONE = re.compile(r"(\d+)/(\d+)")
+
+    def __init__(self, on_epoch: Callable[[int, int], None]) -> None:
+        self.on_epoch = on_epoch
+
+    def write(self, text: str) -> int:
+        found = self._DONE.findall(text)
+        if found:
+            self.on_epoch(int(found[-1][0]), int(found[-1][1]))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def _epoch_bar(ctx: Context, before: int = 0, total: int | None = None) -> dict[str, Any]:
+    """``tqdm_kwds`` that report umap-learn's layout epochs to ``ctx.progress`` (``before`` epochs done
+    already, of ``total`` in all when the layout runs in two stages)."""
+
+    def on_epoch(done: int, stage_total: int) -> None:
+        everything = total or stage_total
+        if ctx.progress is not None:
+            ctx.progress(before + done, everything, f"UMAP: layout, epoch {before + done} of {everything}")
+
+    return {"disable": ctx.progress is None, "file": _Epochs(on_epoch), "bar_format": "{n}/{total}",
+            "mininterval": 0.25, "ascii": True, "leave": True}  # leave: the last write is "total/total"
+
+
 def _fit_umap(x: np.ndarray, params: UMAPParams, ctx: Context) -> tuple[np.ndarray, Any]:
     n = x.shape[0]
     if params.n_neighbors >= n:
         ctx.notes.append(f"n_neighbors {params.n_neighbors} is too large for {n:,} points; used {n - 1}.")
         params = replace(params, n_neighbors=n - 1)
-    report(ctx.progress, 0, 3, "UMAP: loading (the first use on a machine compiles for up to a minute)")
+    # Phases without steps are reported with nothing done (no time left is claimed for them); the
+    # layout, where the time goes, reports its epochs.
+    report(ctx.progress, 0, 1, "UMAP: loading umap-learn (its first use on a machine compiles for up to a minute)")
     umap = import_umap()
     options: dict[str, Any] = dict(n_components=ctx.n_components, n_neighbors=params.n_neighbors,
                                    min_dist=params.min_dist, spread=params.spread, densmap=params.densmap,
@@ -288,13 +338,13 @@ def _fit_umap(x: np.ndarray, params: UMAPParams, ctx: Context) -> tuple[np.ndarr
     if gpu_backend() == "cuml" and ctx.init is None and ctx.full and not params.densmap:
         import cuml
 
-        report(ctx.progress, 1, 3, "UMAP on the GPU (cuML)")
+        report(ctx.progress, 0, 1, "UMAP on the GPU (cuML)")
         coords = np.asarray(cuml.UMAP(**{k: v for k, v in options.items() if k != "densmap"}).fit_transform(x))
         ctx.backend = "cuML on the GPU"
         return coords, None
     ctx.backend = "umap-learn"
     if ctx.graph is not None:
-        report(ctx.progress, 1, 3, "UMAP: neighbours")
+        report(ctx.progress, 0, 1, "UMAP: finding neighbours")
         indices, distances = ctx.graph(params.n_neighbors - 1, params.metric).first(params.n_neighbors - 1)
         # umap-learn's own graph lists each point first, at distance 0.
         own = np.arange(n, dtype=np.int64)[:, None]
@@ -309,20 +359,22 @@ def _fit_umap(x: np.ndarray, params: UMAPParams, ctx: Context) -> tuple[np.ndarr
             model = umap.UMAP(**options, **extra)
             return model.fit_transform(x), model
 
-    report(ctx.progress, 2, 3, "UMAP: fitting")
+    report(ctx.progress, 0, 1, "UMAP: fuzzy graph and spectral start, then the layout")
     if ctx.init is None:
-        coords, model = run()
+        coords, model = run(tqdm_kwds=_epoch_bar(ctx))
     else:
         # From the previous map: a short stage gives a first frame of the new layout, then the
         # rest refines it at a gentler learning rate, so the map moves but stays recognisable.
         first, last = UMAP_WARM_EPOCHS
-        coords, model = run(init=np.asarray(ctx.init, dtype=np.float64), n_epochs=first)
+        coords, model = run(init=np.asarray(ctx.init, dtype=np.float64), n_epochs=first,
+                            tqdm_kwds=_epoch_bar(ctx, 0, first + last))
         if ctx.on_frame is not None:
             ctx.on_frame(coords, first, first + last)
-        coords, model = run(init=np.asarray(coords, dtype=np.float64), n_epochs=last, learning_rate=0.5)
+        coords, model = run(init=np.asarray(coords, dtype=np.float64), n_epochs=last, learning_rate=0.5,
+                            tqdm_kwds=_epoch_bar(ctx, first, first + last))
         ctx.details.append("Started from the previous map, so it stays recognisable (ask for a fresh start to "
                            "drop that).")
-    report(ctx.progress, 3, 3, "UMAP done")
+    report(ctx.progress, 1, 1, "UMAP done")
     ctx.details.append("A fixed seed makes UMAP reproducible but single-threaded.")
     return coords, model
 

@@ -69,7 +69,7 @@ class TSNEParams:
     perplexity: float = _num(30.0, 2.0, 100.0, 1.0, "Effective number of neighbours; 5–50 is typical. Larger keeps more global structure.")
     early_exaggeration: float = _num(12.0, 1.0, 32.0, 1.0, "How tightly clusters form early on; 12 is standard. Not used when starting from the previous map.")
     learning_rate: float = _num(0.0, 0.0, 10000.0, 50.0, "Step size; 0 = automatic (points / exaggeration, as openTSNE and scikit-learn choose).")
-    n_iter: int = _num(500, 50, 2000, 50, "Most optimisation iterations after early exaggeration; it stops sooner once the map has converged.")
+    n_iter: int = _num(500, 50, 2000, 50, "Most optimisation iterations after early exaggeration (a fresh start first runs 250 of those; a start from the previous map skips them and runs at most 300); it stops sooner once the map has converged.")
     metric: str = _choice("euclidean", ("euclidean", "cosine", "manhattan"), "Distance between feature vectors.")
     scaling: str = _choice("none", ("none", "standardise", "l2"), _SCALING)
     pca_components: int = _num(50, 0, 200, 5, "Reduce features to this many PCA dimensions first (0 = off).")

@@ -634,6 +634,8 @@ def require_embedding(features: FeatureSet, frames: Any = None) -> Embedding:
             found = _stored_embedding(features.key, json.dumps(lookup, sort_keys=True), features, start, strata)
         except LookupError:
             continue
+        if previous is not None:  # the map before this move, for what the move changed (ui.reduce)
+            st.session_state["map_before"] = previous
         st.session_state["previous_map"] = (features.key, settings_json, found)
         return found
     label = REDUCERS[settings["method"]].label
@@ -647,9 +649,14 @@ def require_embedding(features: FeatureSet, frames: Any = None) -> Embedding:
         frame_samples = features.samples if fit_rows is None else features.samples.iloc[fit_rows]
         every = max(0.5, len(frame_samples) / 20_000)
 
-        if init is not None and init.coords.shape[1] == settings["n_components"]:
-            # the map it starts from stays on screen until the first frame
-            frames.plotly_chart(frame_figure(init.coords, features.samples), config={"staticPlot": True})
+        if previous is not None:
+            # the map on screen stays there until the first frame (a 2-D one while a 3-D map is made;
+            # methods without frames show it until they finish)
+            was = previous[2].n_components
+            note = None if was == settings["n_components"] else \
+                f"The {was}-D map, shown while the {settings['n_components']}-D map is computed"
+            frames.plotly_chart(frame_figure(previous[2].coords, features.samples, title=note),
+                                config={"staticPlot": True})
 
         def on_frame(coords: np.ndarray, done: int, total: int) -> None:
             st.session_state["map_frame"] = {"settings": settings_json, "features": features.key, "coords": coords,
@@ -658,7 +665,9 @@ def require_embedding(features: FeatureSet, frames: Any = None) -> Embedding:
                 shown["at"] = time.monotonic()
                 frames.plotly_chart(frame_figure(coords, frame_samples.reset_index(drop=True)),
                                     config={"staticPlot": True})
-    with progress_callback(f"Computing the {label} map", "steps") as progress:
+    from .reduce import map_progress  # ui.reduce imports this module
+
+    with map_progress(f"Computing the {label} map") as progress:
         embedding = compute_embedding(features.features, features_key=features.key, progress=progress,
                                       on_frame=on_frame, init=init, sample=sample, strata=strata,
                                       placer=_cluster_placer() if sample is not None else None, **settings)
@@ -666,7 +675,11 @@ def require_embedding(features: FeatureSet, frames: Any = None) -> Embedding:
     if stop_slot is not None:
         stop_slot.empty()
     if not embedding.partial:
+        if previous is not None:
+            st.session_state["map_before"] = previous
         st.session_state["previous_map"] = (features.key, settings_json, embedding)
+        if frames is not None:  # made in this run of the Reduce page, which reports the wait
+            st.session_state["map_made"] = embedding.key
     return embedding
 
 

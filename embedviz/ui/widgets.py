@@ -99,9 +99,12 @@ def _slider(spec: ParamSpec, key: str, upper: float | None) -> None:
     elif spec.choices:
         st.selectbox(spec.name, spec.choices, help=spec.help, **bound(key))
     elif spec.is_int:
-        st.slider(spec.name, int(spec.low), int(high), step=int(spec.step), help=spec.help, **bound(key))
+        st.slider(spec.name, int(spec.low), int(high), step=int(spec.step), format="%d", help=spec.help, **bound(key))
     else:
-        st.slider(spec.name, float(spec.low), float(high), step=float(spec.step), help=spec.help, **bound(key))
+        # as many decimals as the step has: perplexity (step 1) reads "30", not "30.00"; min_dist "0.10"
+        decimals = max(0, -int(math.floor(math.log10(spec.step)))) if spec.step and spec.step < 1 else 0
+        st.slider(spec.name, float(spec.low), float(high), step=float(spec.step), format=f"%.{decimals}f",
+                  help=spec.help, **bound(key))
 
 
 def param_widgets(method: str, n_points: int) -> None:
