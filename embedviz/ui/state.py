@@ -77,6 +77,13 @@ def _warm_up_umap() -> bool:
 def page_setup(title: str) -> None:
     """Page config, sign-in, the run a link names, defaults, and keeping ``ev_`` widget values when
     the user switches pages."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        # The server's first run (and every AppTest run) goes by the pages/ folder alone, which names the home
+        # page "app"; every later run goes through app.py's st.navigation, where it is "Home". (No rerun
+        # here: it would drop the click on a button that started this run.)
+        PagesManager.uses_pages_directory = False
     # A favicon served by this server: a material icon as page_icon is fetched from Google's font CDN by
     # every browser, which a hosted instance must not require (or leak its viewers to).
     st.set_page_config(page_title=f"{title} · embedviz", page_icon=str(FAVICON), layout="wide")
@@ -85,8 +92,10 @@ def page_setup(title: str) -> None:
     links.apply_link()
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
-    for key in [k for k in st.session_state.keys() if str(k).startswith("ev_")]:
-        # Re-assigning stops Streamlit from dropping the value of a widget not drawn on this page.
+    for key in [k for k in st.session_state.keys() if str(k).startswith("ev_") and k not in st.query_params]:
+        # Re-assigning stops Streamlit from dropping the value of a widget not drawn on this page. A value
+        # in the address (a link being opened, Back or Forward) is left alone: re-assigned, the stored
+        # value would win over the link's.
         st.session_state[key] = st.session_state[key]
     links.restore_bound(title)
     links.write_link()
