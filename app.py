@@ -1,13 +1,4 @@
-"""embedviz: ``streamlit run app.py`` starts here. This file lists the pages (with Streamlit's
-st.navigation) and is itself the home page: the current dataset, model and map at a glance, on the
-built-in demo until the user chooses otherwise.
-
-The home page is "Home" in the navigation (the pages/ folder alone would call it "app", after this
-file); each script in pages/ keeps the name and address it has always had (/Data_and_model, ...,
-/Compare), so links and bookmarks still open them.
-"""
-
-from pathlib import Path
+"""embedviz home: the current dataset, model and map at a glance. Opens on the built-in demo."""
 
 import streamlit as st
 
@@ -16,57 +7,35 @@ from embedviz.figures import scatter_figure
 from embedviz.reducers import REDUCERS
 from embedviz.summary import accuracy
 
-_ROUTING = "_routing"  # set while the navigation below runs a page: this file then runs as the home page
+ui.page_setup("Home")
+st.title("embedviz")
+st.caption("What has your image model learned? Features from any layer, reduced to a map you can explore.")
 
+with ui.guard():
+    view = ui.current_map()
+model = ui.current_model()
+samples = view.features.samples
 
-def home() -> None:
-    """The home page."""
-    ui.page_setup("Home")
-    st.title("embedviz")
-    st.caption("What has your image model learned? Features from any layer, reduced to a map you can explore.")
+cols = st.columns(5)
+cols[0].metric("Images", f"{len(samples):,}", help=f"{len(view.features.skipped)} could not be read")
+cols[1].metric("Classes", samples["label"].nunique() if "label" in samples else "—")
+score = accuracy(samples)
+cols[2].metric("Accuracy" + (" (test)" if score and score.scope == "test" else ""),
+               f"{score.value:.1%}" if score else "—",
+               help=f"{score.mistakes} mistakes in {score.count:,} images" if score else "needs labels the model knows")
+cols[3].metric("Feature size", view.features.features.shape[1], help=f"layer {ui.plain(view.features.manifest.get('layer'))}")
+cols[4].metric("Map", f"{REDUCERS[view.embedding.method].label} {view.embedding.n_components}-D",
+               help=f"computed in {view.embedding.seconds:.1f} s")
 
-    with ui.guard():
-        view = ui.current_map()
-    model = ui.current_model()
-    samples = view.features.samples
+color = "label" if "label" in samples.columns else None
+st.markdown(f"**{ui.plain(view.collection.name)}** through **{ui.plain(ui.model_label(model))}**, "
+            f"layer `{str(view.features.manifest.get('layer')).replace('`', chr(39))}`" + (", coloured by label." if color else "."))
+st.plotly_chart(scatter_figure(view.embedding.coords, samples, color, height=560), key="home_map")
 
-    cols = st.columns(5)
-    cols[0].metric("Images", f"{len(samples):,}", help=f"{len(view.features.skipped)} could not be read")
-    cols[1].metric("Classes", samples["label"].nunique() if "label" in samples else "—")
-    score = accuracy(samples)
-    cols[2].metric("Accuracy" + (" (test)" if score and score.scope == "test" else ""),
-                   f"{score.value:.1%}" if score else "—",
-                   help=f"{score.mistakes} mistakes in {score.count:,} images" if score else "needs labels the model knows")
-    cols[3].metric("Feature size", view.features.features.shape[1], help=f"layer {ui.plain(view.features.manifest.get('layer'))}")
-    cols[4].metric("Map", f"{REDUCERS[view.embedding.method].label} {view.embedding.n_components}-D",
-                   help=f"computed in {view.embedding.seconds:.1f} s")
-
-    color = "label" if "label" in samples.columns else None
-    st.markdown(f"**{ui.plain(view.collection.name)}** through **{ui.plain(ui.model_label(model))}**, "
-                f"layer `{str(view.features.manifest.get('layer')).replace('`', chr(39))}`" + (", coloured by label." if color else "."))
-    st.plotly_chart(scatter_figure(view.embedding.coords, samples, color, height=560), key="home_map")
-
-    st.markdown("**Next:** ")
-    links = st.columns(4)
-    links[0].page_link("pages/1_Data_and_model.py", label="Choose data and model", icon=":material/folder_open:")
-    links[1].page_link("pages/2_Extract.py", label="Extract features", icon=":material/memory:")
-    links[2].page_link("pages/3_Reduce.py", label="Tune the map", icon=":material/tune:")
-    links[3].page_link("pages/4_Explore.py", label="Explore and select", icon=":material/travel_explore:")
-    ui.sidebar_summary()
-
-
-def route() -> None:
-    """Every run starts here: the navigation, then the page the address names."""
-    pages = [st.Page("app.py", title="Home", default=True)]
-    pages += [st.Page(f"pages/{script.name}") for script in sorted(Path(__file__).with_name("pages").glob("[0-9]*.py"))]
-    st.session_state[_ROUTING] = True
-    try:
-        st.navigation(pages).run()
-    finally:
-        st.session_state.pop(_ROUTING, None)
-
-
-if st.session_state.get(_ROUTING):
-    home()
-else:
-    route()
+st.markdown("**Next:** ")
+links = st.columns(4)
+links[0].page_link("pages/1_Data_and_model.py", label="Choose data and model", icon=":material/folder_open:")
+links[1].page_link("pages/2_Extract.py", label="Extract features", icon=":material/memory:")
+links[2].page_link("pages/3_Reduce.py", label="Tune the map", icon=":material/tune:")
+links[3].page_link("pages/4_Explore.py", label="Explore and select", icon=":material/travel_explore:")
+ui.sidebar_summary()

@@ -77,13 +77,6 @@ def _warm_up_umap() -> bool:
 def page_setup(title: str) -> None:
     """Page config, sign-in, the run a link names, defaults, and keeping ``ev_`` widget values when
     the user switches pages."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if getattr(PagesManager, "uses_pages_directory", False):
-        # The server's first run (and every AppTest run) goes by the pages/ folder alone, which names the home
-        # page "app"; every later run goes through app.py's st.navigation, where it is "Home". (No rerun
-        # here: it would drop the click on a button that started this run.)
-        PagesManager.uses_pages_directory = False
     # A favicon served by this server: a material icon as page_icon is fetched from Google's font CDN by
     # every browser, which a hosted instance must not require (or leak its viewers to).
     st.set_page_config(page_title=f"{title} · embedviz", page_icon=str(FAVICON), layout="wide")
