@@ -27,7 +27,7 @@ from ..selection import rows_for_ids
 from ..summary import accuracy
 from ..filters import Filter, describe_filter, filter_columns, why_nothing_shown
 from .links import bound, linked_ids, set_linked_ids
-from .state import MapView, map_filters, set_map_filters
+from .state import DEFAULTS, MapView, map_filters, set_map_filters
 from .widgets import gallery, guard, plain, progress_callback
 
 __all__ = ["map_figure", "map_filter_button", "zoom_window", "zoom_controls", "density_underlay", "with_extra_columns", "style_controls", "highlight_rows",
@@ -288,7 +288,8 @@ def selection_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray) ->
         run = st.session_state.get("current_run")
         st.page_link("pages/5_Point.py", label="Look closer at the first selected point: its nearest neighbours in "
                      "feature space", icon=":material/center_focus_strong:",
-                     query_params={"ev_point": first, **({"run": run.id} if run is not None else {})})
+                     query_params={"ev_point": first, **({"run": run.id} if run is not None else {}),
+                                   **_point_settings()})
         name_col, save_col, down_col = st.columns([2, 1, 2])
         name = name_col.text_input("Name", key="explore_set_name", placeholder="a name for this selection",
                                    label_visibility="collapsed")
@@ -544,3 +545,10 @@ def exports_section(view: MapView, samples: pd.DataFrame, style: MapStyle, mask:
                       file_name="projector.zip", mime="application/zip", on_click="ignore",
                       icon=":material/deployed_code:",
                       help="tensors.tsv, metadata.tsv, a sprite of the images and projector_config.pbtxt")
+
+
+def _point_settings() -> dict[str, str]:
+    """The Point page's settings the user changed earlier in this session, for the link to carry: one
+    the address lacks would be added on arrival, a second history entry that Back would land on."""
+    return {key: str(st.session_state[key]) for key in ("ev_point_k", "ev_point_metric")
+            if key in st.session_state and st.session_state[key] != DEFAULTS[key]}
