@@ -23,7 +23,7 @@ score = accuracy(samples)
 cols[2].metric("Accuracy" + (" (test)" if score and score.scope == "test" else ""),
                f"{score.value:.1%}" if score else "—",
                help=f"{score.mistakes} mistakes in {score.count:,} images" if score else "needs labels the model knows")
-cols[3].metric("Feature size", view.features.features.shape[1], help=f"layer {ui.plain(view.features.manifest.get('layer'))}")
+cols[3].metric("Feature size", f"{view.features.features.shape[1]:,}", help=f"layer {ui.plain(view.features.manifest.get('layer'))}")
 cols[4].metric("Map", f"{REDUCERS[view.embedding.method].label} {view.embedding.n_components}-D",
                help=f"computed in {view.embedding.seconds:.1f} s")
 
