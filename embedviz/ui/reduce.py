@@ -61,7 +61,8 @@ def size_controls(features: FeatureSet) -> None:
                 st.session_state["ev_stratify"] = "(none)"
             st.selectbox("Stratified by", ["(none)", *columns], key="ev_stratify",
                          help="Each value keeps its share of the sample (and at least one point).")
-    warm = bool(st.session_state.get("ev_warm", True)) and st.session_state.get("previous_map") is not None
+    previous = st.session_state.get("previous_map")  # a map of these very features to start from
+    warm = bool(st.session_state.get("ev_warm", True)) and previous is not None and previous[0] == features.key
     seconds = estimate_seconds(method, n, dim, settings["params"], n_components=settings["n_components"],
                                sample=sample, warm=warm) + quality_seconds(n, dim)
     what = "map from the previous one" if warm and method != "pca" else "new map"
