@@ -85,10 +85,12 @@ def page_setup(title: str) -> None:
     links.apply_link()
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
-    for key in [k for k in st.session_state.keys() if str(k).startswith("ev_") and k not in st.query_params]:
-        # Re-assigning stops Streamlit from dropping the value of a widget not drawn on this page. A value
-        # in the address (a link being opened, Back or Forward) is left alone: re-assigned, the stored
-        # value would win over the link's.
+    arriving = st.session_state.get("_page") != title  # the first run on this page (a link, a switch, Back)
+    for key in [k for k in st.session_state.keys() if str(k).startswith("ev_")]:
+        if arriving and key in st.query_params:
+            continue  # the address of a page being opened wins: re-assigned, the stored value would win over it
+        # Re-assigning stops Streamlit from dropping the value of a widget not drawn on this page, and on
+        # later runs keeps a moved widget's value over the address's older one.
         st.session_state[key] = st.session_state[key]
     links.restore_bound(title)
     links.write_link()

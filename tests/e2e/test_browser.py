@@ -273,10 +273,6 @@ def test_a_perplexity_move_shows_the_map_moving_and_stop_keeps_it(app_server, br
     page.screenshot(path=str(artifacts / "reduce_after_perplexity.png"), full_page=True)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "issue 17, left open: since a value in the address wins over the stored one (the Point link fix, b8e8cab), "
-    "a bound slider moved by keys while a fresh t-SNE map computes can fall back to the address's older value; "
-    "page_setup should let the address win only when the address itself changed since the last run"))
 def test_a_fresh_start_stopped_part_way_keeps_its_map(app_server, browser, artifacts):
     url, _ = app_server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
