@@ -106,8 +106,9 @@ def test_hostile_labels_render_as_text_on_every_page_and_nothing_is_fetched_else
                         raise
             _settle(page)
             page.get_by_role("tab", name="Clusters").click()
-            page.get_by_text("mostly", exact=False).first.wait_for(timeout=60_000)
-            shown = page.locator("[data-testid='stMain']").inner_text().replace("\u2060", "")  # invisible joiners
+            # the clusters' table is a data grid: its cells are text in the page's DOM, drawn on a canvas
+            page.get_by_text("mostly", exact=False).first.wait_for(state="attached", timeout=60_000)
+            shown = page.locator("[data-testid='stMain']").text_content().replace("\u2060", "")  # invisible joiners
             assert "mostly ![x](http://evil.example/a.png)" in shown or "mostly [Session expired" in shown, shown
             _no_markup_from(page, "Explore · Clusters")
             page.screenshot(path=str(artifacts / "hostile_Explore_clusters.png"), full_page=True)
