@@ -415,26 +415,3 @@ def test_tsne_counts_iterations_as_the_n_iter_slider_does(blobs):
                for d in embedding.details)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("method", ["tsne", "umap"])
-def test_the_estimate_is_within_half_again_of_the_time_taken_at_the_demos_size(method):
-    """The page's estimate (the map and its faithfulness) against the same work timed here, on
-    1,797 points of 64 dimensions like the demo's (calibrated on a quiet 2-core machine: under
-    other heavy jobs the time taken grows and this fails, as an estimate should then be wrong)."""
-    import time
-
-    from sklearn.datasets import load_digits
-
-    from embedviz.quality import faithfulness, quality_seconds
-    from embedviz.reducers import estimate_seconds
-    from embedviz.reducers.methods import import_umap
-
-    x, y = load_digits(return_X_y=True)
-    if method == "umap":
-        import_umap()  # loaded once per server process; its compilation is the warm-up's
-    start = time.perf_counter()
-    embedding = reduce(x.astype(np.float32), method, random_state=0)
-    faithfulness(x, embedding.coords, y)
-    taken = time.perf_counter() - start
-    estimate = estimate_seconds(method, len(x), x.shape[1]) + quality_seconds(len(x), x.shape[1])
-    assert 1 / 1.5 < estimate / taken < 1.5, f"estimated {estimate:.1f} s, took {taken:.1f} s"
