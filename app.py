@@ -3,9 +3,9 @@
 import streamlit as st
 
 from embedviz import ui
-from embedviz.figures import scatter_figure
-from embedviz.reducers import REDUCERS
-from embedviz.summary import accuracy
+from embedviz.explore.figures import scatter_figure
+from embedviz.explore.summary import accuracy
+from embedviz.maps.reducers import REDUCERS
 
 ui.page_setup("Home")
 st.title("embedviz")

@@ -67,7 +67,7 @@ def model_alone(module, count: int, size: int, batch_size: int, device) -> float
     """The ceiling: the same batches from memory, no decoding, same precision and layout as ours."""
     import torch
 
-    from embedviz import engine
+    from embedviz.extract import engine
 
     net = module.to(device).eval()
     engine._move(net, device)
@@ -107,13 +107,14 @@ def main() -> None:
 
     import torch
 
-    from embedviz.engine import auto_batch_size, auto_workers
+    from embedviz.extract.engine import auto_batch_size, auto_workers
     from embedviz.errors import Cancelled
-    from embedviz.features import compute_features, extract_features, resolve_device
-    from embedviz.images import load_folder
-    from embedviz.models import load_model
-    from embedviz.preprocessing import make_preprocessing
-    from embedviz.store import FeatureSet, FeatureStore
+    from embedviz.extract.features import compute_features, extract_features, resolve_device
+    from embedviz.data.images import load_folder
+    from embedviz.extract.models import load_model
+    from embedviz.extract.preprocessing import make_preprocessing
+    from embedviz.data.featureset import FeatureSet
+    from embedviz.extract.store import FeatureStore
 
     device = resolve_device(args.device)
     tmp = Path(tempfile.mkdtemp(prefix="embedviz-bench-"))

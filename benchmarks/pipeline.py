@@ -14,10 +14,10 @@ import time
 
 
 def stages() -> dict[str, float]:
-    from embedviz.demo import demo_collection
-    from embedviz.features import compute_features
-    from embedviz.models import load_model
-    from embedviz.reducers import compute_embedding
+    from embedviz.data.demo import demo_collection
+    from embedviz.extract.features import compute_features
+    from embedviz.extract.models import load_model
+    from embedviz.maps.reducers import compute_embedding
 
     seconds = {}
     t = time.perf_counter()

@@ -59,7 +59,7 @@ def timed(fn):
 
 
 def ours(x, method, params=None, **kw):
-    from embedviz.reducers import compute_embedding
+    from embedviz.maps.reducers import compute_embedding
 
     return compute_embedding(x, method, params or {}, **kw)
 
@@ -81,7 +81,7 @@ def versus(sizes: list[int], dim: int, skip_sklearn_above: int) -> None:
             mine, my_s = timed(lambda: ours(x, "tsne", cache_dir=Path(cache)))
         print(f"| {n:,} | t-SNE | {their_s:.1f} | {their_t:.4f} | {my_s:.1f} | {trust(x, mine.coords):.4f} "
               f"| {their_s / my_s:.1f}x |", flush=True)
-        from embedviz.reducers.methods import import_umap
+        from embedviz.maps.reducers.methods import import_umap
 
         umap = import_umap()
         umap.UMAP(random_state=0).fit_transform(x[:300])  # compile before either is timed

@@ -38,10 +38,10 @@ def _peak_gib() -> float:
 def extract_part(args: argparse.Namespace) -> None:
     from extract import make_jpegs
 
-    from embedviz.features import RayOptions, extract_features
-    from embedviz.images import load_collection
-    from embedviz.models import load_model
-    from embedviz.ray_engine import cluster_summary, connect
+    from embedviz.extract.features import RayOptions, extract_features
+    from embedviz.data.images import load_collection
+    from embedviz.extract.models import load_model
+    from embedviz.extract.ray_engine import cluster_summary, connect
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = make_jpegs(Path(tmp) / "images", args.images)
@@ -83,7 +83,7 @@ def extract_part(args: argparse.Namespace) -> None:
 def map_part(args: argparse.Namespace) -> None:
     from reduce import mixture, trust
 
-    from embedviz.reducers import Sample, compute_embedding
+    from embedviz.maps.reducers import Sample, compute_embedding
 
     start = time.perf_counter()
     x, labels = mixture(args.points, args.dim)

@@ -4,16 +4,18 @@ The public API, one module per stage: images in, a model, features out (cached),
 a map, filtered, drawn and exported. Only :mod:`embedviz.ui` imports streamlit.
 """
 
-from .errors import Cancelled, DataError, EmbedVizError, ModelError, ReducerError
-from .features import compute_features, extract_features, resolve_device
-from .figures import scatter_figure
-from .filters import CategoryFilter, RangeFilter, TextFilter, apply_filters
-from .images import ImageCollection, load_collection
-from .layers import default_layer, list_layers
-from .models import LoadedModel, list_architectures, load_model
-from .reducers import Embedding, compute_embedding, reduce
-from .selection import rows_for_ids, selected_rows
-from .store import FeatureSet, FeatureStore, load_feature_set, save_feature_set
+from embedviz.data.featureset import FeatureSet, save_feature_set
+from embedviz.data.images import ImageCollection, load_collection
+from embedviz.data.precomputed import load_feature_set
+from embedviz.errors import Cancelled, DataError, EmbedVizError, ModelError, ReducerError
+from embedviz.explore.figures import scatter_figure
+from embedviz.explore.filters import CategoryFilter, RangeFilter, TextFilter, apply_filters
+from embedviz.explore.selection import rows_for_ids, selected_rows
+from embedviz.extract.features import compute_features, extract_features, resolve_device
+from embedviz.extract.layers import default_layer, list_layers
+from embedviz.extract.models import LoadedModel, list_architectures, load_model
+from embedviz.extract.store import FeatureStore
+from embedviz.maps.reducers import Embedding, compute_embedding, reduce
 
 __version__ = "0.1.0"
 

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from .errors import EmbedVizError
-from .reducers.methods import REDUCERS
+from embedviz.errors import EmbedVizError
+from embedviz.maps.reducers.methods import REDUCERS
 
 __all__ = ["main"]
 
@@ -26,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _progress_printer(label: str, unit: str):
-    from .progress import Rate
+    from embedviz.progress import Rate
 
     last, rate = {"t": 0.0}, Rate()
 
@@ -52,23 +52,24 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def _extract(args: argparse.Namespace) -> None:
-    from .demo import demo_collection
-    from .features import compute_layers
-    from .images import load_collection
-    from .models import fit_to_images, load_model
-    from .store import FeatureStore, save_feature_set
+    from embedviz.data.demo import demo_collection
+    from embedviz.data.featureset import save_feature_set
+    from embedviz.data.images import load_collection
+    from embedviz.extract.features import compute_layers
+    from embedviz.extract.models import fit_to_images, load_model
+    from embedviz.extract.store import FeatureStore
 
     collection = demo_collection() if args.data == "demo" else load_collection(args.data, args.path_prefix)
     model = fit_to_images(load_model(args.model, args.weights), collection)  # raw pixels: the images' own size
     if args.classes:
-        from .classes import load_class_index, name_labels
+        from embedviz.data.classes import load_class_index, name_labels
 
         names = load_class_index(args.classes)
         model, collection = model.with_class_names(names), name_labels(collection, names)
     layers = [part.strip() for part in args.layer.split(",") if part.strip()] if args.layer else [None]
     ray = None
     if args.engine == "ray":
-        from .ray_engine import RAY_MISSING, RayOptions, ray_available
+        from embedviz.extract.ray_engine import RAY_MISSING, RayOptions, ray_available
 
         if not ray_available():  # said before any work; the cluster is joined when there is work for it
             raise EmbedVizError(RAY_MISSING)
@@ -95,9 +96,9 @@ def _safe_name(layer: str) -> str:
 
 
 def _reduce(args: argparse.Namespace) -> None:
-    from .export import write_map
-    from .reducers import compute_embedding
-    from .store import load_feature_set
+    from embedviz.data.precomputed import load_feature_set
+    from embedviz.explore.export import write_map
+    from embedviz.maps.reducers import compute_embedding
 
     params = _parse_params(args.param)
     suffix = Path(args.out).suffix.lower()
@@ -106,14 +107,14 @@ def _reduce(args: argparse.Namespace) -> None:
     if args.format and suffix == ".html":
         raise EmbedVizError("--format metascatter writes a table; give an --out ending in .csv or .parquet.")
     if args.metadata or args.id_column:
-        from .precomputed import load_precomputed
+        from embedviz.data.precomputed import load_precomputed
 
         features = load_precomputed(args.features, args.metadata, args.id_column)
     else:
         features = load_feature_set(args.features)
     sample, strata = None, None
     if args.sample:
-        from .reducers import Sample
+        from embedviz.maps.reducers import Sample
 
         if args.stratify_by and args.stratify_by not in features.samples.columns:
             raise EmbedVizError(f"--stratify-by {args.stratify_by}: no such column; the columns are "
@@ -124,7 +125,8 @@ def _reduce(args: argparse.Namespace) -> None:
         raise EmbedVizError("--stratify-by needs --sample N (the number of points to fit on).")
     placer = None
     if args.engine == "ray":
-        from .ray_engine import RAY_MISSING, place_on_cluster, ray_available
+        from embedviz.extract.ray_engine import RAY_MISSING, ray_available
+        from embedviz.maps.ray_placer import place_on_cluster
 
         if not sample:
             raise EmbedVizError("--engine ray places the points left out of a --sample fit on the cluster; give "
@@ -146,11 +148,11 @@ def _reduce(args: argparse.Namespace) -> None:
 
 
 def _projector(args: argparse.Namespace) -> None:
-    from .export import write_projector
-    from .store import load_feature_set
+    from embedviz.data.precomputed import load_feature_set
+    from embedviz.explore.export import write_projector
 
     if args.metadata or args.id_column:
-        from .precomputed import load_precomputed
+        from embedviz.data.precomputed import load_precomputed
 
         features = load_precomputed(args.features, args.metadata, args.id_column)
     else:
@@ -164,8 +166,8 @@ def _projector(args: argparse.Namespace) -> None:
 
 
 def _layers(args: argparse.Namespace) -> None:
-    from .layers import default_layer, list_layers
-    from .models import DEMO, PIXELS, RANDOM, load_model
+    from embedviz.extract.layers import default_layer, list_layers
+    from embedviz.extract.models import DEMO, PIXELS, RANDOM, load_model
 
     weights = args.weights or (None if args.model in (DEMO, PIXELS) else RANDOM)
     model = load_model(args.model, weights)
@@ -178,11 +180,11 @@ def _extract_for_compare(args: argparse.Namespace) -> tuple[list, list[str]]:
     """Every checkpoint (``--weights``, repeated) at every layer (``--layer A,B``), extracted into the
     store in one pass per checkpoint; named ``checkpoint:layer`` (or just one part when the other
     does not vary)."""
-    from .demo import demo_collection
-    from .features import compute_layers
-    from .images import load_collection
-    from .models import load_model
-    from .store import FeatureStore
+    from embedviz.data.demo import demo_collection
+    from embedviz.data.images import load_collection
+    from embedviz.extract.features import compute_layers
+    from embedviz.extract.models import load_model
+    from embedviz.extract.store import FeatureStore
 
     if not args.model:
         raise EmbedVizError("--data needs --model (a torchvision architecture, or 'demo').")
@@ -203,8 +205,8 @@ def _extract_for_compare(args: argparse.Namespace) -> tuple[list, list[str]]:
 
 
 def _compare(args: argparse.Namespace) -> None:
-    from .compare import compare_feature_sets
-    from .store import load_feature_set
+    from embedviz.data.precomputed import load_feature_set
+    from embedviz.maps.compare import compare_feature_sets
 
     if args.data:
         sets, default_names = _extract_for_compare(args)
@@ -235,7 +237,7 @@ def _compare(args: argparse.Namespace) -> None:
 
 
 def _housekeep(args: argparse.Namespace) -> None:
-    from .housekeeping import IDLE_VAR, LIMIT_VAR, housekeep_store, limits
+    from embedviz.serve.housekeeping import IDLE_VAR, LIMIT_VAR, housekeep_store, limits
 
     idle, cap = limits()
     report = housekeep_store()

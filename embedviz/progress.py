@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Optional
 
-from .errors import Cancelled
+from embedviz.errors import Cancelled
 
 __all__ = ["ProgressCallback", "report", "Rate"]
 

@@ -3,9 +3,9 @@
 import streamlit as st
 
 from embedviz import ui
-from embedviz.demo import EARLY_WEIGHTS
-from embedviz.layers import default_layer, list_layers
-from embedviz.models import DEMO, PIXELS, list_architectures, needs_weights
+from embedviz.data.demo import EARLY_WEIGHTS
+from embedviz.extract.layers import default_layer, list_layers
+from embedviz.extract.models import DEMO, PIXELS, list_architectures, needs_weights
 from embedviz.ui.preprocessing import preprocessing_panel
 from embedviz.ui.sources import data_source_panel, precomputed_panel, server_class_index, weights_source
 from embedviz.ui.uploads import save_class_index

@@ -5,7 +5,7 @@ import time
 import streamlit as st
 
 from embedviz import ui
-from embedviz.reducers import REDUCERS
+from embedviz.maps.reducers import REDUCERS
 from embedviz.ui.reduce import how_made, move_note
 
 started = time.perf_counter()  # a run that makes a map reports the whole wait, not the reducer's part

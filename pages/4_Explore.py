@@ -4,7 +4,7 @@ mistakes and at clusters, draw the images on the map, and export what you see.""
 import streamlit as st
 
 from embedviz import ui
-from embedviz.filters import apply_filters
+from embedviz.explore.filters import apply_filters
 from embedviz.ui import explore
 from embedviz.ui.filters import filter_widgets
 

@@ -4,9 +4,9 @@ space (not on the map) with distances and labels; a neighbour's button moves to 
 import streamlit as st
 
 from embedviz import ui
-from embedviz.inspect_point import METRICS, feature_neighbours, top_predictions
-from embedviz.selection import selected_rows
-from embedviz.thumbnails import thumbnail
+from embedviz.data.thumbnails import thumbnail
+from embedviz.explore.point import METRICS, feature_neighbours, top_predictions
+from embedviz.explore.selection import selected_rows
 
 ui.page_setup("Point")
 st.title("A point up close")

@@ -4,9 +4,9 @@ pin or delete it, and see how much the store holds."""
 import streamlit as st
 
 from embedviz import ui
-from embedviz.catalog import made_from, runs_table
-from embedviz.housekeeping import limits
-from embedviz.home import home_dir
+from embedviz.layout import home_dir
+from embedviz.serve.catalog import made_from, runs_table
+from embedviz.serve.housekeeping import limits
 from embedviz.ui import links
 from embedviz.ui.store import MiB, own_usage, tree_bytes
 

@@ -4,9 +4,9 @@ training run, two models. Maps aligned and linked; what changed per point and pe
 import streamlit as st
 
 from embedviz import ui
-from embedviz.figures import MapStyle, add_paths, scatter_figure
-from embedviz.filters import apply_filters
-from embedviz.reducers import REDUCERS
+from embedviz.explore.figures import MapStyle, add_paths, scatter_figure
+from embedviz.explore.filters import apply_filters
+from embedviz.maps.reducers import REDUCERS
 from embedviz.ui import compare
 from embedviz.ui.filters import filter_widgets
 

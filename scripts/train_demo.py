@@ -17,8 +17,8 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from embedviz.demo import EARLY_WEIGHTS, FINAL_WEIGHTS, demo_split, digits_arrays  # noqa: E402
-from embedviz.models import DIGITS_PREPROCESSING, DigitsCNN  # noqa: E402
+from embedviz.data.demo import EARLY_WEIGHTS, FINAL_WEIGHTS, demo_split, digits_arrays
+from embedviz.extract.models import DIGITS_PREPROCESSING, DigitsCNN
 
 EPOCHS = 12
 BATCH = 32

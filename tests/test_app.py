@@ -380,7 +380,7 @@ def test_server_paths_never_reach_other_sessions_uploads_or_unshared_folders(app
 
 
 def test_a_link_opens_the_same_map_in_another_session_once_its_run_is_published(app):
-    from embedviz.catalog import Catalog
+    from embedviz.serve.catalog import Catalog
 
     at = app.run()
     _assert_clean(at)
@@ -433,14 +433,14 @@ def test_a_proxy_header_names_the_user_and_the_allow_list_applies(app, monkeypat
     monkeypatch.setattr(links, "_header_email", lambda: "alice@example.org")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
     _assert_clean(at)
-    from embedviz.catalog import Catalog
+    from embedviz.serve.catalog import Catalog
 
     run = Catalog().get(at.query_params["run"])
     assert run.owner == "user:alice@example.org" and run.owner_name == "alice@example.org"
 
 
 def test_with_sign_in_configured_only_signed_in_people_on_the_list_get_in(app):
-    from embedviz.catalog import Catalog
+    from embedviz.serve.catalog import Catalog
 
     auth = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32,
             "client_id": "embedviz", "client_secret": "s", "server_metadata_url": "https://id.example.org/.well-known"}

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from embedviz.classes import load_class_index, name_labels
+from embedviz.data.classes import load_class_index, name_labels
+from embedviz.data.images import load_manifest
 from embedviz.errors import DataError, ModelError
-from embedviz.images import load_manifest
-from embedviz.models import load_model
+from embedviz.extract.models import load_model
 
 
 @pytest.mark.parametrize("name,content", [
@@ -32,9 +32,9 @@ def test_gaps_and_bad_json_are_named(tmp_path):
 
 
 def test_label_ids_become_names_and_predictions_use_them(tmp_path):
-    from embedviz.demo import demo_collection
-    from embedviz.features import extract_features
-    from embedviz.images import ImageCollection
+    from embedviz.data.demo import demo_collection
+    from embedviz.data.images import ImageCollection
+    from embedviz.extract.features import extract_features
 
     demo = demo_collection()
     part = ImageCollection(demo.root, demo.samples.iloc[:50].reset_index(drop=True), "part")

@@ -192,8 +192,7 @@ def test_projector_files_open_again_as_the_same_features(extracted, tmp_path):
     assert "with a sprite" in result.stdout
     names = sorted(p.name for p in (tmp_path / "tb").iterdir())
     assert names == ["metadata.tsv", "projector_config.pbtxt", "sprite.png", "tensors.tsv"]
-    from embedviz.precomputed import load_precomputed
-    from embedviz.store import load_feature_set
+    from embedviz.data.precomputed import load_feature_set, load_precomputed
 
     original = load_feature_set(out_dir)
     again = load_precomputed(tmp_path / "tb")

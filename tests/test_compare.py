@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedviz.compare import align, align_series, neighbourhood_overlap, same_rows, separation_by_class
 from embedviz.errors import DataError
+from embedviz.maps.compare import align, align_series, neighbourhood_overlap, same_rows, separation_by_class
 
 
 def _turned(coords: np.ndarray, angle: float, reflect: bool, scale: float, shift) -> np.ndarray:
@@ -101,7 +101,7 @@ def test_the_command_line_writes_aligned_maps_of_two_checkpoints_and_says_which_
     import pandas as pd
 
     from embedviz.cli import main
-    from embedviz.demo import EARLY_WEIGHTS
+    from embedviz.data.demo import EARLY_WEIGHTS
 
     for name, weights in (("early", ["--weights", str(EARLY_WEIGHTS)]), ("final", [])):
         assert main(["extract", "--data", "demo", "--model", "demo", *weights, "--out", str(tmp_path / name),
@@ -126,7 +126,7 @@ def test_one_command_extracts_two_checkpoints_at_two_layers_and_compares_them(tm
     import pandas as pd
 
     from embedviz.cli import main
-    from embedviz.demo import EARLY_WEIGHTS, FINAL_WEIGHTS
+    from embedviz.data.demo import EARLY_WEIGHTS, FINAL_WEIGHTS
 
     out = tmp_path / "compared"
     assert main(["compare", "--data", "demo", "--model", "demo", "--weights", str(EARLY_WEIGHTS),

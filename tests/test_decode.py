@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from embedviz.decode import ImageRejected, open_image
+from embedviz.data.decode import ImageRejected, open_image
 
 
 def _rgb(path) -> np.ndarray:
@@ -100,9 +100,9 @@ def test_formats_outside_the_list_are_refused(tmp_path):
 
 
 def test_every_reason_reaches_skipped_csv(tmp_path):
-    from embedviz.features import extract_features
-    from embedviz.images import load_folder
-    from embedviz.models import load_model
+    from embedviz.data.images import load_folder
+    from embedviz.extract.features import extract_features
+    from embedviz.extract.models import load_model
 
     folder = tmp_path / "mixed"
     folder.mkdir()

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from embedviz import engine
-from embedviz.demo import demo_collection
+from embedviz.data.demo import demo_collection
+from embedviz.data.images import ImageCollection
 from embedviz.errors import Cancelled
-from embedviz.features import compute_features, compute_layers, extract_features, extract_layers
-from embedviz.images import ImageCollection
-from embedviz.models import load_model
-from embedviz.preprocessing import make_preprocessing
-from embedviz.store import FeatureStore
+from embedviz.extract import engine
+from embedviz.extract.features import compute_features, compute_layers, extract_features, extract_layers
+from embedviz.extract.models import load_model
+from embedviz.extract.preprocessing import make_preprocessing
+from embedviz.extract.store import FeatureStore
 
 
 def _demo(n: int) -> ImageCollection:
@@ -126,7 +126,7 @@ def test_every_input_of_the_key_misses_the_cache(tmp_path):
     store = FeatureStore(tmp_path / "store")
     collection, model = _demo(30), load_model("demo")
     base = compute_features(collection, model, store=store, num_workers=0)
-    from embedviz.demo import EARLY_WEIGHTS
+    from embedviz.data.demo import EARLY_WEIGHTS
 
     variants = {
         "another layer": compute_features(collection, model, "features.4", store=store, num_workers=0),

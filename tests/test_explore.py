@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from embedviz.data.classes import natural_order
 from embedviz.errors import DataError
-from embedviz.figures import MapStyle, categorical_palette, natural_order, scatter_figure
-from embedviz.filters import CategoryFilter, RangeFilter, TextFilter, TopKFilter, apply_filters
-from embedviz.selection import ids_for_rows, points_in_polygon, rows_for_ids, rows_in_geometry, selected_rows
+from embedviz.explore.figures import MapStyle, categorical_palette, scatter_figure
+from embedviz.explore.filters import CategoryFilter, RangeFilter, TextFilter, TopKFilter, apply_filters
+from embedviz.explore.selection import ids_for_rows, points_in_polygon, rows_for_ids, rows_in_geometry, selected_rows
 
 from .plotly_spec import figure_points, figure_rows
 
@@ -151,7 +152,7 @@ def test_top_k_filter_finds_labels_among_the_best_guesses():
 
 
 def test_selection_export_keeps_selection_order(samples):
-    from embedviz.export import selection_table
+    from embedviz.explore.export import selection_table
 
     rows = rows_for_ids(samples, ["img/009.png", "img/002.png"])
     table = selection_table(rows)
@@ -161,8 +162,8 @@ def test_selection_export_keeps_selection_order(samples):
 
 
 def test_exported_text_never_runs_as_a_spreadsheet_formula(tmp_path):
-    from embedviz.export import coordinates_table, escape_formulas, to_csv, write_map, write_projector
-    from embedviz.reducers import Embedding
+    from embedviz.explore.export import coordinates_table, escape_formulas, to_csv, write_map, write_projector
+    from embedviz.maps.reducers import Embedding
 
     samples = pd.DataFrame({"sample_id": ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "ok", "\tx"],
                             "label": ["cat", "=cmd|' /C calc'!A0", "dog", "dog", "cat", "cat"],
@@ -188,7 +189,7 @@ def test_projector_metadata_with_one_column_has_no_header():
     import tempfile
     from pathlib import Path
 
-    from embedviz.export import write_projector
+    from embedviz.explore.export import write_projector
 
     with tempfile.TemporaryDirectory() as tmp:
         write_projector(np.ones((3, 2)), pd.DataFrame({"sample_id": ["a", "b", "c"]}), Path(tmp))
@@ -200,8 +201,8 @@ def test_the_view_exports_as_offline_html_parquet_and_png(samples):
 
     from PIL import Image
 
-    from embedviz.export import coordinates_table, map_png, table_parquet, view_html
-    from embedviz.reducers import Embedding
+    from embedviz.explore.export import coordinates_table, map_png, table_parquet, view_html
+    from embedviz.maps.reducers import Embedding
 
     coords = np.random.default_rng(2).random((60, 2)).astype(np.float32)
     embedding = Embedding(coords, "tsne", {}, 2, 0, 0.0)
@@ -223,8 +224,8 @@ def test_exports_are_titled_with_what_the_map_is_and_the_picture_has_a_legend(sa
 
     from PIL import Image
 
-    from embedviz.export import map_png, map_title, view_html
-    from embedviz.reducers import Embedding
+    from embedviz.explore.export import map_png, map_title, view_html
+    from embedviz.maps.reducers import Embedding
 
     coords = np.random.default_rng(2).random((60, 2)).astype(np.float32)
     embedding = Embedding(coords, "tsne", {}, 2, 0, 0.0)
@@ -240,7 +241,7 @@ def test_exports_are_titled_with_what_the_map_is_and_the_picture_has_a_legend(sa
     picture = Image.open(io.BytesIO(map_png(coords, samples, style, mask, width=600, title=title)))
     pixels = np.asarray(picture.convert("RGB"))
     assert picture.width == 600
-    from embedviz.render import point_colours
+    from embedviz.explore.render import point_colours
 
     colours = point_colours(samples, style)
     four, nine = colours[samples["label"].eq("4").to_numpy()][0], colours[samples["label"].eq("9").to_numpy()][0]
@@ -255,7 +256,7 @@ def test_exports_are_titled_with_what_the_map_is_and_the_picture_has_a_legend(sa
 
 def test_a_filter_that_keeps_nothing_says_which_and_what_to_do(samples):
     """Issue 17, item 16e: an empty map came without a word."""
-    from embedviz.filters import why_nothing_shown
+    from embedviz.explore.filters import why_nothing_shown
 
     assert why_nothing_shown(samples, [CategoryFilter("label", ("1",))]) is None
     assert why_nothing_shown(samples, [CategoryFilter("label", ())]) == (

@@ -12,11 +12,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from embedviz import progress as progress_module
-from embedviz.access import Viewer
+from embedviz.data.featureset import FeatureSet
 from embedviz.errors import Cancelled
-from embedviz.jobs import Job, JobRunner
 from embedviz.progress import Rate
-from embedviz.store import FeatureSet
+from embedviz.serve.access import Viewer
+from embedviz.serve.jobs import Job, JobRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 ME = Viewer("browser:extract-page-test", "a guest (browser extrac)")

@@ -3,12 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embedviz.demo import demo_collection
+from embedviz.data.demo import demo_collection
+from embedviz.data.images import ImageCollection, load_folder
+from embedviz.data.precomputed import load_feature_set
 from embedviz.errors import Cancelled
-from embedviz.features import compute_features, extract_features
-from embedviz.images import ImageCollection, load_folder
-from embedviz.models import load_model
-from embedviz.store import FeatureStore, load_feature_set
+from embedviz.extract.features import compute_features, extract_features
+from embedviz.extract.models import load_model
+from embedviz.extract.store import FeatureStore
 
 
 def test_pixels_features_and_unreadable_files(image_folder):
@@ -39,7 +40,7 @@ def test_demo_predictions_are_real():
 
 
 def test_early_checkpoint_is_worse_than_final():
-    from embedviz.demo import EARLY_WEIGHTS
+    from embedviz.data.demo import EARLY_WEIGHTS
 
     collection = _small_demo(400)
     final = extract_features(collection, load_model("demo")).samples["correct"].mean()
@@ -85,7 +86,7 @@ def test_no_correctness_claims_when_labels_are_not_the_models_classes(image_fold
 
 
 def test_accuracy_is_scored_on_the_held_back_split():
-    from embedviz.summary import accuracy
+    from embedviz.explore.summary import accuracy
 
     result = extract_features(_small_demo(300), load_model("demo"))
     score = accuracy(result.samples)

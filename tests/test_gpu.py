@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from embedviz.demo import demo_collection
-from embedviz.features import extract_features, resolve_device
-from embedviz.images import ImageCollection
-from embedviz.models import load_model
+from embedviz.data.demo import demo_collection
+from embedviz.data.images import ImageCollection
+from embedviz.extract.features import extract_features, resolve_device
+from embedviz.extract.models import load_model
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 

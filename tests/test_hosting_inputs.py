@@ -22,10 +22,10 @@ import pytest
 from numpy.lib import format as npformat
 from PIL import Image
 
-from embedviz.decode import ImageRejected, open_image
+from embedviz.data.decode import ImageRejected, open_image
+from embedviz.data.images import load_archive, load_collection, load_folder, load_manifest
+from embedviz.data.precomputed import load_precomputed
 from embedviz.errors import DataError
-from embedviz.images import load_archive, load_collection, load_folder, load_manifest
-from embedviz.precomputed import load_precomputed
 
 
 def _refused(call, *args, match: str, **kwargs) -> str:
@@ -305,7 +305,7 @@ def test_avif_images_are_found_and_decoded(tmp_path):
 
 
 def test_heic_is_accepted_exactly_when_a_plugin_opens_it():
-    from embedviz.decode import accepted_formats, image_suffixes
+    from embedviz.data.decode import accepted_formats, image_suffixes
 
     try:
         import pillow_heif  # noqa: F401
@@ -356,7 +356,7 @@ def test_every_damaged_image_is_a_skip_never_an_exception(tmp_path, fmt):
 def test_a_class_index_with_a_huge_or_negative_id_is_one_line_at_once(tmp_path, content, name):
     import time
 
-    from embedviz.classes import load_class_index
+    from embedviz.data.classes import load_class_index
 
     path = tmp_path / name
     path.write_text(content)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from embedviz.errors import EmbedVizError
-from embedviz.jobs import JobRunner, Task
+from embedviz.serve.jobs import JobRunner, Task
 
 
 def wait_for_file(gate: str, progress) -> str:
@@ -183,11 +183,11 @@ def test_a_page_script_as_main_is_not_run_again_in_the_job(tmp_path, monkeypatch
 
 @pytest.mark.slow  # the child decodes images and starts its own decode workers: about 10 s here
 def test_an_extraction_runs_in_the_child_and_its_features_land_in_the_store(image_folder):
-    from embedviz.features import feature_key
-    from embedviz.images import collection_hash, file_hashes, load_collection
-    from embedviz.jobs import Extraction, extract, load_for
-    from embedviz.layers import default_layer
-    from embedviz.store import FeatureStore
+    from embedviz.data.images import collection_hash, file_hashes, load_collection
+    from embedviz.extract.features import feature_key
+    from embedviz.extract.layers import default_layer
+    from embedviz.extract.store import FeatureStore
+    from embedviz.serve.jobs import Extraction, extract, load_for
 
     collection = load_collection(image_folder)
     spec = {"architecture": "pixels", "weights": None, "preprocessing": None}
@@ -226,7 +226,7 @@ def write_pid_and_hang(path: str, progress) -> None:
 
 _SERVER = """
 import os, sys, time
-from embedviz.jobs import JobRunner, Task
+from embedviz.serve.jobs import JobRunner, Task
 from tests.test_hosting_jobs import write_pid_and_hang
 JobRunner().submit("hang", "hang", Task(write_pid_and_hang, (sys.argv[1],)), owner="alice")
 while not os.path.exists(sys.argv[1]):

@@ -217,7 +217,7 @@ def test_hostile_class_names_and_labels_of_images_render_as_text_on_compare_expl
 def test_the_separation_chart_shows_class_names_as_text():
     import pandas as pd
 
-    from embedviz.figures import separation_figure
+    from embedviz.explore.figures import separation_figure
 
     table = pd.DataFrame({"label": ['<a href="https://evil.example">Sign in</a>', "cat"], "set": ["final", "final"],
                           "knn_accuracy": [0.5, 0.9], "silhouette": [0.1, 0.2]})

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 from embedviz import cli
+from embedviz.data.featureset import FeatureSet, save_feature_set
 from embedviz.errors import EmbedVizError
-from embedviz.store import FeatureSet, FeatureStore, save_feature_set
+from embedviz.extract.store import FeatureStore
 
 from .conftest import make_image_folder
 
@@ -33,7 +34,7 @@ def _spreadsheet_cells(text: str) -> list[str]:
 
 
 def test_a_formula_in_a_column_header_is_exported_as_text():
-    from embedviz.export import to_csv
+    from embedviz.explore.export import to_csv
 
     table = pd.DataFrame({"sample_id": ["a", "b"], '=HYPERLINK("http://evil","x")': [1, 2], "@SUM(A1)": ["p", "q"],
                           "-note": [0.5, 0.25]})
@@ -43,8 +44,8 @@ def test_a_formula_in_a_column_header_is_exported_as_text():
 
 
 def test_a_categorical_column_with_a_formula_exports_escaped(tmp_path):
-    from embedviz.export import coordinates_table, to_csv, write_map, write_projector
-    from embedviz.reducers import Embedding
+    from embedviz.explore.export import coordinates_table, to_csv, write_map, write_projector
+    from embedviz.maps.reducers import Embedding
 
     samples = pd.DataFrame({"sample_id": ["s0", "s1", "s2"],
                             "label": pd.Categorical(["=cmd|' /C calc'!A0", "dog", None]),
@@ -191,7 +192,7 @@ def _partial(store: Path, key: str, hours: float) -> Path:
 
 
 def test_housekeeping_removes_abandoned_partial_folders_but_not_a_running_jobs(embedviz_home, capsys):
-    from embedviz.housekeeping import housekeep_store
+    from embedviz.serve.housekeeping import housekeep_store
 
     store = FeatureStore(embedviz_home / "features").root
     stale = _partial(store, "a" * 64, hours=3)
@@ -221,8 +222,8 @@ def test_housekeeping_removes_abandoned_partial_folders_but_not_a_running_jobs(e
 
 
 def test_a_running_jobs_work_folder_keeps_its_temporary_shard(embedviz_home):
-    from embedviz.home import sha256_json
-    from embedviz.housekeeping import housekeep_store
+    from embedviz.hashing import sha256_json
+    from embedviz.serve.housekeeping import housekeep_store
 
     key = "d" * 64
     work = embedviz_home / "features" / ".work" / sha256_json([key])[:32]  # as compute_layers names it
@@ -234,7 +235,7 @@ def test_a_running_jobs_work_folder_keeps_its_temporary_shard(embedviz_home):
 
 
 def test_a_published_runs_key_does_not_keep_its_abandoned_partial_folder(embedviz_home):
-    from embedviz.housekeeping import housekeep
+    from embedviz.serve.housekeeping import housekeep
 
     key = "e" * 64
     stale = _partial(embedviz_home / "features", key, hours=2)
@@ -249,7 +250,6 @@ def test_dependency_floors_exclude_versions_with_known_advisories():
     from importlib.metadata import version
 
     from packaging.requirements import Requirement
-    from packaging.version import Version
 
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -290,7 +290,7 @@ def test_a_regex_filter_cannot_hold_the_server_and_a_back_reference_is_one_line(
     import pandas as pd
 
     from embedviz.errors import DataError
-    from embedviz.filters import TextFilter, apply_filters
+    from embedviz.explore.filters import TextFilter, apply_filters
 
     table = pd.DataFrame({"t": ["a" * 40 + "!", "Cat", "dog", None] * 60})
     started = time.monotonic()

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from embedviz.data.images import load_collection
+from embedviz.data.roots import check_server_path, data_roots
 from embedviz.errors import DataError
-from embedviz.home import check_server_path, data_roots
-from embedviz.images import load_collection
 
 from .conftest import make_image_folder
 
@@ -210,7 +210,7 @@ def _uploaded_files(home: Path) -> list[Path]:
 
 def test_uploads_over_the_workspace_caps_are_refused_before_anything_is_written(data_page, monkeypatch,
                                                                                 embedviz_home):
-    from embedviz.access import signed_in_viewer
+    from embedviz.serve.access import signed_in_viewer
 
     # one person in two sessions (two tabs, or two browsers signed in as them): one workspace, one cap
     monkeypatch.setattr("embedviz.ui.links.viewer", lambda: signed_in_viewer("ann@lab.org"))
@@ -265,8 +265,8 @@ def test_a_truncated_weights_file_is_written_again_on_the_next_upload_and_then_l
 
 
 def test_an_archive_that_unpacks_past_the_room_left_in_the_workspace_is_refused(tmp_path, image_folder):
+    from embedviz.data.images import load_archive
     from embedviz.errors import DataError
-    from embedviz.images import load_archive
 
     from .conftest import zip_folder
 

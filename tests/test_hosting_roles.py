@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from embedviz.access import Viewer, browser_viewer, is_operator, parse_allow_list, signed_in_viewer
-from embedviz.catalog import Catalog, RunNotFound, RunNotVisible, made_from
+from embedviz.serve.access import Viewer, browser_viewer, is_operator, parse_allow_list, signed_in_viewer
+from embedviz.serve.catalog import Catalog, RunNotFound, RunNotVisible, made_from
 
 ROOT = Path(__file__).resolve().parents[1]
 ALICE = "user:alice@example.org"
@@ -221,7 +221,7 @@ def test_a_run_parameter_with_markdown_is_not_echoed(monkeypatch):
 # --- what B can do to A's runs ---------------------------------------------------------------------
 
 def _delete_script() -> None:
-    from embedviz.catalog import Catalog
+    from embedviz.serve.catalog import Catalog
     from embedviz.ui import links
     from embedviz.ui.widgets import guard
 

@@ -7,8 +7,8 @@ import zipfile
 import pandas as pd
 import pytest
 
+from embedviz.data.images import collection_hash, load_archive, load_collection, load_folder, load_manifest
 from embedviz.errors import DataError
-from embedviz.images import collection_hash, load_archive, load_collection, load_folder, load_manifest
 
 
 def test_class_folders_become_labels_and_junk_is_ignored(image_folder):
@@ -138,7 +138,7 @@ def test_nested_archives_and_other_files_are_not_unpacked(tmp_path, image_folder
 def test_exact_duplicates_are_found(image_folder):
     import shutil
 
-    from embedviz.images import find_duplicates
+    from embedviz.data.images import find_duplicates
 
     shutil.copy(image_folder / "discs" / "03.png", image_folder / "squares" / "copy_of_disc.png")
     collection = load_folder(image_folder)

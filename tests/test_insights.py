@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from embedviz.clusters import NOISE, cluster_points
 from embedviz.errors import DataError
-from embedviz.figures import MapStyle, confusion_figure
-from embedviz.mistakes import cell_rows, confident_errors, confusion_table, unsure_correct
-from embedviz.render import Frame, point_colours, points_image, thumbnail_map
+from embedviz.explore.figures import MapStyle, confusion_figure
+from embedviz.explore.mistakes import cell_rows, confident_errors, confusion_table, unsure_correct
+from embedviz.explore.render import Frame, point_colours, points_image, thumbnail_map
+from embedviz.maps.clusters import NOISE, cluster_points
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_thumbnail_map_samples_above_its_limit_and_frames_in_class_colour(tmp_pa
 def test_clusters_of_the_points_the_filters_keep_describe_those_points():
     """Issue 17, item 14: clusters were found on every point while a filter showed two labels, and a
     cluster called "mostly 4 (41%)" showed six 9s as its typical images."""
-    from embedviz.clusters import make_up
+    from embedviz.maps.clusters import make_up
 
     x = _blobs()
     labels = np.repeat(["a", "b", "c"], [50, 30, 20])
@@ -129,7 +129,7 @@ def test_clusters_of_the_points_the_filters_keep_describe_those_points():
 
 def test_no_mistakes_says_why_in_two_different_ways():
     """Issue 17, item 12: no predictions and a model whose classes are not the labels read the same."""
-    from embedviz.mistakes import why_no_mistakes
+    from embedviz.explore.mistakes import why_no_mistakes
 
     assert why_no_mistakes(pd.DataFrame({"sample_id": ["a"], "label": ["cat"]})).startswith(
         "No predictions to check: the model gives no class scores")

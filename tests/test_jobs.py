@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from embedviz.errors import Cancelled, ModelError
-from embedviz.jobs import JobRunner, Task
+from embedviz.serve.jobs import JobRunner, Task
 
 
 def slow(gate: str, progress) -> str:

@@ -8,9 +8,9 @@ import io
 import numpy as np
 import pandas as pd
 
-from embedviz.figures import MapStyle, scatter_figure
-from embedviz.large import DRAWN, POINTS_FROM, density_layer, plan
-from embedviz.selection import selected_rows
+from embedviz.explore.figures import MapStyle, scatter_figure
+from embedviz.explore.large import DRAWN, POINTS_FROM, density_layer, plan
+from embedviz.explore.selection import selected_rows
 
 from .plotly_spec import figure_points, figure_rows
 
@@ -69,7 +69,7 @@ def test_a_large_figure_draws_the_sample_and_selects_from_all_points():
 
 
 def test_zooming_in_draws_every_point_of_the_region_and_nothing_outside_it():
-    from embedviz.large import in_box, zoom_box
+    from embedviz.explore.large import in_box, zoom_box
 
     rng = np.random.default_rng(2)
     n = 120_000

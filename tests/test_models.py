@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import save_file
 
 from embedviz.errors import ModelError
-from embedviz.layers import check_layer, default_layer, list_layers
-from embedviz.models import PRETRAINED, load_model, read_state_dict
+from embedviz.extract.layers import check_layer, default_layer, list_layers
+from embedviz.extract.models import PRETRAINED, load_model, read_state_dict
 
 
 def _resnet18_state(num_classes: int) -> dict[str, torch.Tensor]:
@@ -126,14 +126,14 @@ def test_mismatch_names_wrongly_shaped_keys(tmp_path):
 
 
 def test_formats_that_carry_code_are_refused_by_name(tmp_path):
-    from embedviz.models import DigitsCNN
+    from embedviz.extract.models import DigitsCNN
 
     module = DigitsCNN().eval()
     torch.jit.save(torch.jit.script(module), tmp_path / "scripted.pt")
     torch.save(module, tmp_path / "whole.pt")
     torch.export.save(torch.export.export(module, (torch.zeros(1, 1, 8, 8),)), tmp_path / "exported.pt2")
     (tmp_path / "model.onnx").write_bytes(b"\x08\x07\x12\x07pytorch")
-    expected = {"scripted.pt": "a TorchScript archive", "whole.pt": "whole pickled object (embedviz.models.DigitsCNN)",
+    expected = {"scripted.pt": "a TorchScript archive", "whole.pt": "whole pickled object (embedviz.extract.models.DigitsCNN)",
                 "exported.pt2": "a torch.export program", "model.onnx": "an ONNX graph"}
     for name, words in expected.items():
         with pytest.raises(ModelError, match=re.escape(words)) as info:
@@ -144,9 +144,9 @@ def test_formats_that_carry_code_are_refused_by_name(tmp_path):
 def test_segmentation_models_use_the_last_encoder_layer(tmp_path):
     import torchvision
 
-    from embedviz.demo import demo_collection
-    from embedviz.features import extract_features
-    from embedviz.images import ImageCollection
+    from embedviz.data.demo import demo_collection
+    from embedviz.data.images import ImageCollection
+    from embedviz.extract.features import extract_features
 
     torch.manual_seed(0)
     state = torchvision.models.segmentation.lraspp_mobilenet_v3_large(
@@ -194,8 +194,8 @@ def test_pretrained_weights_bring_their_own_preprocessing_and_class_names(monkey
 def test_a_detector_checkpoint_gives_its_backbone(tmp_path, image_folder):
     import torchvision
 
-    from embedviz.features import extract_features
-    from embedviz.images import load_folder
+    from embedviz.data.images import load_folder
+    from embedviz.extract.features import extract_features
 
     torch.manual_seed(0)
     detector = torchvision.models.get_model("fasterrcnn_mobilenet_v3_large_320_fpn", weights=None,
@@ -223,11 +223,11 @@ def test_a_detector_checkpoint_gives_its_backbone(tmp_path, image_folder):
 def test_code_carrying_files_run_only_when_allowed_and_only_in_a_child_process(tmp_path, monkeypatch):
     import numpy as np
 
-    from embedviz.demo import demo_collection
-    from embedviz.features import extract_features
-    from embedviz.images import ImageCollection
-    from embedviz.models import PROGRAM, DigitsCNN, list_architectures
-    from embedviz.trusted import ENV_VAR
+    from embedviz.data.demo import demo_collection
+    from embedviz.data.images import ImageCollection
+    from embedviz.extract.features import extract_features
+    from embedviz.extract.models import PROGRAM, DigitsCNN, list_architectures
+    from embedviz.extract.trusted import ENV_VAR
 
     demo = load_model("demo")
     module = DigitsCNN().eval()
@@ -283,9 +283,9 @@ def _folder(root, sizes_and_modes) -> "os.PathLike":
     ([(28, "L")] * 5 + [(28, "RGB")], 32 * 32 * 3),  # any colour: the fixed RGB square
 ])
 def test_pixels_are_fed_as_the_images_are(tmp_path, images, dims):
-    from embedviz.features import extract_features, feature_key
-    from embedviz.images import collection_hash, load_folder
-    from embedviz.models import fit_to_images
+    from embedviz.data.images import collection_hash, load_folder
+    from embedviz.extract.features import extract_features, feature_key
+    from embedviz.extract.models import fit_to_images
 
     collection = load_folder(_folder(tmp_path / "images", images))
     model = fit_to_images(load_model("pixels"), collection)
@@ -297,8 +297,8 @@ def test_pixels_are_fed_as_the_images_are(tmp_path, images, dims):
 
 
 def test_other_models_are_not_fitted_and_the_demo_digits_are_8x8_grey():
-    from embedviz.demo import demo_collection
-    from embedviz.models import describe, fit_to_images
+    from embedviz.data.demo import demo_collection
+    from embedviz.extract.models import describe, fit_to_images
 
     demo = load_model("demo")
     assert fit_to_images(demo, demo_collection()) is demo

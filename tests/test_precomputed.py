@@ -6,9 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from embedviz.data.precomputed import load_feature_set, load_precomputed
 from embedviz.errors import DataError
-from embedviz.precomputed import load_precomputed
-from embedviz.store import load_feature_set
 
 
 @pytest.fixture
@@ -77,8 +76,8 @@ def test_wrong_shapes_nan_rows_and_count_mismatches(tmp_path, matrix):
 
 
 def test_a_metascatter_map_keeps_its_coordinates_and_never_follows_paths_out(tmp_path):
-    from embedviz.precomputed import images_of
-    from embedviz.reducers import compute_embedding
+    from embedviz.data.precomputed import images_of
+    from embedviz.maps.reducers import compute_embedding
 
     table = pd.DataFrame({"Paths": ["cats/1.png", "dogs/2.png", "/etc/passwd.png", "../up.png", "http://x/y.png"],
                           "X-Coord": [10.0, -3.5, 0.0, 2.0, 7.25], "Y-Coord": [1.0, 2.0, 3.0, 4.0, 5.0],
@@ -106,7 +105,7 @@ def test_a_metascatter_map_keeps_its_coordinates_and_never_follows_paths_out(tmp
 
 
 def test_wide_features_are_not_offered_as_given_coordinates(matrix):
-    from embedviz.reducers import available_methods, compute_embedding
+    from embedviz.maps.reducers import available_methods, compute_embedding
 
     assert "precomputed" not in available_methods(5) and "precomputed" in available_methods(3)
     with pytest.raises(Exception, match="5 dimensions, not 2 or 3"):

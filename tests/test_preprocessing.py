@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from embedviz.errors import ModelError
-from embedviz.preprocessing import make_preprocessing
+from embedviz.extract.preprocessing import make_preprocessing
 
 
 def test_crop_keeps_the_centre_and_squash_keeps_everything():
@@ -49,9 +49,9 @@ def test_bad_settings_are_named(args, words):
 
 
 def test_a_model_that_rejects_its_input_says_so(image_folder):
-    from embedviz.features import extract_features
-    from embedviz.images import load_folder
-    from embedviz.models import load_model
+    from embedviz.data.images import load_folder
+    from embedviz.extract.features import extract_features
+    from embedviz.extract.models import load_model
 
     model = load_model("demo")
     wrong = model.with_preprocessing(make_preprocessing(16, 1, (0.3,), (0.4,), "squash"))
@@ -62,7 +62,7 @@ def test_a_model_that_rejects_its_input_says_so(image_folder):
 
 
 def test_raw_pixels_keep_grey_images_own_size_and_fall_back_to_32_squares():
-    from embedviz.preprocessing import pixels_preprocessing
+    from embedviz.extract.preprocessing import pixels_preprocessing
 
     grey = pixels_preprocessing([(28, 28, 1)] * 5)
     assert (grey.size, grey.channels, grey.mean, grey.std, grey.resize) == (28, 1, (0.0,), (1.0,), "squash")
@@ -78,7 +78,7 @@ def test_raw_pixels_keep_grey_images_own_size_and_fall_back_to_32_squares():
 
 
 def test_image_shapes_read_headers_and_know_grey_palettes(tmp_path):
-    from embedviz.images import image_shapes, load_folder
+    from embedviz.data.images import image_shapes, load_folder
 
     Image.new("L", (10, 10)).save(tmp_path / "grey.png")
     Image.new("RGB", (12, 10)).save(tmp_path / "rgb.png")

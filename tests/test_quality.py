@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.manifold import trustworthiness
 
-from embedviz.quality import faithfulness, neighbourhood_kept, trust_and_continuity
+from embedviz.maps.quality import faithfulness, neighbourhood_kept, trust_and_continuity
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_few_points_shrink_k_instead_of_failing():
 
 
 def test_a_map_larger_than_the_reference_limit_is_measured_within_a_random_subset(monkeypatch):
-    from embedviz import quality
+    from embedviz.maps import quality
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 5, 6_000)
@@ -82,7 +82,7 @@ def test_a_map_larger_than_the_reference_limit_is_measured_within_a_random_subse
 
 
 def test_a_turned_and_scaled_map_has_not_moved_but_a_torn_cluster_has(blobs):
-    from embedviz.quality import map_move
+    from embedviz.maps.quality import map_move
 
     x, labels = blobs
     before = x[:, :2].astype(np.float64)
@@ -102,8 +102,8 @@ def test_a_perplexity_move_is_measured_at_its_own_scale():
     """A move from perplexity 5 to 50 (warm-started, as the page does it) reports how far the map moved
     and the 50-NN preservation before and after: the larger perplexity keeps larger neighbourhoods,
     which the 10-NN faithfulness figures hardly show."""
-    from embedviz.quality import map_move
-    from embedviz.reducers import reduce
+    from embedviz.maps.quality import map_move
+    from embedviz.maps.reducers import reduce
 
     rng = np.random.default_rng(0)
     labels = np.repeat(np.arange(3), 150)

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedviz.demo import demo_collection
-from embedviz.features import RayOptions, compute_features, extract_features, extract_layers
-from embedviz.images import ImageCollection, load_collection
-from embedviz.models import load_model
-from embedviz.store import FeatureStore, load_feature_set
+from embedviz.data.demo import demo_collection
+from embedviz.data.images import ImageCollection, load_collection
+from embedviz.data.precomputed import load_feature_set
+from embedviz.extract.features import RayOptions, compute_features, extract_features, extract_layers
+from embedviz.extract.models import load_model
+from embedviz.extract.store import FeatureStore
 
 from .conftest import make_image_folder
 
@@ -34,7 +35,7 @@ def cluster():
     """A local Ray cluster of 2 CPUs for this module; its address for other processes."""
     import ray
 
-    from embedviz.ray_engine import connect
+    from embedviz.extract.ray_engine import connect
 
     connect(None, num_cpus=2)
     yield ray.get_runtime_context().gcs_address
@@ -59,8 +60,8 @@ def _assert_same(a, b) -> None:
 
 
 def test_without_ray_the_engine_says_how_to_install_it(monkeypatch, capsys):
-    from embedviz import ray_engine
     from embedviz.cli import main
+    from embedviz.extract import ray_engine
 
     monkeypatch.setattr(ray_engine, "ray_available", lambda: False)
     assert main(["extract", "--data", "demo", "--model", "demo", "--engine", "ray", "--out", "unused"]) == 2
@@ -191,8 +192,8 @@ def test_the_dashboard_sends_an_extraction_to_the_configured_cluster(cluster, tm
 
 @pytest.mark.slow
 def test_points_left_out_of_a_sample_fit_are_placed_on_the_cluster_exactly_as_here(cluster):
-    from embedviz.ray_engine import place_on_cluster
-    from embedviz.reducers import Sample, reduce
+    from embedviz.maps.ray_placer import place_on_cluster
+    from embedviz.maps.reducers import Sample, reduce
 
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 4, 12_000)

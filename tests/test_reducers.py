@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from embedviz.errors import ReducerError
-from embedviz.reducers import TSNEParams, compute_embedding, make_params, param_specs, reduce
+from embedviz.maps.reducers import TSNEParams, compute_embedding, make_params, param_specs, reduce
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +133,8 @@ def test_identical_and_repeated_rows_are_said(blobs):
 
 def test_umap_n_neighbors_beyond_the_points_is_clamped_and_said(blobs):
     x, _ = blobs
-    from embedviz.reducers.methods import Context, _fit_umap
-    from embedviz.reducers.params import UMAPParams
+    from embedviz.maps.reducers.methods import Context, _fit_umap
+    from embedviz.maps.reducers.params import UMAPParams
 
     class Stop(Exception):
         pass
@@ -175,7 +175,7 @@ def test_tsne_parameters_reach_opentsne_unchanged(blobs, monkeypatch):
 
 @pytest.mark.slow
 def test_umap_parameters_reach_umap_learn_unchanged(blobs, monkeypatch):
-    from embedviz.reducers.methods import import_umap
+    from embedviz.maps.reducers.methods import import_umap
 
     umap = import_umap()
     x, _ = blobs
@@ -204,7 +204,7 @@ def test_umap_parameters_reach_umap_learn_unchanged(blobs, monkeypatch):
 
 
 def test_neighbour_graph_is_computed_once_and_reused_for_new_perplexities(blobs, tmp_path):
-    from embedviz.reducers import neighbours
+    from embedviz.maps.reducers import neighbours
 
     x, _ = blobs
     neighbours.forget()
@@ -268,7 +268,7 @@ def test_tsne_stops_once_converged_and_says_so(blobs):
 @pytest.mark.parametrize("method", ["pca", "tsne"])
 def test_fit_on_a_sample_places_the_rest_and_says_so(blobs, method):
     x, y = blobs
-    from embedviz.reducers import Sample
+    from embedviz.maps.reducers import Sample
 
     embedding = reduce(x, method, sample=Sample(120, "label"), strata=y.astype(str))
     assert embedding.coords.shape == (300, 2) and np.isfinite(embedding.coords).all()
@@ -278,8 +278,8 @@ def test_fit_on_a_sample_places_the_rest_and_says_so(blobs, method):
 
 
 def test_stratified_samples_keep_each_groups_share():
-    from embedviz.reducers import Sample
-    from embedviz.reducers.embedding import sample_rows
+    from embedviz.maps.reducers import Sample
+    from embedviz.maps.reducers.embedding import sample_rows
 
     strata = np.array(["a"] * 900 + ["b"] * 90 + ["c"] * 10)
     rows = sample_rows(1000, Sample(100, "group"), strata, seed=0)
@@ -306,7 +306,7 @@ def test_scaling_options_do_what_they_say(blobs):
 def test_torch_pca_equals_scikit_learns(blobs):
     from sklearn.decomposition import PCA
 
-    from embedviz.reducers.methods import pca_torch
+    from embedviz.maps.reducers.methods import pca_torch
 
     x, _ = blobs
     coords, explained = pca_torch(x, 2, "cpu")
@@ -319,7 +319,7 @@ def test_cuml_is_used_when_present_with_the_same_parameters(blobs, monkeypatch):
     import sys
     import types
 
-    from embedviz.reducers import methods
+    from embedviz.maps.reducers import methods
 
     x, _ = blobs
     calls = []
@@ -344,7 +344,7 @@ def test_cuml_is_used_when_present_with_the_same_parameters(blobs, monkeypatch):
 
 
 def test_estimates_grow_with_the_work_and_shrink_with_a_sample():
-    from embedviz.reducers import estimate_seconds
+    from embedviz.maps.reducers import estimate_seconds
 
     small = estimate_seconds("tsne", 10_000, 512)
     assert 5 < small < 60
@@ -356,7 +356,7 @@ def test_estimates_grow_with_the_work_and_shrink_with_a_sample():
 
 @pytest.mark.slow
 def test_umap_n_neighbors_change_reuses_the_graph_and_starts_from_the_map(blobs, tmp_path):
-    from embedviz.reducers import neighbours
+    from embedviz.maps.reducers import neighbours
 
     x, _ = blobs
     neighbours.forget()
@@ -373,7 +373,7 @@ def test_umap_n_neighbors_change_reuses_the_graph_and_starts_from_the_map(blobs,
 # --- issue 17: honest estimates and progress, iterations as the slider counts them ---------------
 
 def test_progress_names_the_phase_and_claims_no_time_left_for_a_phase_without_steps():
-    from embedviz.reducers import MapProgress
+    from embedviz.maps.reducers import MapProgress
 
     now = {"t": 0.0}
     progress = MapProgress(clock=lambda: now["t"])

@@ -9,9 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from embedviz.access import allowed, browser_viewer, parse_allow_list, signed_in_viewer
-from embedviz.catalog import Catalog, RunNotFound, RunNotVisible, runs_table
-from embedviz.housekeeping import enforce_cap, housekeep, mark_used, sweep_workspaces
+from embedviz.layout import mark_used
+from embedviz.serve.access import allowed, browser_viewer, parse_allow_list, signed_in_viewer
+from embedviz.serve.catalog import Catalog, RunNotFound, RunNotVisible, runs_table
+from embedviz.serve.housekeeping import enforce_cap, housekeep, sweep_workspaces
 
 
 def _run(catalog: Catalog, owner: str, kind: str = "map", **kw):
@@ -205,7 +206,7 @@ def _map_params(**reducer_params) -> dict:
 
 def test_runs_with_the_same_title_say_what_sets_them_apart(tmp_path):
     """Issue 17, item 10: two maps of the same data differed on the Runs page only by their times."""
-    from embedviz.catalog import describe_run
+    from embedviz.serve.catalog import describe_run
 
     catalog = Catalog(tmp_path / "catalog.sqlite")
     title = "t-SNE 2-D: pets through resnet18, layer flatten"

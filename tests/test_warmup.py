@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from embedviz import warmup
+from embedviz.serve import warmup
 
 
 @pytest.mark.slow
@@ -27,4 +27,4 @@ def test_the_server_process_itself_never_imports_umap_to_warm_up(monkeypatch):
     monkeypatch.setattr(warmup.subprocess, "Popen", lambda cmd, **kw: started.append(cmd) or "child")
     monkeypatch.setenv("EMBEDVIZ_WARMUP", "1")
     assert warmup.start() == "child"
-    assert started[0][1:] == ["-m", "embedviz.warmup"]
+    assert started[0][1:] == ["-m", "embedviz.serve.warmup"]

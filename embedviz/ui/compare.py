@@ -12,14 +12,14 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ..compare import compare_feature_sets
-from ..demo import EARLY_WEIGHTS
-from ..figures import natural_order
-from ..layers import default_layer, list_layers
-from ..models import DEMO
-from ..store import FeatureSet
-from .links import catalog, viewer
-from .state import dataset_spec, features_for, model_for, model_name, model_spec, reducer_settings
+from embedviz.data.classes import natural_order
+from embedviz.data.demo import EARLY_WEIGHTS
+from embedviz.data.featureset import FeatureSet
+from embedviz.extract.layers import default_layer, list_layers
+from embedviz.extract.models import DEMO
+from embedviz.maps.compare import compare_feature_sets
+from embedviz.ui.links import catalog, viewer
+from embedviz.ui.state import dataset_spec, features_for, model_for, model_name, model_spec, reducer_settings
 
 __all__ = ["Candidate", "candidates", "default_choice", "settle_choice", "suggestion", "too_few", "offer_another",
            "comparison", "pairs", "coords", "selected_in_any", "paths", "moved_most", "separation_section"]
@@ -142,7 +142,7 @@ def _add(labels: list[str]) -> None:
 def offer_another(options: list[Candidate], chosen: list[str]) -> None:
     """Fewer than two sets chosen: say so in one line, with a button that adds what
     :func:`suggestion` proposes (extracted, with a progress bar, when it is not in the store)."""
-    from .widgets import plain
+    from embedviz.ui.widgets import plain
 
     extra = suggestion(options, chosen)
     if not extra:
@@ -158,7 +158,7 @@ def offer_another(options: list[Candidate], chosen: list[str]) -> None:
 def too_few(options: list[Candidate]) -> None:
     """Fewer than two feature sets exist for these images (raw pixels, or a model with one output):
     one line on what to do, and the way to Data & model to do it."""
-    from .widgets import plain
+    from embedviz.ui.widgets import plain
 
     only = f"{plain(options[0].label)} is the only feature set of these images" if options else \
         "These images have no feature set to compare yet"
@@ -202,7 +202,7 @@ def coords(maps: pd.DataFrame, i: int) -> np.ndarray:
 
 def selected_in_any(maps: pd.DataFrame, n: int, mask: np.ndarray) -> np.ndarray:
     """Rows selected (click, box or lasso) in any of the ``n`` maps, read from their charts' state."""
-    from ..selection import selected_rows
+    from embedviz.explore.selection import selected_rows
 
     picked = [selected_rows(st.session_state.get(f"compare_map_{i}"), coords(maps, i), mask) for i in range(n)]
     return np.unique(np.concatenate(picked)).astype(np.int64) if any(len(p) for p in picked) \
@@ -221,8 +221,8 @@ def moved_most(samples: pd.DataFrame, overlap: np.ndarray, count: int = 24) -> t
 
 def separation_section(separation: pd.DataFrame, labels: list[str]) -> None:
     """Each class's k-NN accuracy or silhouette in each set, as grouped bars and a table."""
-    from ..figures import separation_figure
-    from .links import bound
+    from embedviz.explore.figures import separation_figure
+    from embedviz.ui.links import bound
 
     if separation.empty:
         st.info("The images have no labels, so there are no classes to score.")

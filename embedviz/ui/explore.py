@@ -14,21 +14,39 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from ..clusters import METHODS as CLUSTER_METHODS, Clustering, cluster_points
-from ..export import (coordinates_table, map_png, map_title, metascatter_table, projector_zip, selection_table,
-                      table_parquet, to_csv, view_html)
-from ..large import DRAWN, POINTS_FROM, LargeMap, density_layer, in_box, layer_key, plan, zoom_box
-from ..figures import MapStyle, category_colours, confusion_figure, is_categorical, natural_order, scatter_figure
-from ..mistakes import (CLASSES_ARE_NOT_LABELS, cell_rows, confident_errors, confusion_table, has_predictions,
-                        unsure_correct, why_no_mistakes)
-from ..reducers.neighbours import prepare
-from ..render import MAX_THUMBNAILS, point_colours, thumbnail_map
-from ..selection import rows_for_ids
-from ..summary import accuracy
-from ..filters import Filter, describe_filter, filter_columns, why_nothing_shown
-from .links import bound, linked_ids, set_linked_ids
-from .state import DEFAULTS, MapView, map_filters, set_map_filters
-from .widgets import gallery, guard, plain, progress_callback
+from embedviz.data.classes import natural_order
+from embedviz.explore.export import (
+    coordinates_table,
+    map_png,
+    map_title,
+    metascatter_table,
+    projector_zip,
+    selection_table,
+    table_parquet,
+    to_csv,
+    view_html,
+)
+from embedviz.explore.figures import MapStyle, category_colours, confusion_figure, is_categorical, scatter_figure
+from embedviz.explore.filters import Filter, describe_filter, filter_columns, why_nothing_shown
+from embedviz.explore.large import DRAWN, POINTS_FROM, LargeMap, density_layer, in_box, layer_key, plan, zoom_box
+from embedviz.explore.mistakes import (
+    CLASSES_ARE_NOT_LABELS,
+    cell_rows,
+    confident_errors,
+    confusion_table,
+    has_predictions,
+    unsure_correct,
+    why_no_mistakes,
+)
+from embedviz.explore.render import MAX_THUMBNAILS, point_colours, thumbnail_map
+from embedviz.explore.selection import rows_for_ids
+from embedviz.explore.summary import accuracy
+from embedviz.maps.clusters import METHODS as CLUSTER_METHODS
+from embedviz.maps.clusters import Clustering, cluster_points
+from embedviz.maps.reducers.neighbours import prepare
+from embedviz.ui.links import bound, linked_ids, set_linked_ids
+from embedviz.ui.state import DEFAULTS, MapView, map_filters, set_map_filters
+from embedviz.ui.widgets import gallery, guard, plain, progress_callback
 
 __all__ = ["map_figure", "map_filter_button", "zoom_window", "zoom_controls", "density_underlay", "with_extra_columns", "style_controls", "highlight_rows",
            "nothing_shown_note", "selection_section", "mistakes_section",
@@ -156,7 +174,7 @@ def highlight_rows(samples: pd.DataFrame) -> tuple[np.ndarray, str]:
         rows.append(np.flatnonzero(samples[_set_column(shown)].to_numpy(dtype=bool)))
         said.append(f"the set {plain(repr(shown))}")
     if linked_ids():
-        from ..selection import positions_for_ids
+        from embedviz.explore.selection import positions_for_ids
 
         rows.append(positions_for_ids(samples, linked_ids()))
         said.append("the points selected in the link you opened")
@@ -256,7 +274,7 @@ def linked_selection(event: Any, coords: np.ndarray, mask: np.ndarray, samples: 
     map (``map_key``'s), else those a link carried (until the user selects something); the
     selection goes into the address. Returns the rows and a note when the selection is too large
     for the link."""
-    from ..selection import positions_for_ids, selected_rows
+    from embedviz.explore.selection import positions_for_ids, selected_rows
 
     rows = selected_rows(event, coords, mask)
     if len(rows):
@@ -495,7 +513,7 @@ def images_on_map_section(view: MapView, samples: pd.DataFrame, style: MapStyle,
 
 def _map_source(view: MapView) -> str:
     """What the map is of, for an export's title: ``digits (demo) · demo CNN (final, 12 epochs)/fc1``."""
-    from .state import current_layer, current_model, is_precomputed, model_label
+    from embedviz.ui.state import current_layer, current_model, is_precomputed, model_label
 
     if is_precomputed():
         return f"{view.collection.name} (features made elsewhere)"

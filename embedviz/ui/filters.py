@@ -5,10 +5,18 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from ..figures import natural_order
-from .links import bound
-from .widgets import plain
-from ..filters import CategoryFilter, Filter, RangeFilter, TextFilter, TopKFilter, column_kind, prediction_columns
+from embedviz.data.classes import natural_order
+from embedviz.explore.filters import (
+    CategoryFilter,
+    Filter,
+    RangeFilter,
+    TextFilter,
+    TopKFilter,
+    column_kind,
+    prediction_columns,
+)
+from embedviz.ui.links import bound
+from embedviz.ui.widgets import plain
 
 __all__ = ["filter_widgets"]
 

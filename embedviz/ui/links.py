@@ -2,7 +2,7 @@
 
 - ``gate`` signs people in (Streamlit's OIDC login, when the operator configured ``[auth]``) and
   keeps out anyone not on the allow-list.
-- Every extraction and map is recorded as a run in the catalog (:mod:`embedviz.catalog`) for the
+- Every extraction and map is recorded as a run in the catalog (:mod:`embedviz.serve.catalog`) for the
   viewer; the current map's run id is the ``run`` query parameter on every page.
 - The widgets that shape the view are bound to query parameters (Streamlit's ``bind="query-params"``),
   so the address is always a link to this view: opening it in a fresh browser reopens the run and
@@ -24,13 +24,21 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from ..access import (USER_HEADER_VAR, Viewer, allowed, browser_viewer, env_allow_list, env_operators,
-                      is_operator as _listed_operator, parse_allow_list, signed_in_viewer)
-from ..catalog import Catalog, Run, is_run_id, unavailable
-from ..errors import EmbedVizError
-from ..filters import CategoryFilter, RangeFilter, TextFilter, TopKFilter
-from ..home import home_dir
-from ..housekeeping import mark_used
+from embedviz.errors import EmbedVizError
+from embedviz.explore.filters import CategoryFilter, RangeFilter, TextFilter, TopKFilter
+from embedviz.layout import home_dir, mark_used
+from embedviz.serve.access import (
+    USER_HEADER_VAR,
+    Viewer,
+    allowed,
+    browser_viewer,
+    env_allow_list,
+    env_operators,
+    parse_allow_list,
+    signed_in_viewer,
+)
+from embedviz.serve.access import is_operator as _listed_operator
+from embedviz.serve.catalog import Catalog, Run, is_run_id, unavailable
 
 __all__ = ["gate", "viewer", "catalog", "bound", "restore_bound", "apply_link", "write_link",
            "link_url", "share_panel", "reopen", "serialise_filters", "deserialise_filters", "link_messages",
@@ -90,7 +98,7 @@ def gate() -> None:
         email = _header_email()
     entries = _allow_list()
     if entries and not allowed(email, entries):
-        from .widgets import plain  # widgets imports this module
+        from embedviz.ui.widgets import plain
 
         message = (f"{plain(email)} is not on this instance's list of allowed users; ask its operator to add you."
                    if email else "This instance admits only the people on its list, and you are not signed in; "
@@ -102,7 +110,7 @@ def gate() -> None:
 
 
 def viewer() -> Viewer:
-    """The person looking (see :mod:`embedviz.access`), found once per session."""
+    """The person looking (see :mod:`embedviz.serve.access`), found once per session."""
     found = st.session_state.get("_viewer")
     if found is None:
         email = None
@@ -182,7 +190,7 @@ def deserialise_filters(items: list[dict[str, Any]]) -> tuple:
 def reopen(run: Run) -> None:
     """Make ``run``'s data, model, layer and (for a map) reducer settings and map current, so the
     pages draw what its owner saw. The map itself is read from the store, not recomputed."""
-    from ..reducers import load_embedding
+    from embedviz.maps.reducers import load_embedding
 
     params = run.params
     dataset = params["dataset"]
@@ -198,7 +206,7 @@ def reopen(run: Run) -> None:
     st.session_state.pop("previous_map", None)
     # the run's colouring (label unless it was made coloured otherwise), not the one a previous view left:
     # Explore falls back to "(none)" for a column these data lack (clusters, sets, another data's columns)
-    from .state import DEFAULTS  # state imports this module
+    from embedviz.ui.state import DEFAULTS
 
     st.session_state["ev_color"] = params.get("color") or DEFAULTS["ev_color"]
     if run.kind == "map":
@@ -253,7 +261,7 @@ def apply_link() -> None:
 
 def link_messages() -> None:
     """What happened to the link this session was opened with, once."""
-    from .widgets import plain  # widgets imports this module
+    from embedviz.ui.widgets import plain
 
     error = st.session_state.pop("link_error", None)
     if error:
@@ -264,7 +272,7 @@ def link_messages() -> None:
 
 
 def _choice() -> dict[str, Any]:
-    from .state import class_index, dataset_spec, model_spec
+    from embedviz.ui.state import class_index, dataset_spec, model_spec
 
     return {"dataset": dataset_spec(), "model": model_spec(), "layer": st.session_state.get("layer"),
             "classes": class_index()}
@@ -303,7 +311,7 @@ def record_extraction(owner: Viewer, choice: dict[str, Any], title: str, feature
 def _run_color(full) -> str:
     """The colouring to keep with a map's run: a column of its data (or "(none)"); a column of this
     session only (clusters, named sets) cannot be opened again, so the default (the label) is kept."""
-    from .state import DEFAULTS  # state imports this module
+    from embedviz.ui.state import DEFAULTS
 
     color = st.session_state.get("ev_color") or DEFAULTS["ev_color"]
     return color if color == "(none)" or color in full.samples.columns else DEFAULTS["ev_color"]
@@ -318,7 +326,7 @@ def note_map(full, kept, embedding, token: str, title: str, source: str, sample,
     if current is not None and current.kind == "map" and current.inputs.get("map") == embedding.key \
             and current.visible_to(me.id) and _same_choice(current):
         return current  # a published run opened from a link stays the run of the view
-    from .state import reducer_settings
+    from embedviz.ui.state import reducer_settings
 
     choice = _choice()
     if choice["layer"] is None:
@@ -388,7 +396,7 @@ def share_panel() -> None:
                 if not published:
                     st.caption("Private: only you can open this link.")
             else:
-                from .widgets import plain  # widgets imports this module
+                from embedviz.ui.widgets import plain
 
                 st.caption(f"Made by {plain(run.owner_name)}; published.")
 
@@ -411,8 +419,8 @@ def maybe_housekeep(every: float = 300.0) -> None:
     if time.time() - last["at"] < every:
         return
     last["at"] = time.time()
-    from ..housekeeping import housekeep_store
-    from .state import runner
+    from embedviz.serve.housekeeping import housekeep_store
+    from embedviz.ui.state import runner
 
     active = {job.key for job in runner().active()}
     # off the page's run: walking a large store takes a moment, and nobody waits for it
@@ -422,8 +430,8 @@ def maybe_housekeep(every: float = 300.0) -> None:
 
 def run_housekeeping():
     """One pass now (what is protected: published and pinned runs, and running jobs); operators only."""
-    from ..housekeeping import housekeep_store
-    from .state import runner
+    from embedviz.serve.housekeeping import housekeep_store
+    from embedviz.ui.state import runner
 
     require_operator("clean up the store now")
     return housekeep_store({job.key for job in runner().active()})
@@ -432,8 +440,8 @@ def run_housekeeping():
 def delete_run(run: Run) -> str:
     """Delete the viewer's run (and their maps made from an extraction), then the stored files no
     remaining run needs; refused while an extraction writes its features. Returns what was done."""
-    from ..store import FeatureStore
-    from .state import _stored, runner
+    from embedviz.extract.store import FeatureStore
+    from embedviz.ui.state import _stored, runner
 
     if run.owner != viewer().id:  # the catalog refuses too; say nothing about what others' jobs are doing
         raise EmbedVizError(unavailable(run.id) if not run.published else

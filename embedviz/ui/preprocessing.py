@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..models import LoadedModel
-from ..preprocessing import INTERPOLATIONS, RESIZE_POLICIES, parse_values
-from .state import model_spec, set_preprocessing
-from .widgets import guard
+from embedviz.extract.models import LoadedModel
+from embedviz.extract.preprocessing import INTERPOLATIONS, RESIZE_POLICIES, parse_values
+from embedviz.ui.state import model_spec, set_preprocessing
+from embedviz.ui.widgets import guard
 
 __all__ = ["preprocessing_panel"]
 

@@ -12,16 +12,16 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ..figures import MapStyle, is_categorical, scatter_figure
-from ..large import density_layer, plan
-from ..progress import ProgressCallback
-from ..quality import MapMove, map_move, quality_seconds
-from ..reducers import REDUCERS, Embedding, MapProgress, estimate_seconds, param_specs
-from ..render import point_colours
-from ..store import FeatureSet
-from ..filters import describe_filter
-from .widgets import plain
-from .state import clear_map_filters, default_sample, map_filters, reducer_settings
+from embedviz.data.featureset import FeatureSet
+from embedviz.explore.figures import MapStyle, is_categorical, scatter_figure
+from embedviz.explore.filters import describe_filter
+from embedviz.explore.large import density_layer, plan
+from embedviz.explore.render import point_colours
+from embedviz.maps.quality import MapMove, map_move, quality_seconds
+from embedviz.maps.reducers import REDUCERS, Embedding, MapProgress, estimate_seconds, param_specs
+from embedviz.progress import ProgressCallback
+from embedviz.ui.state import clear_map_filters, default_sample, map_filters, reducer_settings
+from embedviz.ui.widgets import plain
 
 __all__ = ["size_controls", "map_filters_note", "preview_figure", "map_progress", "how_made", "move_note"]
 
@@ -107,7 +107,7 @@ def preview_figure(features: FeatureSet, embedding: Embedding,
 @contextlib.contextmanager
 def map_progress(label: str) -> Iterator[ProgressCallback]:
     """A progress bar that names the phase the reducer is in and gives the time left only where the
-    phase's steps measure it (:class:`embedviz.reducers.MapProgress`); removed when done."""
+    phase's steps measure it (:class:`embedviz.maps.reducers.MapProgress`); removed when done."""
     bar = st.progress(0.0, text=label)
     tracker = MapProgress()
 

@@ -15,16 +15,15 @@ from typing import Any
 
 import streamlit as st
 
-from ..errors import EmbedVizError
-from ..home import DATA_ROOTS_VAR, DataRoots, check_server_path, data_roots, inside_home
-from ..images import IMAGE_SUFFIXES, ImageCollection, image_shapes, load_collection
-from ..models import PRETRAINED, PROGRAM, RANDOM
-from ..preprocessing import pixels_preprocessing
-from . import links
-from .state import current_collection, dataset_spec, is_precomputed, precomputed_features, set_dataset
-from .uploads import WEIGHTS_HELP, save_features, save_images, save_weights, weight_suffixes
-from .widgets import plain
-from .widgets import guard
+from embedviz.data.images import IMAGE_SUFFIXES, ImageCollection, image_shapes, load_collection
+from embedviz.data.roots import DATA_ROOTS_VAR, DataRoots, check_server_path, data_roots, inside_home
+from embedviz.errors import EmbedVizError
+from embedviz.extract.models import PRETRAINED, PROGRAM, RANDOM
+from embedviz.extract.preprocessing import pixels_preprocessing
+from embedviz.ui import links
+from embedviz.ui.state import current_collection, dataset_spec, is_precomputed, precomputed_features, set_dataset
+from embedviz.ui.uploads import WEIGHTS_HELP, save_features, save_images, save_weights, weight_suffixes
+from embedviz.ui.widgets import guard, plain
 
 __all__ = ["data_source_panel", "precomputed_panel", "server_roots", "pixels_input", "weights_source",
            "server_class_index"]
@@ -135,7 +134,7 @@ def precomputed_panel(collection: ImageCollection) -> None:
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _shapes(spec_json: str, _collection: ImageCollection) -> list[tuple[int, int, int]]:
-    """A few images' sizes and channels, read once per dataset (see :func:`embedviz.images.image_shapes`)."""
+    """A few images' sizes and channels, read once per dataset (see :func:`embedviz.data.images.image_shapes`)."""
     return image_shapes(_collection)
 
 

@@ -16,26 +16,35 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from ..classes import load_class_index, name_labels
-from ..demo import EARLY_WEIGHTS, demo_collection
-from ..errors import Cancelled, DataError, EmbedVizError
-from ..filters import apply_filters, describe_filter, filter_columns
-from ..features import feature_key
-from ..jobs import Extraction, Job, JobRunner, Task, extract
-from ..home import check_server_path
-from ..images import ImageCollection, collection_hash, file_hashes, load_collection
-from ..layers import check_layer, default_layer
-from ..models import DEMO, LoadedModel, describe, load_model
-from ..precomputed import images_of, load_precomputed, precomputed_key
-from ..quality import Faithfulness, faithfulness
-from ..ray_options import RayOptions, configured_address
-from ..preprocessing import make_preprocessing
-from ..figures import frame_figure
-from ..reducers import REDUCERS, Embedding, Sample, available_methods, compute_embedding, get_reducer, param_specs
-from ..reducers.embedding import sample_rows
-from ..store import FeatureSet, FeatureStore
-from . import links
-from .widgets import plain, progress_callback
+from embedviz.data.classes import load_class_index, name_labels
+from embedviz.data.demo import EARLY_WEIGHTS, demo_collection
+from embedviz.data.featureset import FeatureSet
+from embedviz.data.images import ImageCollection, collection_hash, file_hashes, load_collection
+from embedviz.data.precomputed import images_of, load_precomputed, precomputed_key
+from embedviz.data.roots import check_server_path
+from embedviz.errors import Cancelled, DataError, EmbedVizError
+from embedviz.explore.figures import frame_figure
+from embedviz.explore.filters import apply_filters, describe_filter, filter_columns
+from embedviz.extract.features import feature_key
+from embedviz.extract.layers import check_layer, default_layer
+from embedviz.extract.models import DEMO, LoadedModel, describe, load_model
+from embedviz.extract.preprocessing import make_preprocessing
+from embedviz.extract.ray_options import RayOptions, configured_address
+from embedviz.extract.store import FeatureStore
+from embedviz.maps.quality import Faithfulness, faithfulness
+from embedviz.maps.reducers import (
+    REDUCERS,
+    Embedding,
+    Sample,
+    available_methods,
+    compute_embedding,
+    get_reducer,
+    param_specs,
+)
+from embedviz.maps.reducers.embedding import sample_rows
+from embedviz.serve.jobs import Extraction, Job, JobRunner, Task, extract
+from embedviz.ui import links
+from embedviz.ui.widgets import plain
 
 __all__ = [
     "DEFAULTS", "page_setup", "dataset_spec", "set_dataset", "model_spec", "set_model", "set_layer",
@@ -67,8 +76,8 @@ _DEMO_MODEL = {"architecture": DEMO, "weights": None}
 
 @st.cache_resource(show_spinner=False)
 def _warm_up_umap() -> bool:
-    """Once per server process: compile UMAP in a background child (see :mod:`embedviz.warmup`)."""
-    from ..warmup import start
+    """Once per server process: compile UMAP in a background child (see :mod:`embedviz.serve.warmup`)."""
+    from embedviz.serve.warmup import start
 
     start()
     return True
@@ -105,7 +114,7 @@ def dataset_spec() -> dict[str, str]:
 def set_dataset(spec: dict[str, str]) -> None:
     """Make ``spec`` current if it loads; otherwise raise and keep the current data."""
     if spec["kind"] != "demo" and spec.get("via") != "upload":  # typed paths: only what the server shares
-        from .sources import server_roots  # sources imports this module
+        from embedviz.ui.sources import server_roots
 
         roots = server_roots()
         for field in ("path", "prefix", "metadata"):
@@ -130,7 +139,7 @@ def _precomputed(spec_json: str) -> FeatureSet:
     spec = json.loads(spec_json)
     folder = Path(spec["path"])
     if spec.get("via") != "upload" and folder.is_dir():  # a projector folder: every file read, links resolved
-        from .sources import server_roots
+        from embedviz.ui.sources import server_roots
 
         roots = server_roots()
         for tsv in (p for p in folder.iterdir() if p.suffix.lower() == ".tsv"):
@@ -158,11 +167,11 @@ def model_spec() -> dict[str, Any]:
     """The chosen model: architecture, weights and any preprocessing the user set. Raw pixels the user
     did not set are fed as the current images are (``"preprocessing_from": "images"``: 28x28 grey digits
     give 784 values), so pages, the extraction job and the feature key all see the same input."""
-    from ..models import PIXELS
+    from embedviz.extract.models import PIXELS
 
     spec = st.session_state.get("model", _DEMO_MODEL)
     if spec["architecture"] == PIXELS and (not spec.get("preprocessing") or spec.get("preprocessing_from")):
-        from .sources import pixels_input  # sources imports this module
+        from embedviz.ui.sources import pixels_input
 
         fitted = pixels_input()
         spec = {**{k: v for k, v in spec.items() if k != "preprocessing_from"}, "preprocessing": fitted,
@@ -174,13 +183,13 @@ def set_model(spec: dict[str, Any]) -> None:
     """Make ``spec`` current if it loads; otherwise raise and keep the current model. An architecture
     chosen without weights yet is kept as it is, so every page can say what is missing. Weights named by
     path are read from the uploads' store, the demo's checkpoints, or the folders this server shares."""
-    from ..home import home_dir
-    from ..models import PRETRAINED, RANDOM, needs_weights
+    from embedviz.extract.models import PRETRAINED, RANDOM, needs_weights
+    from embedviz.layout import home_dir
 
     weights = spec.get("weights")
     if weights and weights not in (PRETRAINED, RANDOM, str(EARLY_WEIGHTS)) \
             and (home_dir() / "weights").resolve() not in Path(weights).resolve().parents:
-        from .sources import server_roots  # sources imports this module
+        from embedviz.ui.sources import server_roots
 
         check_server_path(weights, server_roots())
     if not needs_weights(spec["architecture"], weights):
@@ -206,17 +215,17 @@ def _collection(spec_json: str, classes: str | None) -> ImageCollection:
     if spec["kind"] == "demo":
         collection = demo_collection()
     elif spec["kind"] == "features":
-        from .sources import server_roots
+        from embedviz.ui.sources import server_roots
 
         collection = images_of(_precomputed(spec_json), spec.get("prefix") or None,
                                None if spec.get("via") == "upload" else server_roots())
     elif spec.get("via") == "upload":  # unpacked inside this session's workspace, beside the upload
-        from .uploads import workspace_room
+        from embedviz.ui.uploads import workspace_room
 
         collection = load_collection(spec["path"], workspace=Path(spec["path"]).parent,
                                      room=workspace_room(Path(spec["path"]).parent.parent))
     else:
-        from .sources import server_roots
+        from embedviz.ui.sources import server_roots
 
         collection = load_collection(spec["path"], spec.get("prefix") or None, path_column=spec.get("column") or None,
                                      roots=server_roots())
@@ -225,8 +234,8 @@ def _collection(spec_json: str, classes: str | None) -> ImageCollection:
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _model(architecture: str, weights: str | None, classes: str | None, preprocessing: str | None = None) -> LoadedModel:
-    from ..errors import ModelError
-    from ..models import needs_weights
+    from embedviz.errors import ModelError
+    from embedviz.extract.models import needs_weights
 
     if needs_weights(architecture, weights):
         raise ModelError(f"{architecture} is waiting for its weights: give a weights file on the Data & model page "
@@ -351,7 +360,8 @@ def cluster_address() -> str | None:
 def _cluster_placer():
     """With a Ray cluster configured, points left out of a sample's fit are placed on it."""
     address = cluster_address()
-    from ..ray_engine import place_on_cluster, ray_available
+    from embedviz.extract.ray_engine import ray_available
+    from embedviz.maps.ray_placer import place_on_cluster
 
     return place_on_cluster(address) if address and ray_available() else None
 
@@ -361,7 +371,7 @@ def engine_control() -> None:
     address = cluster_address()
     if not address:
         return
-    from ..ray_engine import RAY_MISSING, ray_available
+    from embedviz.extract.ray_engine import RAY_MISSING, ray_available
 
     if not ray_available():
         st.warning(f"A Ray cluster is configured ({address}), but this server cannot use it. {RAY_MISSING}")
@@ -669,7 +679,7 @@ def require_embedding(features: FeatureSet, frames: Any = None) -> Embedding:
                 shown["at"] = time.monotonic()
                 frames.plotly_chart(frame_figure(coords, frame_samples.reset_index(drop=True)),
                                     config={"staticPlot": True})
-    from .reduce import map_progress  # ui.reduce imports this module
+    from embedviz.ui.reduce import map_progress
 
     with map_progress(f"Computing the {label} map") as progress:
         embedding = compute_embedding(features.features, features_key=features.key, progress=progress,

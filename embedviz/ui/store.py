@@ -10,11 +10,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from ..home import home_dir
-from ..store import FeatureStore
-from .links import catalog, is_operator, require_operator, viewer
-from .state import clear_store
-from .widgets import guard, plain
+from embedviz.extract.store import FeatureStore
+from embedviz.layout import home_dir
+from embedviz.ui.links import catalog, is_operator, require_operator, viewer
+from embedviz.ui.state import clear_store
+from embedviz.ui.widgets import guard, plain
 
 __all__ = ["store_panel", "clear_feature_store", "tree_bytes", "own_usage", "MiB"]
 

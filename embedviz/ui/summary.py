@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..models import needs_weights
-from ..reducers import REDUCERS
-from . import links
-from .widgets import plain
-from .state import (
-    runner,
-    current_collection, current_layer, current_model, is_precomputed, model_label, model_spec, precomputed_features,
+from embedviz.extract.models import needs_weights
+from embedviz.maps.reducers import REDUCERS
+from embedviz.ui import links
+from embedviz.ui.state import (
+    current_collection,
+    current_layer,
+    current_model,
+    is_precomputed,
+    model_label,
+    model_spec,
+    precomputed_features,
     reducer_settings,
+    runner,
 )
+from embedviz.ui.widgets import plain
 
 __all__ = ["sidebar_summary", "jobs_panel"]
 

@@ -18,13 +18,13 @@ from typing import Sequence
 
 import streamlit as st
 
-from ..errors import DataError
-from ..home import home_dir, sha256_file
-from ..housekeeping import mark_used
-from ..images import IMAGE_SUFFIXES
-from ..limits import cap
-from ..trusted import trusted_enabled
-from . import links
+from embedviz.data.images import IMAGE_SUFFIXES
+from embedviz.errors import DataError
+from embedviz.extract.trusted import trusted_enabled
+from embedviz.hashing import sha256_file
+from embedviz.layout import home_dir, mark_used
+from embedviz.limits import cap
+from embedviz.ui import links
 
 __all__ = ["workspace", "workspace_usage", "workspace_room", "save_images", "save_features", "save_weights", "save_class_index",
            "weight_suffixes", "WEIGHTS_HELP"]

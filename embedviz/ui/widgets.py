@@ -11,11 +11,11 @@ from typing import Iterator
 import pandas as pd
 import streamlit as st
 
-from ..errors import Cancelled, EmbedVizError
-from ..progress import ProgressCallback, Rate
-from ..reducers import ParamSpec, get_reducer, param_specs
-from ..thumbnails import thumbnail
-from .links import bound
+from embedviz.data.thumbnails import thumbnail
+from embedviz.errors import Cancelled, EmbedVizError
+from embedviz.maps.reducers import ParamSpec, get_reducer, param_specs
+from embedviz.progress import ProgressCallback, Rate
+from embedviz.ui.links import bound
 
 __all__ = ["guard", "progress_callback", "param_widgets", "gallery", "plain"]
 

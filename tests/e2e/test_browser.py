@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from .conftest import points_drawn, upload_images, serve, wait_for_map
+from .conftest import points_drawn, serve, upload_images, wait_for_map
 
 pytestmark = pytest.mark.e2e
 
@@ -140,7 +140,7 @@ def test_upload_a_metascatter_map_and_a_refused_torchscript_file(app_server, bro
     import pandas as pd
     import torch
 
-    from embedviz.models import DigitsCNN
+    from embedviz.extract.models import DigitsCNN
 
     rng = np.random.default_rng(3)
     centres = np.array([[0, 0], [8, 1], [3, 7]])

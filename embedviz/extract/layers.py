@@ -1,0 +1,82 @@
+"""Which layers a model offers, and which one to use when the user does not say."""
+
+from __future__ import annotations
+
+import functools
+
+from torch import nn
+
+from embedviz.errors import ModelError
+from embedviz.extract.models import PIXELS, LoadedModel
+
+__all__ = ["list_layers", "default_layer", "output_layer", "check_layer"]
+
+
+@functools.lru_cache(maxsize=16)
+def _node_names(module: nn.Module) -> tuple[str, ...]:
+    """Tracing costs tens of milliseconds and pages ask several times a rerun: once per module."""
+    from torchvision.models.feature_extraction import get_graph_node_names
+
+    _, eval_nodes = get_graph_node_names(module)
+    return tuple(n for n in eval_nodes if n != "x")
+
+
+def list_layers(model: LoadedModel) -> list[str]:
+    """The graph nodes features can be taken from, in execution order (torchvision names)."""
+    if model.program:
+        return list(model.program_layers)
+    if model.module is None:
+        return [PIXELS]
+    try:
+        return list(_node_names(model.module))
+    except Exception as exc:  # fx tracing fails on data-dependent control flow
+        raise ModelError(f"Could not trace {model.architecture} to list its layers ({exc}).") from None
+
+
+def output_layer(model: LoadedModel) -> str | None:
+    """The node whose output is the model's output (the logits, for a classifier)."""
+    layers = list_layers(model)
+    return layers[-1] if model.module is not None and layers else None  # programs report logits themselves
+
+
+def default_layer(model: LoadedModel) -> str:
+    """The input of the final classifier: the node just before the last ``nn.Linear``.
+
+    For ResNets that is ``flatten``, for VGG ``classifier.5``, for the demo CNN ``classifier.1``;
+    for segmentation models, the last node of the encoder (``backbone.``). Falls back to the node
+    before the output.
+    """
+    layers = list_layers(model)
+    if model.program:
+        return layers[0]  # "output": what the file's forward returns
+    if model.module is None:
+        return PIXELS
+    if model.task == "segmentation":  # the last encoder layer
+        backbone = [n for n in layers if n.startswith("backbone.")]
+        if backbone:
+            return backbone[-1]
+    if model.task == "detection":  # the deepest map of the body, before a feature pyramid
+        body = [n for n in layers if n.startswith("body.")]
+        return body[-1] if body else layers[-1]
+    last_linear = None
+    for name, module in model.module.named_modules():
+        if isinstance(module, nn.Linear) and name in layers:
+            last_linear = name
+    anchor = last_linear if last_linear is not None else layers[-1]
+    index = layers.index(anchor)
+    return layers[index - 1] if index > 0 else layers[index]
+
+
+def check_layer(model: LoadedModel, layer: str | None) -> str:
+    """``layer`` if the model has it, the default if ``None``; otherwise a clear error."""
+    if layer is None:
+        return default_layer(model)
+    layers = list_layers(model)
+    # torchvision also takes a module's name ("layer4") for the output of its last node.
+    if layer not in layers and not any(n.startswith(layer + ".") for n in layers):
+        near = [n for n in layers if layer.split(".")[0] in n][:5] or layers[-5:]
+        raise ModelError(
+            f"{model.architecture} has no layer {layer!r}; try one of {', '.join(near)} "
+            "(python -m embedviz layers --model ... lists all)."
+        )
+    return layer

@@ -1,0 +1,473 @@
+"""Models: a torchvision architecture plus a weights file, the built-in demo CNN, or raw pixels.
+
+Weights are read safely: ``.safetensors`` with safetensors, ``.pt``/``.pth`` with
+``torch.load(..., weights_only=True)``. Nothing is ever unpickled beyond that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from embedviz.errors import ModelError
+from embedviz.extract.preprocessing import Preprocessing, pixels_preprocessing, weights_preprocessing
+from embedviz.extract.trusted import ENV_VAR, FORMATS, inspect_program, trusted_enabled
+from embedviz.hashing import sha256_file
+
+__all__ = [
+    "Preprocessing",
+    "LoadedModel",
+    "DigitsCNN",
+    "PIXELS",
+    "DEMO",
+    "PROGRAM",
+    "CodeCarryingFile",
+    "list_architectures",
+    "load_model",
+    "fit_to_images",
+    "needs_weights",
+    "read_state_dict",
+    "describe",
+]
+
+PIXELS = "pixels"
+DEMO = "demo"
+#: Ask torchvision for its pretrained weights (needs the internet once).
+PRETRAINED = "pretrained"
+#: Use the architecture's random initialisation: a baseline to compare against.
+RANDOM = "random"
+#: A file that is its own architecture (TorchScript, pickled module, torch.export, ONNX); trusted installs only.
+PROGRAM = "program"
+
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights", "params",
+                 "state_dict_ema", "model_ema", "ema_state_dict", "ema")
+_PREFIXES = ("module.", "_orig_mod.")
+
+
+class DigitsCNN(nn.Module):
+    """The demo's small CNN for 8x8 grey digits: two conv blocks and a two-layer classifier."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Sequential(nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.features(x)))
+
+
+DIGITS_PREPROCESSING = Preprocessing(size=8, channels=1, mean=(0.3,), std=(0.4,), resize="squash")
+#: Raw pixels when nothing is known of the images: 32x32 RGB (see :func:`fit_to_images`).
+PIXELS_PREPROCESSING = pixels_preprocessing(())
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A ready model and what identifies it in a cache key."""
+
+    architecture: str
+    module: nn.Module | None
+    preprocessing: Preprocessing
+    weights_sha256: str | None = None
+    num_classes: int | None = None
+    class_names: tuple[str, ...] | None = None
+    weights_name: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    #: ``classification`` (predictions are reported), ``segmentation`` or ``detection`` (features only).
+    task: str = "classification"
+    #: A code-carrying file run in a separate process (see :mod:`embedviz.extract.trusted`), its format and layers.
+    program: str | None = None
+    program_format: str = ""
+    program_layers: tuple[str, ...] = ()
+
+    @property
+    def is_pixels(self) -> bool:
+        return self.architecture == PIXELS
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two models give the same features."""
+        return {
+            "architecture": self.architecture,
+            "weights_sha256": self.weights_sha256,
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names) if self.class_names else None,
+            "preprocessing": self.preprocessing.to_dict(),
+        }
+
+    def with_class_names(self, names: list[str]) -> "LoadedModel":
+        """The same model reporting predictions by these names (from a class index)."""
+        if self.num_classes is not None and len(names) != self.num_classes:
+            raise ModelError(f"The class index names {len(names)} classes but the model has {self.num_classes}.")
+        return replace(self, class_names=tuple(names))
+
+    def with_preprocessing(self, preprocessing: Preprocessing) -> "LoadedModel":
+        """The same model fed differently; the store key follows, since it hashes the preprocessing."""
+        return replace(self, preprocessing=preprocessing)
+
+
+def _families() -> dict[str, str]:
+    """torchvision model names and their task (classification, segmentation, detection)."""
+    import torchvision
+
+    names = {name: "classification" for name in torchvision.models.list_models(module=torchvision.models)}
+    names.update({name: "segmentation" for name in torchvision.models.list_models(module=torchvision.models.segmentation)})
+    names.update({name: "detection" for name in torchvision.models.list_models(module=torchvision.models.detection)})
+    return names
+
+
+def list_architectures() -> list[str]:
+    """Every name :func:`load_model` takes: ``demo``, ``pixels``, torchvision's classifiers, segmenters
+    and detectors (of which only the backbone is used: features, no predictions), and ``program``
+    where the operator allows code-carrying files."""
+    return [DEMO, PIXELS, *([PROGRAM] if trusted_enabled() else []), *sorted(_families())]
+
+
+class CodeCarryingFile(ModelError):
+    """A model file that needs its own code to load; ``kind`` is a key of :data:`embedviz.extract.trusted.FORMATS`."""
+
+    def __init__(self, message: str, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def _strip_prefixes(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Remove wrapper prefixes every key shares: DataParallel's ``module.``, torch.compile's ``_orig_mod.``."""
+    tensors = {k: v for k, v in tensors.items() if k != "n_averaged"}  # swa_utils.AveragedModel's counter
+    changed = True
+    while changed and tensors:
+        changed = False
+        for prefix in _PREFIXES:
+            if all(k.startswith(prefix) for k in tensors):
+                tensors = {k[len(prefix):]: v for k, v in tensors.items()}
+                changed = True
+    return tensors
+
+
+def _unwrap(obj: Any, source: str) -> dict[str, torch.Tensor]:
+    """The tensor dict inside common checkpoint layouts (trained weights first, EMA if alone)."""
+    if isinstance(obj, dict):
+        for key in _WRAPPER_KEYS:
+            if key in obj and isinstance(obj[key], dict):
+                return _unwrap(obj[key], source)
+        tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
+        if tensors:
+            return _strip_prefixes(tensors)
+    raise ModelError(f"{source} holds no state_dict of tensors; save one with torch.save(model.state_dict(), path).")
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors from a ``.safetensors`` file or a ``.pt``/``.pth`` state_dict, read safely."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ModelError(f"Weights file {path} does not exist.")
+    if path.suffix.lower() == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device="cpu")
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ModelError(f"{path.name} is not a valid .safetensors file ({exc}).") from None
+    kind = _code_format(path)
+    if kind:
+        raise CodeCarryingFile(f"{path.name} is {FORMATS[kind]}, which needs code to load; embedviz loads only "
+                               f"weights. {_SAVE_HINT}", kind)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError or others for bad files
+        text = str(exc)
+        globals_ = re.findall(r"GLOBAL ([\w.]+)", text)
+        if globals_:
+            raise CodeCarryingFile(f"{path.name} holds a whole pickled object ({globals_[0]}), which would run "
+                                   f"code to load; embedviz will not unpickle it. {_SAVE_HINT}", "pickle") from None
+        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise ModelError(f"{path.name} could not be read as a plain state_dict ({first[:120]}). {_SAVE_HINT}") from None
+    return _unwrap(obj, path.name)
+
+
+_SAVE_HINT = ("Save the weights with torch.save(model.state_dict(), 'model.pth') or "
+              "safetensors.torch.save_file(model.state_dict(), 'model.safetensors').")
+
+
+def _code_format(path: Path) -> str | None:
+    """The formats that carry a program rather than weights: TorchScript, torch.export, ONNX."""
+    import zipfile
+
+    if path.suffix.lower() == ".onnx":
+        return "onnx"
+    if not zipfile.is_zipfile(path):
+        return None
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+    if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
+        return "torchscript"
+    if any(n.endswith(("/archive_format", "/models/model.json")) for n in names):
+        return "export"
+    return None
+
+
+def _program(path: Path, kind: str) -> LoadedModel:
+    """A code-carrying file, opened only by a child process (trusted installs only)."""
+    found = inspect_program(path, kind)
+    return LoadedModel(architecture=PROGRAM, module=None, preprocessing=Preprocessing(),
+                       weights_sha256=sha256_file(path), weights_name=path.name, program=str(path),
+                       program_format=kind, program_layers=tuple(found["layers"]),
+                       notes=(f"{path.name} is {FORMATS[kind]}; it runs in a separate process.",))
+
+
+def _last_linear(module: nn.Module) -> str | None:
+    name = None
+    for qualified, child in module.named_modules():
+        if isinstance(child, nn.Linear):
+            name = qualified
+    return name
+
+
+def _head(module: nn.Module, task: str) -> str | None:
+    """The layer whose output size is the number of classes."""
+    if task == "segmentation":
+        convs = [n for n, m in module.named_modules() if isinstance(m, nn.Conv2d) and n.startswith("classifier")]
+        return convs[-1] if convs else None
+    return _last_linear(module)
+
+
+def _check_architecture(architecture: str) -> str:
+    """The architecture's task; a clear error for names torchvision does not have."""
+    task = _families().get(architecture)
+    if task is None:
+        raise ModelError(
+            f"Unknown architecture {architecture!r}: use 'demo', 'pixels' or a torchvision model such as "
+            "resnet18, vgg16, efficientnet_b0, deeplabv3_resnet50 or fasterrcnn_resnet50_fpn (its backbone)."
+        )
+    return task
+
+
+def _build(architecture: str, **kwargs: Any) -> nn.Module:
+    import torchvision
+
+    if _check_architecture(architecture) in ("segmentation", "detection"):
+        kwargs.setdefault("weights_backbone", None)  # never download a backbone behind the user's back
+    try:
+        return torchvision.models.get_model(architecture, **kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"Could not build {architecture} ({exc}).") from None
+
+
+def _load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load strictly; a mismatch names the first missing, unexpected and wrongly shaped keys."""
+    expected = module.state_dict()
+    # Frozen batch norm (detection backbones) saves no step counter; the module's own serves.
+    state = {**{k: v for k, v in expected.items() if k.endswith(".num_batches_tracked")}, **state}
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    shaped = [f"{k} (file {tuple(state[k].shape)}, model {tuple(expected[k].shape)})"
+              for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or shaped:
+        parts = [f"{label} {names[0]}" + (f" and {len(names) - 1} more" if len(names) > 1 else "")
+                 for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shaped))
+                 if names]
+        raise ModelError(f"{source} does not fit this architecture ({'; '.join(parts)}); is it the right one?")
+    module.load_state_dict(state, strict=True)
+
+
+def default_preprocessing(architecture: str) -> Preprocessing:
+    """How torchvision's own weights for ``architecture`` are fed at evaluation (Inception 299 px from
+    342, EfficientNet-B3 300 px from 320, bicubic...): the right start for weights trained the same way."""
+    import torchvision
+
+    try:
+        default = torchvision.models.get_model_weights(architecture).DEFAULT
+    except (ValueError, KeyError, AttributeError):
+        return Preprocessing()
+    return weights_preprocessing(default.transforms()) or Preprocessing()
+
+
+def _pretrained(architecture: str) -> LoadedModel:
+    import torchvision
+
+    task = _check_architecture(architecture)
+    weights_enum = torchvision.models.get_model_weights(architecture).DEFAULT
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # torch.hub always prints "Downloading: ..."
+            state = weights_enum.get_state_dict(progress=False, check_hash=True)
+    except Exception as exc:  # urllib, socket and hash errors all mean "could not fetch"
+        raise ModelError(
+            f"Could not download torchvision's pretrained {architecture} weights ({type(exc).__name__}); "
+            "this machine may be offline. Fetch them where there is internet, or pass a weights file."
+        ) from None
+    module, _ = _from_state(architecture, task, state, str(weights_enum))
+    if task == "detection":
+        return _detection_model(architecture, module, f"torchvision:{weights_enum}", str(weights_enum))
+    categories = tuple(weights_enum.meta.get("categories") or ()) or None
+    return LoadedModel(
+        architecture=architecture,
+        module=module.eval(),
+        preprocessing=weights_preprocessing(weights_enum.transforms()) or Preprocessing(),
+        weights_sha256=f"torchvision:{weights_enum}",
+        num_classes=len(categories) if categories else None,
+        class_names=categories,
+        weights_name=str(weights_enum),
+        task=task,
+    )
+
+
+def load_model(architecture: str, weights: str | Path | None = None) -> LoadedModel:
+    """A model ready for extraction.
+
+    ``architecture`` is ``demo``, ``pixels`` or a torchvision classifier name. ``weights`` is a
+    ``.safetensors``/``.pt``/``.pth`` file; for torchvision it may also be ``pretrained``
+    (downloads torchvision's weights) or ``random`` (an untrained baseline). ``num_classes``
+    is read from the weights, so a VGG16 trained for 100 classes loads as such.
+
+    >>> load_model("demo").num_classes
+    10
+    """
+    if architecture == PIXELS:
+        return LoadedModel(architecture=PIXELS, module=None, preprocessing=PIXELS_PREPROCESSING)
+    if architecture == DEMO:
+        from embedviz.data.demo import FINAL_WEIGHTS
+
+        path = Path(weights) if weights else FINAL_WEIGHTS
+        state = read_state_dict(path)
+        num_classes = int(state["classifier.2.weight"].shape[0]) if "classifier.2.weight" in state else 10
+        module = DigitsCNN(num_classes)
+        _load_into(module, state, path.name)
+        return LoadedModel(
+            architecture=DEMO, module=module.eval(), preprocessing=DIGITS_PREPROCESSING,
+            weights_sha256=sha256_file(path), num_classes=num_classes,
+            class_names=tuple(str(i) for i in range(num_classes)), weights_name=path.name,
+        )
+    if weights is None:
+        if architecture == PROGRAM:
+            raise ModelError("'program' needs a file: a TorchScript archive, a pickled module, a torch.export "
+                             "program or an ONNX graph.")
+        _check_architecture(architecture)
+        raise ModelError(
+            f"{architecture} needs weights: upload a .safetensors/.pt/.pth state_dict, or choose "
+            f"'{PRETRAINED}' (downloads torchvision's) or '{RANDOM}' (an untrained baseline)."
+        )
+    if architecture == PROGRAM or str(weights) not in (PRETRAINED, RANDOM):
+        path = Path(weights).expanduser()
+        try:
+            state = read_state_dict(path)
+        except CodeCarryingFile as exc:
+            if not trusted_enabled():
+                raise ModelError(f"{exc} (An operator can allow such files on a trusted install by setting "
+                                 f"{ENV_VAR}=1; they then run in a separate process.)") from None
+            return _program(path, exc.kind)
+        if architecture == PROGRAM:
+            raise ModelError(f"{path.name} holds plain weights; choose its architecture (e.g. resnet18) instead of "
+                             f"'{PROGRAM}'.")
+    if str(weights) == PRETRAINED:
+        return _pretrained(architecture)
+    if str(weights) == RANDOM:
+        torch.manual_seed(0)
+        task = _check_architecture(architecture)
+        # googlenet/inception warn that their init will change unless told which one to use.
+        module = _build(architecture, **({"init_weights": True} if architecture in ("googlenet", "inception_v3") else {}))
+        if task == "detection":
+            return _detection_model(architecture, module, "random:seed0", RANDOM)
+        return LoadedModel(architecture=architecture, module=module.eval(),
+                           preprocessing=default_preprocessing(architecture), weights_sha256="random:seed0", num_classes=_num_outputs(module, task), weights_name=RANDOM,
+                           task=task)
+    task = _check_architecture(architecture)
+    module, num_classes = _from_state(architecture, task, state, path.name)
+    if task == "detection":
+        return _detection_model(architecture, module, sha256_file(path), path.name)
+    return LoadedModel(
+        architecture=architecture, module=module.eval(), preprocessing=default_preprocessing(architecture),
+        weights_sha256=sha256_file(path), num_classes=num_classes, weights_name=path.name, task=task,
+    )
+
+
+def fit_to_images(model: LoadedModel, collection: "ImageCollection") -> LoadedModel:  # noqa: F821
+    """The raw-pixels model fed as ``collection``'s images are, judged from the headers of a few of them
+    spread through it (:func:`embedviz.data.images.image_shapes`): a folder of 28x28 grey digits gives 784
+    values, not 3,072 of three identical channels upscaled (see :func:`pixels_preprocessing`). Any other
+    model comes back as it is. The feature key hashes the preprocessing, so features made either way
+    are never mixed."""
+    if not model.is_pixels:
+        return model
+    from embedviz.data.images import image_shapes
+
+    return model.with_preprocessing(pixels_preprocessing(image_shapes(collection)))
+
+
+def needs_weights(architecture: str, weights: str | Path | None) -> bool:
+    """Whether ``architecture`` is still waiting for its weights (every model but demo and pixels needs them)."""
+    return weights is None and architecture not in (DEMO, PIXELS)
+
+
+def _detection_model(architecture: str, detector: nn.Module, sha: str, name: str) -> LoadedModel:
+    """A detector's backbone as a feature extractor, fed as the detector's own transform normalises."""
+    transform = detector.transform
+    mean, std = tuple(float(m) for m in transform.image_mean), tuple(float(s) for s in transform.image_std)
+    size = min(int(transform.min_size[0]), 320)  # detectors run at 300-800 px; 320 keeps extraction quick
+    return LoadedModel(architecture=architecture, module=detector.backbone.eval(),
+                       preprocessing=Preprocessing(size=size, mean=mean, std=std, resize="squash"),
+                       weights_sha256=sha, weights_name=name, task="detection",
+                       notes=("Only the detector's backbone is used: features, no predictions.",))
+
+
+def _backbone_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A detector checkpoint's backbone tensors (``backbone.`` keys); a saved backbone alone as is."""
+    inner = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    return inner or state
+
+
+def _from_state(architecture: str, task: str, state: dict[str, torch.Tensor], source: str) -> tuple[nn.Module, int | None]:
+    """Build ``architecture`` shaped as ``state`` says (class count, auxiliary heads), then load it.
+
+    For a detector only the backbone is loaded from the file; its heads are never run."""
+    if task == "detection":
+        detector = _build(architecture)
+        _load_into(detector.backbone, _backbone_state(state), source)
+        return detector, None
+    with torch.device("meta"):  # a free probe for the head's name: no memory, no initialisation
+        probe = _build(architecture)
+    head = _head(probe, task)
+    kwargs: dict[str, Any] = {}
+    if head and f"{head}.weight" in state:
+        kwargs["num_classes"] = int(state[f"{head}.weight"].shape[0])
+    if architecture in ("googlenet", "inception_v3"):
+        kwargs["aux_logits"] = any(k.startswith("aux") for k in state)
+        kwargs["init_weights"] = False
+    if task == "segmentation" and architecture.startswith(("deeplabv3", "fcn")):  # lraspp has no aux head
+        kwargs["aux_loss"] = any(k.startswith("aux_classifier.") for k in state)
+    module = _build(architecture, **kwargs)
+    _load_into(module, state, source)
+    return module, kwargs.get("num_classes") or _num_outputs(module, task)
+
+
+def _num_outputs(module: nn.Module, task: str = "classification") -> int | None:
+    head = _head(module, task)
+    if head is None:
+        return None
+    layer = dict(module.named_modules())[head]
+    return int(layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features)
+
+
+def describe(model: LoadedModel) -> str:
+    """A one-line summary for pages and logs."""
+    if model.is_pixels:
+        s = model.preprocessing.size
+        return f"raw pixels ({s}x{s}x{model.preprocessing.channels})"
+    if model.program:
+        return f"{model.weights_name} ({model.program_format}, in a separate process)"
+    classes = f", {model.num_classes} classes" if model.num_classes else ""
+    part = " backbone" if model.task == "detection" else ""
+    return f"{model.architecture}{part} ({model.weights_name or 'weights'}{classes})"
+
+

@@ -1,0 +1,39 @@
+"""One vector per image from whatever a layer puts out: spatial maps, token sequences, several levels."""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["POOLINGS", "pool"]
+
+#: ``avg``/``max`` over the spatial (or token) positions; ``flatten`` keeps them, averaged down to a
+#: coarser grid when the vector would be longer than ``flatten_limit``.
+POOLINGS = ("avg", "max", "flatten")
+
+
+
+def pool(tensor, how: str = "avg", flatten_limit: int = 8192) -> torch.Tensor:
+    """One vector per image. Spatial maps (N, C, H, W) and token maps (N, L, D) are averaged or
+    maxed over positions, or flattened (at most ``flatten_limit`` values); several outputs at once (a
+    feature pyramid's levels) are each pooled, then concatenated."""
+    if isinstance(tensor, dict):
+        tensor = list(tensor.values())
+    if isinstance(tensor, (list, tuple)):
+        return torch.cat([pool(t, how, flatten_limit) for t in tensor], dim=1)
+    if tensor.ndim == 3:  # tokens: (N, L, D) -> (N, D, L, 1) so the same code applies
+        tensor = tensor.transpose(1, 2).unsqueeze(-1)
+    if tensor.ndim == 4:
+        if how == "avg":
+            return tensor.mean(dim=(2, 3))
+        if how == "max":
+            return tensor.amax(dim=(2, 3))
+        n, c, h, w = tensor.shape
+        if c * h * w > flatten_limit:
+            side = max(1, int((flatten_limit / c) ** 0.5))
+            tensor = torch.nn.functional.adaptive_avg_pool2d(tensor.float(), (min(h, side), min(w, side)))
+        return tensor.reshape(n, -1)
+    return tensor.reshape(tensor.shape[0], -1)
+
+
+#: Devices whose convolutions run faster channels-last: cuDNN, and oneDNN on the CPU (resnet18 at
+#: 224 px on this project's 2-core CPU: 40 images/s against 30-32 contiguous).

@@ -1,0 +1,1 @@
+"""All of it served: who is looking, the catalog of runs, background jobs, housekeeping, warm-up."""

@@ -1,0 +1,369 @@
+"""Runs: every extraction and every map, with who made it, when, from what and how long it took.
+
+The catalog is one SQLite file, ``$EMBEDVIZ_HOME/catalog.sqlite`` (no server; WAL mode, so pages
+read while a job writes). A run records what is needed to open it again in a fresh session, never
+the data itself: for an extraction, the dataset and model choices and the hashes that key its
+features; for a map, its extraction run plus the reducer settings and the key of the map on disk.
+
+Runs are private to their owner unless published. A shared link carries a run's id, never a
+path, so a link cannot open files its viewer could not choose, and a private run stays private.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from embedviz.errors import EmbedVizError
+from embedviz.layout import home_dir
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Run", "Catalog", "RunNotFound", "RunNotVisible", "KINDS", "runs_table", "is_run_id", "unavailable",
+           "made_from", "describe_run"]
+
+KINDS = ("extraction", "map")
+log = logging.getLogger(__name__)
+_RUN_ID = re.compile(r"[0-9a-f]{1,64}")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    parent TEXT,
+    owner TEXT NOT NULL,
+    owner_name TEXT NOT NULL,
+    created REAL NOT NULL,
+    opened REAL NOT NULL,
+    title TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    params TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    n_points INTEGER NOT NULL,
+    published INTEGER NOT NULL DEFAULT 0,
+    pinned INTEGER NOT NULL DEFAULT 0,
+    dedupe TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_owner ON runs (owner, dedupe);
+CREATE INDEX IF NOT EXISTS runs_published ON runs (published);
+"""
+
+
+class RunNotFound(EmbedVizError):
+    """No run has this id (it was deleted, or the link is mistyped)."""
+
+
+class RunNotVisible(EmbedVizError):
+    """The run exists but is another user's private run."""
+
+
+def is_run_id(text: str) -> bool:
+    """Whether ``text`` looks like a run id (lower-case hex), so it can be named in a message as is."""
+    return bool(_RUN_ID.fullmatch(text or ""))
+
+
+def unavailable(run_id: str) -> str:
+    """The one sentence for a run the viewer may not open, whether it is gone or private, so that
+    ids cannot be probed; an id that is not hex is not repeated (it came from someone's link)."""
+    named = f"Run {run_id}" if is_run_id(run_id) else "The run in this link"
+    return (f"{named} cannot be opened: it was deleted, or it is private to the person who made it (they can "
+            "publish it on the Runs page).")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One extraction or map, as the catalog keeps it."""
+
+    id: str
+    kind: str
+    owner: str
+    owner_name: str
+    created: float
+    opened: float
+    title: str
+    inputs: dict[str, Any]
+    params: dict[str, Any]
+    seconds: float
+    n_points: int
+    published: bool = False
+    pinned: bool = False
+    parent: str | None = None
+
+    def visible_to(self, viewer: str) -> bool:
+        return self.published or self.owner == viewer
+
+    @property
+    def features_key(self) -> str:
+        return str(self.inputs.get("features", ""))
+
+
+def _row(row: sqlite3.Row) -> Run:
+    return Run(row["id"], row["kind"], row["owner"], row["owner_name"], row["created"], row["opened"], row["title"],
+               json.loads(row["inputs"]), json.loads(row["params"]), row["seconds"], row["n_points"],
+               bool(row["published"]), bool(row["pinned"]), row["parent"])
+
+
+class Catalog:
+    """The runs of one ``$EMBEDVIZ_HOME``; every call opens its own connection (thread-safe)."""
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path else home_dir() / "catalog.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            with db:  # one transaction: committed on success, rolled back on error
+                yield db
+        finally:
+            db.close()
+
+    def record(self, kind: str, *, owner: str, owner_name: str, title: str, inputs: dict[str, Any],
+               params: dict[str, Any], seconds: float = 0.0, n_points: int = 0, parent: str | None = None,
+               dedupe: str = "") -> Run:
+        """Add a run, or return the owner's run with the same ``dedupe`` key (the same map opened
+        again is the same run; its ``opened`` time moves)."""
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+        now = time.time()
+        with self._connect() as db:
+            if dedupe:
+                found = db.execute("SELECT * FROM runs WHERE owner = ? AND dedupe = ? AND kind = ?",
+                                   (owner, dedupe, kind)).fetchone()
+                if found is not None:
+                    db.execute("UPDATE runs SET opened = ? WHERE id = ?", (now, found["id"]))
+                    return _row(found)
+            run_id = uuid.uuid4().hex[:12]
+            db.execute(
+                "INSERT INTO runs (id, kind, parent, owner, owner_name, created, opened, title, inputs, params, "
+                "seconds, n_points, dedupe) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, kind, parent, owner, owner_name, now, now, title, json.dumps(inputs, sort_keys=True),
+                 json.dumps(params, sort_keys=True, default=str), float(seconds), int(n_points), dedupe))
+            return _row(db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+
+    def get(self, run_id: str) -> Run | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return _row(row) if row is not None else None
+
+    def open(self, run_id: str, viewer: str) -> Run:
+        """The run, if ``viewer`` may see it; raises with a sentence to show otherwise."""
+        run = self.get(run_id) if is_run_id(run_id) else None
+        if run is None:
+            raise RunNotFound(unavailable(run_id))
+        if not run.visible_to(viewer):
+            raise RunNotVisible(unavailable(run_id))
+        with self._connect() as db:
+            db.execute("UPDATE runs SET opened = ? WHERE id = ?", (time.time(), run_id))
+        return run
+
+    def runs(self, viewer: str, *, kind: str | None = None, mine_only: bool = False) -> list[Run]:
+        """Runs ``viewer`` may see (their own and published ones), newest first."""
+        query = "SELECT * FROM runs WHERE (owner = ?" + ("" if mine_only else " OR published = 1") + ")"
+        args: list[Any] = [viewer]
+        if kind is not None:
+            query += " AND kind = ?"
+            args.append(kind)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY created DESC", args).fetchall()
+        return [_row(r) for r in rows]
+
+    def all_runs(self) -> list[Run]:
+        """Every run, whoever owns it (for the store's housekeeping, never shown to a user)."""
+        with self._connect() as db:
+            return [_row(r) for r in db.execute("SELECT * FROM runs ORDER BY created DESC").fetchall()]
+
+    def _owned(self, db: sqlite3.Connection, run_id: str, viewer: str) -> sqlite3.Row:
+        row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(unavailable(run_id))
+        if row["owner"] != viewer:
+            log.warning("refused: %s tried to change run %s of %s", viewer, run_id, row["owner"])
+            if not row["published"]:  # someone else's private run: as if it did not exist
+                raise RunNotVisible(unavailable(run_id))
+            raise RunNotVisible(f"Run {run_id} belongs to {row['owner_name']}; only they can change or delete it.")
+        return row
+
+    def publish(self, run_id: str, viewer: str, published: bool = True) -> None:
+        """Let everyone with the link (and the Runs page) see the run; a map publishes its extraction."""
+        with self._connect() as db:
+            row = self._owned(db, run_id, viewer)
+            ids = [run_id] + ([row["parent"]] if published and row["parent"] else [])
+            db.executemany("UPDATE runs SET published = ? WHERE id = ? AND owner = ?",
+                           [(int(published), i, viewer) for i in ids])
+
+    def pin(self, run_id: str, viewer: str, pinned: bool = True) -> None:
+        """A pinned run's files are never evicted when the store is over its cap."""
+        with self._connect() as db:
+            self._owned(db, run_id, viewer)
+            db.execute("UPDATE runs SET pinned = ? WHERE id = ?", (int(pinned), run_id))
+
+    def delete(self, run_id: str, viewer: str) -> list[Run]:
+        """Delete the run (and, for an extraction, the viewer's maps made from it); returns what was
+        deleted, so the caller can drop files no remaining run needs."""
+        with self._connect() as db:
+            self._owned(db, run_id, viewer)
+            rows = db.execute("SELECT * FROM runs WHERE (id = ? OR parent = ?) AND owner = ?",
+                              (run_id, run_id, viewer)).fetchall()
+            db.executemany("DELETE FROM runs WHERE id = ?", [(r["id"],) for r in rows])
+        return [_row(r) for r in rows]
+
+    def referenced(self) -> tuple[set[str], set[str]]:
+        """Feature keys and map keys some run still refers to."""
+        features, maps = set(), set()
+        for run in self.all_runs():
+            if run.features_key:
+                features.add(run.features_key)
+            if run.inputs.get("map"):
+                maps.add(str(run.inputs["map"]))
+        return features, maps
+
+    def protected(self) -> tuple[set[str], set[str]]:
+        """Feature keys and map keys that eviction must keep: those of pinned or published runs."""
+        features, maps = set(), set()
+        for run in self.all_runs():
+            if run.pinned or run.published:
+                features.add(run.features_key)
+                if run.inputs.get("map"):
+                    maps.add(str(run.inputs["map"]))
+                if run.inputs.get("source_features"):
+                    features.add(str(run.inputs["source_features"]))
+        return features, maps
+
+
+def _without_paths(value: Any, homes: tuple[str, ...]) -> Any:
+    """``value`` with every absolute path of the server replaced by its file name (an upload's
+    workspace by "an upload")."""
+    if isinstance(value, dict):
+        return {k: _without_paths(v, homes) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_without_paths(v, homes) for v in value]
+    if isinstance(value, str) and (os.path.isabs(value) or value.startswith("~")):
+        if any(value == h or value.startswith(os.path.join(h, "sessions", "")) for h in homes):
+            return "an upload"
+        return os.path.basename(value.rstrip("/\\")) or "a folder on the server"
+    return value
+
+
+def made_from(run: Run, paths: bool = False) -> dict[str, Any]:
+    """What ``run`` was made from, as shown to people: its inputs and parameters, with the server's
+    absolute paths reduced to file names unless ``paths`` (an operator looking)."""
+    # the view's colouring is kept to open the run as it was seen, not part of what made it
+    found = {"inputs": run.inputs, "parameters": {k: v for k, v in run.params.items() if k not in ("token", "color")}}
+    home = home_dir()
+    return found if paths else _without_paths(found, (str(home), str(home.resolve())))
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _data_name(dataset: dict[str, Any] | None) -> str:
+    """The data a run was made from, by name: the demo, or the file or folder's own name (never the
+    server's path to it)."""
+    dataset = dataset or {}
+    if dataset.get("kind") == "demo":
+        return "the demo digits"
+    name = os.path.basename(str(dataset.get("path", "")).rstrip("/\\")) or "images"
+    if dataset.get("kind") == "features":
+        return f"features {name}"
+    return f"upload {name}" if dataset.get("via") == "upload" else name
+
+
+def _model_name(model: dict[str, Any] | None) -> str:
+    """``demo CNN (early checkpoint)``, ``raw pixels``, ``resnet18 (weights.pth)``, ..."""
+    from embedviz.extract.models import DEMO, PIXELS
+
+    model = model or {}
+    architecture = str(model.get("architecture", "?"))
+    weights = model.get("weights")
+    if architecture == DEMO:
+        from embedviz.data.demo import EARLY_WEIGHTS
+
+        name = "demo CNN (early checkpoint)" if weights == str(EARLY_WEIGHTS) else "demo CNN (final)"
+    elif architecture == PIXELS:
+        name = "raw pixels"
+    else:
+        name = architecture + (f" ({os.path.basename(str(weights))})" if weights else "")
+    return name + (" with its own preprocessing" if model.get("preprocessing") else "")
+
+
+def _reducer_name(reducer: dict[str, Any]) -> str:
+    """``t-SNE, perplexity 10, metric cosine``: the method and the parameters set away from their
+    defaults (upstream names, so they read as in the Reduce page's sliders)."""
+    from embedviz.maps.reducers import REDUCERS, param_specs
+
+    method = str(reducer.get("method", "?"))
+    if method not in REDUCERS:
+        return method
+    defaults = {spec.name: spec.default for spec in param_specs(REDUCERS[method].params_class)}
+    changed = [f"{name} {_number(value)}" for name, value in sorted((reducer.get("params") or {}).items())
+               if name not in defaults or value != defaults[name]]
+    label = REDUCERS[method].label
+    return ", ".join([label, *changed]) if changed else f"{label} (default settings)"
+
+
+def describe_run(run: Run) -> str:
+    """What sets ``run`` apart, in one line for people: for a map, the method and the parameters changed
+    from their defaults, dimensions, seed and sample; for both kinds, the layer, model and data.
+
+    Runs with the same title (the same data, model and method) differ here, where before only their
+    times did; the whole record is still under "Made from"."""
+    params = run.params
+    parts = []
+    reducer = params.get("reducer")
+    if run.kind == "map" and isinstance(reducer, dict):
+        parts.append(_reducer_name(reducer))
+        parts.append(f"{reducer.get('n_components', 2)}-D, seed {reducer.get('random_state', 0)}")
+        sample = params.get("sample")
+        if sample:
+            parts.append(f"fitted on {int(sample['size']):,} points" + (
+                f" stratified by {sample['stratify_by']}" if sample.get("stratify_by") else ""))
+        filters = params.get("map_filters") or []
+        if filters:
+            parts.append(f"only the points {len(filters)} filter{'s' if len(filters) != 1 else ''} kept")
+        if params.get("warm") is False:
+            parts.append("started fresh")
+    layer, model = params.get("layer"), _model_name(params.get("model"))
+    parts.append(f"layer {layer} of {model}" if layer and not model.startswith("raw pixels") else model)
+    parts.append(_data_name(params.get("dataset")))
+    if params.get("classes"):
+        parts.append(f"class names from {os.path.basename(str(params['classes']))}")
+    return " · ".join(parts)
+
+
+def runs_table(runs: list[Run], viewer: str) -> "pd.DataFrame":
+    """The runs as a table for people: newest first, whose, when, how big, how long, shared or not."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        rows.append({
+            "run": run.id,
+            "what": "map" if run.kind == "map" else "extraction",
+            "title": run.title,
+            "details": describe_run(run),
+            "by": "you" if run.owner == viewer else run.owner_name,
+            "made": pd.Timestamp(run.created, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M UTC"),
+            "points": run.n_points,
+            "seconds": round(run.seconds, 1),
+            "shared": "published" if run.published else "private",
+            "pinned": run.pinned,
+        })
+    columns = ["run", "what", "title", "details", "by", "made", "points", "seconds", "shared", "pinned"]
+    return pd.DataFrame(rows, columns=columns)
