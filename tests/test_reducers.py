@@ -48,6 +48,14 @@ def test_perplexity_too_large_for_few_points_is_clamped_and_said(blobs):
     assert any("too large for 20 points" in note for note in embedding.notes)
 
 
+def test_the_perplexity_bound_is_the_one_the_page_offers():
+    # t-SNE needs perplexity < (n - 1) / 3: the slider's top and the reducer's clamp are one number
+    from embedviz.maps.reducers.params import perplexity_limit
+
+    assert [perplexity_limit(n) for n in (4, 20, 100, 101, 1797)] == [1, 6, 32, 33, 598]
+    assert all(perplexity_limit(n) < (n - 1) / 3 for n in range(5, 500))
+
+
 def test_parameter_bounds_come_from_the_dataclass():
     specs = {s.name: s for s in param_specs(TSNEParams)}
     assert specs["perplexity"].low == 2 and specs["perplexity"].high == 100 and specs["perplexity"].default == 30

@@ -38,7 +38,8 @@ def _from_mapping(mapping: dict, source: str) -> list[str]:
     if min(names) < 0 or max(names) != len(names) - 1:
         missing = [i for i in range(len(names)) if i not in names][:5]
         raise DataError(f"{source}: class ids must run 0..N-1 without gaps; "
-                        + (f"missing {missing}." if missing else f"{len(names):,} classes, but an id of {max(names):,}."))
+                        + (f"missing {missing}." if missing
+                           else f"{len(names):,} classes, but an id of {max(names):,}."))
     return [names[i] for i in range(len(names))]
 
 

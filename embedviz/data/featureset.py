@@ -112,7 +112,8 @@ def read_feature_folder(path: Path, mmap: bool = True) -> FeatureSet:
     samples = pd.read_parquet(path / "samples.parquet") if (path / "samples.parquet").exists() else \
         pd.DataFrame({"sample_id": [str(i) for i in range(features.shape[0])]})
     _check(features, samples, path.name)
-    skipped = pd.read_csv(path / "skipped.csv") if (path / "skipped.csv").exists() else pd.DataFrame(columns=["path", "reason"])
+    skipped = pd.read_csv(path / "skipped.csv") if (path / "skipped.csv").exists() else \
+        pd.DataFrame(columns=["path", "reason"])
     manifest = json.loads((path / "manifest.json").read_text()) if (path / "manifest.json").exists() else {}
     return FeatureSet(features, samples, skipped, manifest, key=manifest.get("key", ""), path=path)
 

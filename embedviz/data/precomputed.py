@@ -37,7 +37,8 @@ from embedviz.errors import DataError
 from embedviz.hashing import sha256_file, sha256_json
 from embedviz.limits import cap
 
-__all__ = ["load_feature_set", "load_precomputed", "is_precomputed", "coordinate_columns", "images_of", "precomputed_key"]
+__all__ = ["load_feature_set", "load_precomputed", "is_precomputed", "coordinate_columns", "images_of",
+           "precomputed_key"]
 
 _VECTOR_NAMES = ("features", "feature", "embedding", "embeddings", "vector", "vectors", "x")
 _ID_NAMES = ("sample_id", "id", "ids", "path", "paths", "filename")
@@ -305,7 +306,8 @@ def _confined(value) -> str | None:
         return None
 
 
-def images_of(feature_set: FeatureSet, prefix: str | Path | None = None, roots: DataRoots | None = None) -> ImageCollection:
+def images_of(feature_set: FeatureSet, prefix: str | Path | None = None,
+              roots: DataRoots | None = None) -> ImageCollection:
     """The feature set's samples as a collection whose ``path`` column (where there is one) is read
     under ``prefix`` (default: the source file's folder) to show thumbnails; absolute paths, ``..``
     and URLs are never followed, so such rows simply have no image. With ``roots`` (a dashboard

@@ -267,7 +267,8 @@ def map_png(coords: np.ndarray, samples: pd.DataFrame, style: MapStyle, mask: np
         y += line
         swatch = int(font_size * 0.8)
         for name, colour in entries[:rows]:
-            draw.ellipse([x, y + (line - swatch) // 2 - 2, x + swatch, y + (line - swatch) // 2 + swatch - 2], fill=colour)
+            top = y + (line - swatch) // 2 - 2
+            draw.ellipse([x, top, x + swatch, top + swatch], fill=colour)
             draw.text((x + swatch + pad // 2, y), name, fill=(40, 40, 40), font=small)
             y += line
         if len(entries) > rows:

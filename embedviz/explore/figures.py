@@ -311,14 +311,16 @@ def confusion_figure(table: pd.DataFrame, *, height: int = 520) -> go.Figure:
                            "tickvals": [0, 1, 2, 3, 4, 5], "ticktext": ["0", "10", "100", "1k", "10k", "100k"]}}
     shown = {name: html.escape(name, quote=False) for name in set(labels) | set(predictions)}  # names are not markup
     fig = go.Figure(go.Scatter(
-        x=[shown[b] for _, b, _ in cells], y=[shown[a] for a, _, _ in cells], mode="markers+text" if side <= 20 else "markers",
+        x=[shown[b] for _, b, _ in cells], y=[shown[a] for a, _, _ in cells],
+        mode="markers+text" if side <= 20 else "markers",
         text=[f"{c:,}" for _, _, c in cells], textfont={"size": 10}, marker=marker,
         customdata=[[a, b] for a, b, _ in cells],
         hovertemplate="label %{y} · predicted %{x}<br>%{text} samples<extra></extra>"))
     fig.update_xaxes(title="prediction", type="category", categoryorder="array",
                      categoryarray=[shown[p] for p in predictions],
                      side="top", showgrid=False)
-    fig.update_yaxes(title="label", type="category", categoryorder="array", categoryarray=[shown[a] for a in labels[::-1]],
+    fig.update_yaxes(title="label", type="category", categoryorder="array",
+                     categoryarray=[shown[a] for a in labels[::-1]],
                      showgrid=False)
     fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       plot_bgcolor="white", uirevision="embedviz-confusion")
@@ -351,7 +353,8 @@ def separation_figure(table: pd.DataFrame, metric: str = "knn_accuracy", *, heig
     for colour, (name, part) in zip(colours, table.groupby("set", sort=False)):
         part = part.set_index(part["label"].astype(str)).reindex(labels)
         # plotly renders tick labels and hover text as HTML: a class named <a href=…> would be a link
-        figure.add_trace(go.Bar(x=[html.escape(label, quote=False) for label in labels], y=part[metric], name=html.escape(str(name)), marker_color=colour,
+        figure.add_trace(go.Bar(x=[html.escape(label, quote=False) for label in labels], y=part[metric],
+                                name=html.escape(str(name)), marker_color=colour,
                                 hovertemplate="class %{x}: %{y:.3f}<extra>" + html.escape(str(name)) + "</extra>"))
     title = "k-NN accuracy (share of a class's points whose 10 nearest mostly share it)" \
         if metric == "knn_accuracy" else "silhouette (how far a class's points sit from other classes)"

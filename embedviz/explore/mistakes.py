@@ -49,7 +49,8 @@ def why_no_mistakes(samples: pd.DataFrame) -> str | None:
 
 def _scored(samples: pd.DataFrame) -> pd.DataFrame:
     known = samples["label"].notna() & samples["prediction"].notna()
-    return pd.DataFrame({"label": samples["label"].astype("string"), "prediction": samples["prediction"].astype("string"),
+    return pd.DataFrame({"label": samples["label"].astype("string"),
+                         "prediction": samples["prediction"].astype("string"),
                          "row": np.arange(len(samples))})[known.to_numpy()]
 
 

@@ -14,7 +14,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-__all__ = ["selected_rows", "rows_in_geometry", "points_in_polygon", "ids_for_rows", "rows_for_ids", "positions_for_ids"]
+__all__ = ["selected_rows", "rows_in_geometry", "points_in_polygon", "ids_for_rows", "rows_for_ids",
+           "positions_for_ids"]
 
 
 def _selection(event: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -108,7 +108,8 @@ def cluster_points(x: np.ndarray, method: str = "kmeans", *, k: int = 10, min_cl
         chosen = np.flatnonzero(rows) if rows.dtype == bool else np.unique(rows.astype(np.int64))
     n = len(chosen)
     if n < 2:
-        raise DataError(f"Clustering needs at least 2 points; {'the filters keep' if rows is not None else 'there are'} "
+        kept = "the filters keep" if rows is not None else "there are"
+        raise DataError(f"Clustering needs at least 2 points; {kept} "
                         f"{n}. Loosen the filters or add points.")
     part = x[chosen]
     where = f"on the {space}" + (f" of {n:,} of the {total:,} points" if n < total else "")

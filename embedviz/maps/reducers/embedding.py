@@ -29,8 +29,8 @@ from embedviz.maps.reducers.params import make_params
 from embedviz.maps.reducers.timing import estimate_seconds
 from embedviz.progress import ProgressCallback, report
 
-__all__ = ["Embedding", "Sample", "sample_rows", "Placer", "place_here", "reduce", "compute_embedding", "load_embedding", "scale_for_display", "features_digest",
-           "estimate_seconds", "TINY"]
+__all__ = ["Embedding", "Sample", "sample_rows", "Placer", "place_here", "reduce", "compute_embedding",
+           "load_embedding", "scale_for_display", "features_digest", "estimate_seconds", "TINY"]
 
 #: With this many points or fewer, t-SNE and UMAP have nothing to work with: PCA places them.
 TINY = 5

@@ -9,6 +9,7 @@ goes into ``ctx.notes``. Heavy libraries are imported when first used.
 
 from __future__ import annotations
 
+import logging
 import re
 import warnings
 from dataclasses import dataclass, field, replace
@@ -18,10 +19,12 @@ import numpy as np
 
 from embedviz.errors import ReducerError
 from embedviz.maps.reducers.neighbours import Graph
-from embedviz.maps.reducers.params import GivenParams, PCAParams, TSNEParams, UMAPParams
+from embedviz.maps.reducers.params import GivenParams, PCAParams, TSNEParams, UMAPParams, perplexity_limit
 from embedviz.progress import ProgressCallback, report
 
 __all__ = ["Reducer", "REDUCERS", "Context", "available_methods", "get_reducer", "import_umap", "gpu_backend"]
+
+log = logging.getLogger(__name__)
 
 #: Frames are the map while it is being optimised: ``(raw coordinates, done, total)``.
 FrameCallback = Callable[[np.ndarray, int, int], None]
@@ -78,13 +81,13 @@ def gpu_backend() -> str | None:
 
         if not torch.cuda.is_available():
             return None
-    except Exception:
+    except (ImportError, RuntimeError, OSError):  # no torch, or a CUDA install that cannot start
         return None
     try:
         import cuml  # noqa: F401
 
         return "cuml"
-    except Exception:
+    except (ImportError, RuntimeError, OSError):  # absent, or built for another CUDA than this driver's
         return "torch"
 
 
@@ -131,10 +134,9 @@ def _place_pca(model: Any, x: np.ndarray, ctx: Context) -> np.ndarray:
 # ------------------------------------------------------------------------------------------- t-SNE
 
 def _tsne_perplexity(params: TSNEParams, n: int, ctx: Context) -> float:
-    limit = (n - 1) / 3.0
-    if params.perplexity < limit:
+    clamped = float(perplexity_limit(n))
+    if params.perplexity <= clamped:
         return params.perplexity
-    clamped = float(max(1.0, np.floor(limit - 1e-9)))
     ctx.notes.append(f"Perplexity {params.perplexity:g} is too large for {n:,} points; used {clamped:g}.")
     return clamped
 
@@ -287,8 +289,8 @@ def _cache_compiled_code() -> None:
             if isinstance(value, CPUDispatcher) and isinstance(value._cache, NullCache):
                 try:
                     value.enable_caching()
-                except Exception:  # a function numba cannot cache (a closure): it compiles as before
-                    pass
+                except Exception as exc:  # noqa: BLE001  numba's reasons vary by version; it compiles as before
+                    log.debug("numba cannot cache %s.%s: %s", name, getattr(value, "__name__", "?"), exc)
 
 
 class _Epochs:

@@ -23,10 +23,9 @@ import numpy as np
 
 from embedviz.hashing import sha256_json
 from embedviz.layout import home_dir
+from embedviz.maps.reducers.params import SCALINGS
 
 __all__ = ["SCALINGS", "Graph", "prepare", "prepared_key", "neighbour_graph", "GRAPH_K", "EXACT_LIMIT", "graph_stats"]
-
-SCALINGS = ("none", "standardise", "l2")
 
 #: Neighbours computed per point whatever was asked, so that perplexity up to 50 and
 #: n_neighbors up to 150 reuse the same graph.
