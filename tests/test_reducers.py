@@ -423,3 +423,20 @@ def test_tsne_counts_iterations_as_the_n_iter_slider_does(blobs):
                for d in embedding.details)
 
 
+
+
+def test_a_map_request_keys_the_cache_as_before_and_ignores_how_params_were_spelled():
+    from embedviz.maps.reducers import MapRequest, Sample
+
+    params = {"perplexity": 30.0, "metric": "euclidean"}
+    request = MapRequest.of("f" * 16, "tsne", params, n_components=2, seed=0)
+    assert request.key() == MapRequest.of("f" * 16, "tsne", dict(reversed(list(params.items())))).key()
+    # the key a map stored before this type existed: maps already on disk are found again
+    from embedviz.hashing import sha256_json
+
+    assert request.key() == sha256_json({"features": "f" * 16, "method": "tsne", "params": params, "n": 2,
+                                         "seed": 0})[:32]
+    keys = {request.key(), MapRequest.of("f" * 16, "tsne", params, n_components=3).key(),
+            MapRequest.of("f" * 16, "tsne", params, init_key="abc").key(),
+            MapRequest.of("f" * 16, "tsne", params, sample=Sample(100)).key()}
+    assert len(keys) == 4

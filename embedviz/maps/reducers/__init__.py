@@ -2,6 +2,7 @@
 
 from embedviz.maps.reducers.embedding import (
     Embedding,
+    MapRequest,
     Sample,
     compute_embedding,
     estimate_seconds,
@@ -23,7 +24,8 @@ from embedviz.maps.reducers.params import (
 from embedviz.maps.reducers.timing import MapProgress
 
 __all__ = [
-    "Embedding", "Sample", "compute_embedding", "load_embedding", "estimate_seconds", "features_digest", "reduce",
+    "Embedding", "MapRequest", "Sample", "compute_embedding", "load_embedding", "estimate_seconds", "features_digest",
+    "reduce",
     "scale_for_display",
     "REDUCERS", "Reducer", "available_methods", "get_reducer",
     "MapProgress", "GivenParams", "ParamSpec", "PCAParams", "TSNEParams", "UMAPParams", "make_params", "param_specs",

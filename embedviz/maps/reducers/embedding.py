@@ -14,7 +14,7 @@ import json
 import os
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,7 +29,7 @@ from embedviz.maps.reducers.params import make_params
 from embedviz.maps.reducers.timing import estimate_seconds
 from embedviz.progress import ProgressCallback, report
 
-__all__ = ["Embedding", "Sample", "sample_rows", "Placer", "place_here", "reduce", "compute_embedding",
+__all__ = ["Embedding", "MapRequest", "Sample", "sample_rows", "Placer", "place_here", "reduce", "compute_embedding",
            "load_embedding", "scale_for_display", "features_digest", "estimate_seconds", "TINY"]
 
 #: With this many points or fewer, t-SNE and UMAP have nothing to work with: PCA places them.
@@ -252,15 +252,40 @@ def reduce(
     return done(coords)
 
 
-def _cache_key(features_key: str, method: str, params: dict[str, Any], n_components: int, seed: int,
-               init_key: str, sample: Sample | None) -> str:
-    spec = {"features": features_key, "method": method, "params": params, "n": n_components, "seed": seed}
-    # Older maps (fresh start, all points) keep their keys.
-    if init_key:
-        spec["init"] = init_key
-    if sample is not None:
-        spec["sample"] = sample.describe()
-    return sha256_json(spec)[:32]
+@dataclass(frozen=True)
+class MapRequest:
+    """Which map: the features (by key), the method with its parameters, the dimensions and seed, the map a
+    warm start began from, and the sample it was fitted on. :meth:`key` names it in the map cache.
+
+    ``params`` is the method's full parameter dataclass as a dict (defaults included), so two requests that
+    differ only in how they were spelled have one key.
+    """
+
+    features_key: str
+    method: str
+    params: tuple[tuple[str, Any], ...]
+    n_components: int = 2
+    seed: int = 0
+    init_key: str = ""
+    sample: Sample | None = None
+
+    @classmethod
+    def of(cls, features_key: str, method: str, params: dict[str, Any], *, n_components: int = 2, seed: int = 0,
+           init_key: str = "", sample: Sample | None = None) -> MapRequest:
+        return cls(features_key, method, tuple(sorted(params.items())), n_components, seed, init_key, sample)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The serialised form (the one the cache key hashes)."""
+        out = {"features": self.features_key, "method": self.method, "params": dict(self.params),
+               "n": self.n_components, "seed": self.seed}
+        if self.init_key:  # older maps (fresh start, all points) keep their keys
+            out["init"] = self.init_key
+        if self.sample is not None:
+            out["sample"] = self.sample.describe()
+        return out
+
+    def key(self) -> str:
+        return sha256_json(self.to_dict())[:32]
 
 
 def load_embedding(key: str, cache_dir: Path | None = None) -> Embedding | None:
@@ -272,9 +297,9 @@ def load_embedding(key: str, cache_dir: Path | None = None) -> Embedding | None:
         meta = json.loads(str(data["meta"]))
         raw = data["raw"] if "raw" in data.files else None
         return Embedding(data["coords"], meta["method"], meta["params"], meta["n_components"],
-                         meta["random_state"], meta["seconds"], tuple(meta["notes"]), key, True, raw,
-                         False, meta.get("backend", ""), meta.get("init_from", ""),
-                         tuple(meta.get("details", ())))
+                         meta["random_state"], meta["seconds"], notes=tuple(meta["notes"]), key=key,
+                         from_cache=True, raw=raw, backend=meta.get("backend", ""),
+                         init_from=meta.get("init_from", ""), details=tuple(meta.get("details", ())))
 
 
 def compute_embedding(
@@ -307,8 +332,8 @@ def compute_embedding(
                            and not init.partial) else None
     if sample is not None and not 0 < sample.size < len(features):
         sample = None
-    key = _cache_key(features_key, reducer.name, asdict(p), n_components, random_state,
-                     usable_init.key if usable_init is not None else "", sample)
+    key = MapRequest.of(features_key, reducer.name, asdict(p), n_components=n_components, seed=random_state,
+                        init_key=usable_init.key if usable_init is not None else "", sample=sample).key()
     folder = cache_dir or home_dir() / "embeddings"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.npz"
@@ -328,6 +353,4 @@ def compute_embedding(
         tmp = folder / f".{key}.{uuid.uuid4().hex[:8]}.npz"
         np.savez(tmp, coords=result.coords, raw=result.raw, meta=np.array(json.dumps(meta)))
         os.replace(tmp, path)
-    return Embedding(result.coords, result.method, result.params, n_components, random_state, result.seconds,
-                     result.notes, key, False, result.raw, result.partial, result.backend, result.init_from,
-                     result.details)
+    return replace(result, key=key, from_cache=False)
