@@ -121,8 +121,14 @@ async def _extraction(browser, url: str, folder: Path, result: dict) -> None:
     await page.keyboard.press("Enter")
     await page.locator("[data-testid='stRadio'] label", has_text="Random (untrained baseline)").click()
     await page.locator("[data-testid='stSidebar']", has_text="resnet18").wait_for(timeout=120_000)
-    await page.locator("[data-testid='stSidebarNav'] a", has_text="Extract").click()
-    await page.get_by_role("button", name="Extract features").click()
+    try:
+        await page.wait_for_function(READY, arg="Data & model", timeout=120_000)  # the choice's rerun is over
+        await page.locator("[data-testid='stSidebarNav'] a", has_text="Extract").click()
+        await page.wait_for_function(READY, arg="Extract features", timeout=120_000)
+        await page.get_by_role("button", name="Extract features").click(timeout=120_000)
+    except Exception:
+        await page.screenshot(path=str(Path(tempfile.gettempdir()) / "load_benchmark_failure.png"), full_page=True)
+        raise
     result["started"] = time.monotonic()
     done = page.get_by_text(re.compile(r"^Extracted [0-9,]+ feature vectors"))
     await done.first.wait_for(timeout=900_000)
