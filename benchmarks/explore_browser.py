@@ -1,6 +1,7 @@
 """The Explore page in a real browser at 1,000 to 1,000,000 points, in one invocation.
 
-Run:  python benchmarks/explore_browser.py [--sizes 1000,100000,300000,1000000] [--chromium /usr/bin/chromium]
+Run:  python -m benchmarks explore_browser [--sizes 1000,100000,300000,1000000] [--chromium /usr/bin/chromium]
+      [--json PATH]
 
 One ``streamlit run app.py`` serves every size; Debian's Chromium (headless, software WebGL)
 drives it with Playwright. For each size a seeded map of 20 Gaussian classes (Metascatter's
@@ -20,22 +21,22 @@ first one (1,000 points) is the baseline the others are compared with.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):  # run as ``python benchmarks/explore_browser.py``: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.report import make_parser, save  # noqa: E402
+from benchmarks.server import serve  # noqa: E402
+
 WANTS = (10_000, 60_000)
 
 
@@ -64,34 +65,6 @@ def box_holding(xy: np.ndarray, count: int) -> tuple[float, float, float, float]
         low, high = (half, high) if inside < count else (low, half)
     half = (low + high) / 2
     return centre[0] - half, centre[0] + half, centre[1] - half, centre[1] + half
-
-
-@contextlib.contextmanager
-def serve(home: Path, data_roots: Path | None = None):
-    """The app on a free port, with ``home`` as its store and ``data_roots`` as its shared folder (the
-    benchmarks read their data through "Path on this server", which is off unless a folder is shared)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "EMBEDVIZ_HOME": str(home), "EMBEDVIZ_WARMUP": "0",
-           **({"EMBEDVIZ_DATA_ROOTS": str(data_roots)} if data_roots else {})}
-    log = open(home / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
 
 
 _DRAWN = """() => { const p = document.querySelector('.js-plotly-plot');
@@ -174,29 +147,31 @@ def measure(page, url: str, n: int, path: Path, xy: np.ndarray) -> dict:
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> dict:
+    parser = make_parser("explore_browser", __doc__)
     parser.add_argument("--sizes", default="1000,100000,300000,1000000")
     parser.add_argument("--chromium", default=os.environ.get("EMBEDVIZ_CHROMIUM", "/usr/bin/chromium"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     from playwright.sync_api import sync_playwright
 
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
           f"headless Chromium ({args.chromium}), software WebGL")
     rows = []
-    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as home, serve(Path(home), Path(tmp)) as url, \
-            sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=args.chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
-        for n in sizes:
-            path, xy = make_map(n, Path(tmp))
-            context = browser.new_context(viewport={"width": 1400, "height": 1000})
-            result = measure(context.new_page(), url, n, path, xy)
-            context.close()
-            rows.append(result)
-            print({k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items()}, flush=True)
-        browser.close()
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as home:
+        # the maps are read through "Path on this server", which is off unless a folder is shared
+        env = {"EMBEDVIZ_WARMUP": "0", "EMBEDVIZ_DATA_ROOTS": tmp}
+        with serve(Path(home), Path(home) / "streamlit.log", env) as url, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=args.chromium, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+            for n in sizes:
+                path, xy = make_map(n, Path(tmp))
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                result = measure(context.new_page(), url, n, path, xy)
+                context.close()
+                rows.append(result)
+                print({k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items()}, flush=True)
+            browser.close()
     base = rows[0]["draw_s"]
     print(f"\n| points | drawn (s) | vs {rows[0]['points']:,} | websocket (MB) | box ~10k (s) | box ~60k (s) | pan (s) |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
@@ -208,6 +183,9 @@ def main() -> None:
     for r in rows:
         if r.get("note"):
             print(f"{r['points']:,}: {r['note']}")
+    for r in rows:
+        r["draw_vs_first"] = r["draw_s"] / base
+    return save("explore_browser", args, {"chromium": args.chromium, "sizes": rows})
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""Extraction speed, in one invocation, on the same JPEG files and the same model:
+"""Extraction speed: a per-image loop, embedviz's pipeline and the model alone, on the same JPEGs.
+
+In one invocation, on the same JPEG files and the same model:
 
 1. the per-image loop the write-ups use (open, torchvision transforms, ``model(x[None])``);
 2. embedviz's pipeline (``extract_features``: decode workers, batches, inference mode);
@@ -7,21 +9,26 @@
 Then a kill at half-way and a rerun against a full run (resume cost, identical features), and
 reopening a stored set of 10,000 x 512 features.
 
-Run: python benchmarks/extract.py [--images N] [--model resnet18] [--size 224] [--device auto]
+Run: python -m benchmarks extract [--images N] [--model resnet18] [--size 224] [--device auto] [--json PATH]
 Only the ratios are meant to be compared across machines; these machines are noisy.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+if __package__ in (None, ""):  # run as ``python benchmarks/extract.py``: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.report import make_parser, save  # noqa: E402
 
 
 def make_jpegs(folder: Path, count: int, seed: int = 0) -> Path:
@@ -95,25 +102,25 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> dict:
+    parser = make_parser("extract", __doc__)
     parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--model", default="resnet18")
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--workers", type=int, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     import torch
 
-    from embedviz.extract.engine import auto_batch_size, auto_workers
-    from embedviz.errors import Cancelled
-    from embedviz.extract.features import compute_features, extract_features, resolve_device
+    from embedviz.data.featureset import FeatureSet
     from embedviz.data.images import load_folder
+    from embedviz.errors import Cancelled
+    from embedviz.extract.engine import auto_batch_size, auto_workers
+    from embedviz.extract.features import compute_features, extract_features, resolve_device
     from embedviz.extract.models import load_model
     from embedviz.extract.preprocessing import make_preprocessing
-    from embedviz.data.featureset import FeatureSet
     from embedviz.extract.store import FeatureStore
 
     device = resolve_device(args.device)
@@ -184,9 +191,19 @@ def main() -> None:
         t = time.perf_counter()
         again = FeatureStore(tmp / "store").get("bench10k")
         float(np.asarray(again.features).sum())  # touch every page of the memory map
-        print(f"  reopening 10,000 x 512 stored features: {time.perf_counter() - t:.3f} s")
+        reopen = time.perf_counter() - t
+        print(f"  reopening 10,000 x 512 stored features: {reopen:.3f} s")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return save("extract", args, {
+        "images": n, "model": args.model, "size": args.size, "device": str(device), "batch_size": batch,
+        "workers": workers, "torch": torch.__version__, "threads": torch.get_num_threads(),
+        "images_per_s": rate, "pipeline_vs_ceiling": rate["embedviz pipeline"] / rate["model alone (ceiling)"],
+        "pipeline_vs_per_image": rate["embedviz pipeline"] / rate["per-image loop"],
+        "resume": {"full_s": full_seconds, "stopped_after_s": killed, "rerun_s": rerun,
+                   "resumed_images": resumed.manifest["resumed_images"], "rerun_vs_full": rerun / full_seconds,
+                   "identical": bool(same)},
+        "reopen_10k_x_512_s": reopen})
 
 
 if __name__ == "__main__":

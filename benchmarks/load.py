@@ -1,6 +1,6 @@
 """Load test on loopback: N browser sessions browse the demo while one extraction runs.
 
-    python benchmarks/load.py [--sessions 10] [--images 1500] [--seconds 240]
+    python -m benchmarks load [--sessions 10] [--images 1500] [--seconds 240] [--json PATH]
 
 Starts ``streamlit run app.py`` on a free port with a fresh ``$EMBEDVIZ_HOME``, warms it (the demo's
 features and map are made once), then, in one asyncio loop driving Debian's Chromium:
@@ -15,12 +15,12 @@ Each session opens the app once, then moves from page to page through the sideba
 user does (one Streamlit session, no reload). A page's response time runs from the click until its
 title is shown, its map (if any) has drawn and Streamlit has finished the script run. Errors are Streamlit exception boxes, error alerts and
 pages that did not become ready within two minutes. Prints the times (median, 90th percentile,
-max) per page, alone and under load, with their ratio. Bounded by ``--seconds`` of load.
+max) per page, alone and under load, with their ratio. Bounded by ``--seconds`` of load. Exits with
+status 1 (after printing and writing the figures) when a page showed an error.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import re
@@ -33,9 +33,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from explore_browser import serve  # the same way of starting the app on a free port
+if __package__ in (None, ""):  # run as ``python benchmarks/load.py``: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.report import make_parser, save  # noqa: E402
+from benchmarks.server import start  # noqa: E402
+
 CHROMIUM = os.environ.get("EMBEDVIZ_CHROMIUM", "/usr/bin/chromium")
 #: (sidebar link text, the page's title, whether it draws a map)
 PAGES = [("app", "embedviz", True), ("Explore", "Explore", True), ("Reduce", "Reduce to a map", True),
@@ -48,24 +51,6 @@ READY = """title => {
 }"""
 MAP = """() => { const p = document.querySelector('.js-plotly-plot');
   return p && p._fullData && p._fullData.length > 0 && (p.querySelector('canvas') || p.querySelector('.point')); }"""
-
-
-def _server_process(home: Path) -> int:
-    """The pid of the ``streamlit run`` serving ``home`` (started by :func:`serve`; its decode
-    workers share its command and environment, and come later)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                environ = (entry / "environ").read_bytes()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"streamlit" in cmdline and f"EMBEDVIZ_HOME={home}".encode() in environ.split(b"\0"):
-                found.append(int(entry.name))
-    if not found:
-        raise RuntimeError("the streamlit server is not running")
-    return min(found)
 
 
 def _images(folder: Path, n: int) -> Path:
@@ -136,8 +121,14 @@ async def _extraction(browser, url: str, folder: Path, result: dict) -> None:
     await page.keyboard.press("Enter")
     await page.locator("[data-testid='stRadio'] label", has_text="Random (untrained baseline)").click()
     await page.locator("[data-testid='stSidebar']", has_text="resnet18").wait_for(timeout=120_000)
-    await page.locator("[data-testid='stSidebarNav'] a", has_text="Extract").click()
-    await page.get_by_role("button", name="Extract features").click()
+    try:
+        await page.wait_for_function(READY, arg="Data & model", timeout=120_000)  # the choice's rerun is over
+        await page.locator("[data-testid='stSidebarNav'] a", has_text="Extract").click()
+        await page.wait_for_function(READY, arg="Extract features", timeout=120_000)
+        await page.get_by_role("button", name="Extract features").click(timeout=120_000)
+    except Exception:
+        await page.screenshot(path=str(Path(tempfile.gettempdir()) / "load_benchmark_failure.png"), full_page=True)
+        raise
     result["started"] = time.monotonic()
     done = page.get_by_text(re.compile(r"^Extracted [0-9,]+ feature vectors"))
     await done.first.wait_for(timeout=900_000)
@@ -192,13 +183,16 @@ def _summary(times: dict[str, list[float]]) -> dict[str, tuple[float, float, flo
     return out
 
 
-async def main(args) -> int:
+async def run(args) -> dict:
+    """The load test; returns its figures (``errors`` and ``alone_errors`` list what went wrong)."""
     from playwright.async_api import async_playwright
 
     home = Path(tempfile.mkdtemp(prefix="embedviz-load-"))
     folder = _images(Path(tempfile.mkdtemp(prefix="embedviz-load-images-")), args.images)
-    with serve(home, folder) as url:
-        server = _server_process(home)
+    # the extraction reads the images through "Path on this server", which is off unless a folder is shared
+    env = {"EMBEDVIZ_WARMUP": "0", "EMBEDVIZ_DATA_ROOTS": str(folder)}
+    with start(home, home / "streamlit.log", env) as running:
+        url, server = running.url, running.pid
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
@@ -251,13 +245,32 @@ async def main(args) -> int:
     print(f"page visits under load: {total}; errors: {len(errors)} (alone: {len(alone_errors)})")
     for line in (alone_errors + errors)[:20]:
         print("  ", line)
-    return 1 if errors or alone_errors else 0
+
+    def pages(summary: dict) -> dict:
+        return {name: {"median_s": m, "p90_s": p90, "max_s": top, "visits": visits}
+                for name, (m, p90, top, visits) in summary.items()}
+
+    return {"sessions": args.sessions, "images": args.images, "seconds": args.seconds, "alone": pages(base),
+            "under_load": pages(load), "median_ratio": {name: load[name][0] / base[name][0]
+                                                         for name in load if name in base},
+            "extraction": {"text": extraction.get("text"), "seconds": extraction.get("seconds"),
+                           "outlasted_browsing": overlap} if args.images else None,
+            "cpu": {"wall_s": cpu[2], "cores": cores, "server_s": cpu[0], "browsers_s": cpu[1]},
+            "visits_under_load": total, "errors": errors, "alone_errors": alone_errors}
 
 
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> dict:
+    parser = make_parser("load", __doc__)
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--images", type=int, default=1500, help="0: no extraction, browsing alone")
     parser.add_argument("--seconds", type=float, default=240)
     parser.add_argument("--baseline", type=float, default=60, help="seconds of one session alone first")
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    args = parser.parse_args(argv)
+    figures = save("load", args, asyncio.run(run(args)))
+    if figures["errors"] or figures["alone_errors"]:
+        sys.exit(1)
+    return figures
+
+
+if __name__ == "__main__":
+    main()

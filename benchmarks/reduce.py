@@ -1,6 +1,6 @@
 """Our reducers against the calls the write-ups make, on the same features in one invocation.
 
-Run:  python benchmarks/reduce.py [--sizes 10000,50000] [--dim 512] [--large 100000] [--cli]
+Run:  python -m benchmarks reduce [--sizes 10000,50000] [--dim 512] [--large 100000] [--cli] [--json PATH]
 
 Features are a seeded mixture of 20 clusters, each spread over its own 16-dimensional subspace
 of a 512-dimensional space, non-negative like pooled CNN features (float32).
@@ -18,7 +18,6 @@ Only ratios within one run are meaningful; the machine is noisy.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import resource
@@ -29,6 +28,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+if __package__ in (None, ""):  # run as ``python benchmarks/reduce.py``: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.report import make_parser, save  # noqa: E402
 
 
 def mixture(n: int, d: int = 512, k: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +68,8 @@ def ours(x, method, params=None, **kw):
     return compute_embedding(x, method, params or {}, **kw)
 
 
-def versus(sizes: list[int], dim: int, skip_sklearn_above: int) -> None:
+def versus(sizes: list[int], dim: int, skip_sklearn_above: int) -> list[dict]:
+    rows = []
     print("\n## Our methods against the library defaults (seconds, trustworthiness@10)\n")
     print("| points | method | theirs s | theirs trust | ours s | ours trust | speed-up |")
     print("|---:|---|---:|---:|---:|---:|---:|")
@@ -79,7 +84,9 @@ def versus(sizes: list[int], dim: int, skip_sklearn_above: int) -> None:
             their_s = their_t = float("nan")
         with tempfile.TemporaryDirectory() as cache:
             mine, my_s = timed(lambda: ours(x, "tsne", cache_dir=Path(cache)))
-        print(f"| {n:,} | t-SNE | {their_s:.1f} | {their_t:.4f} | {my_s:.1f} | {trust(x, mine.coords):.4f} "
+        rows.append({"points": n, "method": "tsne", "theirs_s": their_s, "theirs_trust": their_t, "ours_s": my_s,
+                     "ours_trust": trust(x, mine.coords), "speed_up": their_s / my_s})
+        print(f"| {n:,} | t-SNE | {their_s:.1f} | {their_t:.4f} | {my_s:.1f} | {rows[-1]['ours_trust']:.4f} "
               f"| {their_s / my_s:.1f}x |", flush=True)
         from embedviz.maps.reducers.methods import import_umap
 
@@ -88,11 +95,15 @@ def versus(sizes: list[int], dim: int, skip_sklearn_above: int) -> None:
         theirs, their_s = timed(lambda: umap.UMAP(random_state=0).fit_transform(x))
         with tempfile.TemporaryDirectory() as cache:
             mine, my_s = timed(lambda: ours(x, "umap", cache_dir=Path(cache)))
-        print(f"| {n:,} | UMAP | {their_s:.1f} | {trust(x, theirs):.4f} | {my_s:.1f} | {trust(x, mine.coords):.4f} "
-              f"| {their_s / my_s:.1f}x |", flush=True)
+        rows.append({"points": n, "method": "umap", "theirs_s": their_s, "theirs_trust": trust(x, theirs),
+                     "ours_s": my_s, "ours_trust": trust(x, mine.coords), "speed_up": their_s / my_s})
+        print(f"| {n:,} | UMAP | {their_s:.1f} | {rows[-1]['theirs_trust']:.4f} | {my_s:.1f} "
+              f"| {rows[-1]['ours_trust']:.4f} | {their_s / my_s:.1f}x |", flush=True)
+    return rows
 
 
-def slider_moves(n: int, dim: int) -> None:
+def slider_moves(n: int, dim: int) -> list[dict]:
+    rows = []
     print(f"\n## Slider moves at {n:,} x {dim} (from the previous map; seconds)\n")
     print("| change | first updated frame | finished | map moved (Procrustes disparity) |")
     print("|---|---:|---:|---:|")
@@ -109,11 +120,16 @@ def slider_moves(n: int, dim: int) -> None:
                          on_frame=lambda coords, done, total: frames.append(time.perf_counter() - start))
             finished = time.perf_counter() - start
             first = frames[0] if frames else finished
-            print(f"| {method} {name} {before} -> {after} | {first:.2f} | {finished:.2f} "
-                  f"| {procrustes(previous.coords, moved.coords)[2]:.4f} |", flush=True)
+            disparity = procrustes(previous.coords, moved.coords)[2]
+            rows.append({"method": method, "parameter": name, "before": before, "after": after,
+                         "first_frame_s": first, "finished_s": finished, "procrustes_disparity": disparity})
+            print(f"| {method} {name} {before} -> {after} | {first:.2f} | {finished:.2f} | {disparity:.4f} |",
+                  flush=True)
+    return rows
 
 
-def cli_runs(n: int, dim: int) -> None:
+def cli_runs(n: int, dim: int) -> dict[str, float]:
+    seconds = {}
     print(f"\n## UMAP from the command line, {n:,} x {dim}, two fresh processes (seconds)\n")
     x, _ = mixture(n, dim)
     with tempfile.TemporaryDirectory() as home:
@@ -125,13 +141,16 @@ def cli_runs(n: int, dim: int) -> None:
             start = time.perf_counter()
             subprocess.run([sys.executable, "-m", "embedviz", "reduce", "--features", str(path), "--method", "umap",
                             "--out", str(out)], check=True, env=env, capture_output=True)
-            print(f"- {run}: {time.perf_counter() - start:.1f} s", flush=True)
+            seconds[run] = time.perf_counter() - start
+            print(f"- {run}: {seconds[run]:.1f} s", flush=True)
             # the map itself is cached now; the next process must compute it again
             for stale in Path(home, "embeddings").glob("*.npz"):
                 stale.unlink()
+    return seconds
 
 
-def large(n: int, dim: int) -> None:
+def large(n: int, dim: int) -> list[dict]:
+    rows = []
     print(f"\n## Every method at {n:,} x {dim}\n")
     print("| method | seconds | peak memory of the process so far (GiB) |")
     print("|---|---:|---:|")
@@ -142,29 +161,34 @@ def large(n: int, dim: int) -> None:
             _, seconds = timed(lambda: ours(x, method, cache_dir=Path(cache),
                                             progress=lambda done, total, message: steps.append(message)))
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+            rows.append({"points": n, "method": method, "seconds": seconds, "progress_updates": len(steps),
+                         "peak_gib": peak})
             print(f"| {method} ({len(steps)} progress updates) | {seconds:.1f} | {peak:.1f} |", flush=True)
+    return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> dict:
+    parser = make_parser("reduce", __doc__)
     parser.add_argument("--sizes", default="10000,50000")
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--skip-sklearn-above", type=int, default=50_000)
     parser.add_argument("--large", type=int, default=0)
     parser.add_argument("--cli", action="store_true")
     parser.add_argument("--only", choices=("versus", "sliders", "cli", "large"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     os.environ.setdefault("EMBEDVIZ_HOME", tempfile.mkdtemp(prefix="embedviz-bench-"))
     print(f"# Reducers on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    figures: dict = {"dim": args.dim}
     if args.only in (None, "versus"):
-        versus(sizes, args.dim, args.skip_sklearn_above)
+        figures["versus"] = versus(sizes, args.dim, args.skip_sklearn_above)
     if args.only in (None, "sliders"):
-        slider_moves(sizes[0], args.dim)
+        figures["sliders"] = slider_moves(sizes[0], args.dim)
     if args.cli or args.only == "cli":
-        cli_runs(sizes[0], args.dim)
+        figures["cli_umap_s"] = cli_runs(sizes[0], args.dim)
     if args.large or args.only == "large":
-        large(args.large or 100_000, args.dim)
+        figures["large"] = large(args.large or 100_000, args.dim)
+    return save("reduce", args, figures)
 
 
 if __name__ == "__main__":

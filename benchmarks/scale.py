@@ -1,4 +1,6 @@
-"""Work at scale, measured in one invocation.
+"""Work at scale: the Ray engine against the local one, and a map of a million points.
+
+Measured in one invocation.
 
 ``--part extract``: the same JPEG files through the same model with the local engine and then
 with the Ray engine on a local Ray cluster started here (``--ray-cpus``), or on the cluster at
@@ -10,9 +12,9 @@ clusters, each spread over its own 16-dimensional subspace), fitted on a stratif
 rest placed in parallel batches; seconds per stage, peak memory of the process, and the
 trustworthiness of the sample against the same number of points fitted alone.
 
-Run: python benchmarks/scale.py --part extract [--images 1024] [--model resnet18] [--batch-size 32]
-            [--device auto] [--num-gpus-per-worker N] [--address ADDR]
-     python benchmarks/scale.py --part map [--points 1000000] [--dim 512] [--method tsne]
+Run: python -m benchmarks scale --part extract [--images 1024] [--model resnet18] [--batch-size 32]
+            [--device auto] [--num-gpus-per-worker N] [--address ADDR] [--json PATH]
+     python -m benchmarks scale --part map [--points 1000000] [--dim 512] [--method tsne] [--json PATH]
 """
 
 from __future__ import annotations
@@ -28,18 +30,20 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+if __package__ in (None, ""):  # run as ``python benchmarks/scale.py``: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.report import make_parser, save  # noqa: E402
 
 
 def _peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def extract_part(args: argparse.Namespace) -> None:
-    from extract import make_jpegs
-
-    from embedviz.extract.features import RayOptions, extract_features
+def extract_part(args: argparse.Namespace) -> dict:
+    from benchmarks.extract import make_jpegs
     from embedviz.data.images import load_collection
+    from embedviz.extract.features import RayOptions, extract_features
     from embedviz.extract.models import load_model
     from embedviz.extract.ray_engine import cluster_summary, connect
 
@@ -78,11 +82,15 @@ def extract_part(args: argparse.Namespace) -> None:
         print(f"Ray engine run {i}: {seconds:.1f} s = {n / seconds:.1f} img/s = {local_s / seconds:.2f}x the local "
               f"engine (target >= 0.8x); after its first batch {steady[i - 1]:.1f} img/s")
     print(f"features identical: {same}; device {distributed.manifest['device']}")
+    return {"images": n, "model": args.model, "batch_size": args.batch_size, "cluster": cluster,
+            "local_s": local_s, "local_images_per_s": n / local_s, "ray_connect_s": connect_s,
+            "ray_runs_s": runs, "ray_vs_local": [local_s / seconds for seconds in runs],
+            "ray_after_first_batch_images_per_s": steady, "identical": bool(same),
+            "device": distributed.manifest["device"]}
 
 
-def map_part(args: argparse.Namespace) -> None:
-    from reduce import mixture, trust
-
+def map_part(args: argparse.Namespace) -> dict:
+    from benchmarks.reduce import mixture, trust
     from embedviz.maps.reducers import Sample, compute_embedding
 
     start = time.perf_counter()
@@ -110,11 +118,16 @@ def map_part(args: argparse.Namespace) -> None:
           f"{total_s:.1f} s (target < 900 s); peak memory {_peak_gib():.2f} GiB (target < 8)")
     for note in embedding.notes + embedding.details:
         print(f"  note: {note}")
-    print(f"trustworthiness@10 on 2,000 random points: {trust(x, embedding.coords):.4f}")
+    trustworthiness = trust(x, embedding.coords)
+    print(f"trustworthiness@10 on 2,000 random points: {trustworthiness:.4f}")
+    return {"points": args.points, "dim": args.dim, "method": args.method, "sample": args.sample,
+            "features_gib": x.nbytes / 2**30, "make_s": make_s, "total_s": total_s, "peak_gib": _peak_gib(),
+            "stages": [{"at_s": at - start, "stage": name} for at, name in stages],
+            "notes": list(embedding.notes + embedding.details), "trustworthiness": trustworthiness}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> dict:
+    parser = make_parser("scale", __doc__)
     parser.add_argument("--part", choices=("extract", "map"), required=True)
     parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--model", default="resnet18")
@@ -128,8 +141,9 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--sample", type=int, default=50_000)
     parser.add_argument("--method", default="tsne", choices=("tsne", "umap", "pca"))
-    args = parser.parse_args()
-    extract_part(args) if args.part == "extract" else map_part(args)
+    args = parser.parse_args(argv)
+    figures = extract_part(args) if args.part == "extract" else map_part(args)
+    return save("scale", args, {"part": args.part, **figures})
 
 
 if __name__ == "__main__":

@@ -17,46 +17,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT)]
 
 import journey_data  # noqa: E402
 
+from benchmarks.server import serve  # noqa: E402
+
 CHROMIUM = os.environ.get("EMBEDVIZ_CHROMIUM", "/usr/bin/chromium")
 PROBLEMS: list[str] = []
-
-
-@contextmanager
-def serve(home: Path, shared: Path, log: Path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "EMBEDVIZ_HOME": str(home), "EMBEDVIZ_DATA_ROOTS": str(shared)}
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                                 "--server.address", "127.0.0.1", "--server.headless", "true"],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.3)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(10)
 
 
 def wait_for_map(page, timeout_ms: int = 180_000) -> None:
@@ -214,7 +187,7 @@ def main() -> None:
             journey_data.train(root, data, 240)
         args.out.mkdir(parents=True, exist_ok=True)
         log = Path(scratch) / "streamlit.log"
-        with serve(Path(scratch) / "home", data, log) as url:
+        with serve(Path(scratch) / "home", log, {"EMBEDVIZ_DATA_ROOTS": str(data)}) as url:
             try:
                 walk(url, data, args.out)
             finally:

@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
+from benchmarks import server
+
+ARTIFACTS = server.ROOT / "test-artifacts"
 CHROMIUM = os.environ.get("EMBEDVIZ_CHROMIUM", "/usr/bin/chromium")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -42,29 +32,13 @@ def browser():
 
 @contextlib.contextmanager
 def serve(home: Path, log_path: Path, env: dict[str, str] | None = None):
-    """``streamlit run app.py`` with ``EMBEDVIZ_HOME=home`` (and ``env``) on a free port; yields its URL."""
-    port = _free_port()
-    env = {**os.environ, "EMBEDVIZ_HOME": str(home), **(env or {})}
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            start = time.monotonic()
-            while True:
-                try:
-                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
-                    break
-                except OSError:
-                    if time.monotonic() - start > 60 or proc.poll() is not None:
-                        pytest.fail(f"streamlit did not start; see {log_path}")
-                    time.sleep(0.3)
+    """``streamlit run app.py`` with ``EMBEDVIZ_HOME=home`` (and ``env``) on a free port; yields its URL
+    (:func:`benchmarks.server.serve`, which the benchmarks start the app with too)."""
+    try:
+        with server.serve(home, log_path, env) as url:
             yield url
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    except server.ServerDidNotStart as exc:
+        pytest.fail(str(exc))
 
 
 _LOGS: list[Path] = []  # the servers' logs, whose last lines go into a failing test's report
