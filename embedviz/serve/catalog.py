@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from embedviz.data.spec import DatasetSpec
 from embedviz.errors import EmbedVizError
+from embedviz.extract.spec import ModelSpec
 from embedviz.layout import home_dir
 
 if TYPE_CHECKING:
@@ -274,33 +276,19 @@ def _number(value: Any) -> str:
 
 
 def _data_name(dataset: dict[str, Any] | None) -> str:
-    """The data a run was made from, by name: the demo, or the file or folder's own name (never the
-    server's path to it)."""
-    dataset = dataset or {}
-    if dataset.get("kind") == "demo":
-        return "the demo digits"
-    name = os.path.basename(str(dataset.get("path", "")).rstrip("/\\")) or "images"
-    if dataset.get("kind") == "features":
-        return f"features {name}"
-    return f"upload {name}" if dataset.get("via") == "upload" else name
+    """The data a run was made from, by name (never the server's path to it)."""
+    try:
+        return DatasetSpec.from_dict(dataset).name()
+    except EmbedVizError:  # a run recorded by a later version: say what is sure
+        return "images"
 
 
 def _model_name(model: dict[str, Any] | None) -> str:
     """``demo CNN (early checkpoint)``, ``raw pixels``, ``resnet18 (weights.pth)``, ..."""
-    from embedviz.extract.models import DEMO, PIXELS
-
-    model = model or {}
-    architecture = str(model.get("architecture", "?"))
-    weights = model.get("weights")
-    if architecture == DEMO:
-        from embedviz.data.demo import EARLY_WEIGHTS
-
-        name = "demo CNN (early checkpoint)" if weights == str(EARLY_WEIGHTS) else "demo CNN (final)"
-    elif architecture == PIXELS:
-        name = "raw pixels"
-    else:
-        name = architecture + (f" ({os.path.basename(str(weights))})" if weights else "")
-    return name + (" with its own preprocessing" if model.get("preprocessing") else "")
+    try:
+        return ModelSpec.from_dict(model).name()
+    except EmbedVizError:
+        return str((model or {}).get("architecture", "?"))
 
 
 def _reducer_name(reducer: dict[str, Any]) -> str:
