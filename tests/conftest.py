@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 # Servers and AppTests started by the tests do not compile UMAP in the background (a minute of
-# both cores); tests/test_warmup.py checks the warm-up itself.
+# both cores); tests/serve/test_warmup.py checks the warm-up itself.
 os.environ.setdefault("EMBEDVIZ_WARMUP", "0")
 
 

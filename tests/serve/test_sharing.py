@@ -230,7 +230,7 @@ def test_a_run_opened_from_the_runs_page_is_coloured_by_label_and_says_how_it_wa
 
     from streamlit.testing.v1 import AppTest
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     monkeypatch.chdir(root)
     at = AppTest.from_file(str(root / "app.py"), default_timeout=240)
     at.session_state["ev_method"] = "pca"

@@ -150,7 +150,7 @@ def _compare_page(monkeypatch, **state):
 
     from streamlit.testing.v1 import AppTest
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     monkeypatch.chdir(root)
     at = AppTest.from_file(str(root / "app.py"), default_timeout=240)
     at.session_state["ev_method"] = "pca"
@@ -188,7 +188,7 @@ def test_one_chosen_set_is_one_line_and_a_button_that_adds_the_other_checkpoint(
 
 def test_images_with_one_feature_set_say_what_to_do_instead_of_an_empty_box(monkeypatch, tmp_path):
     """Issue 17, item 9: raw pixels of one's own images gave a disabled "No options to select" box."""
-    from .conftest import make_image_folder
+    from tests.conftest import make_image_folder
 
     folder = make_image_folder(tmp_path / "shapes", per_class=6)
     monkeypatch.setenv("EMBEDVIZ_DATA_ROOTS", str(tmp_path))

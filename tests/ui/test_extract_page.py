@@ -18,7 +18,7 @@ from embedviz.progress import Rate
 from embedviz.serve.access import Viewer
 from embedviz.serve.jobs import Job, JobRunner
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ME = Viewer("browser:extract-page-test", "a guest (browser extrac)")
 
 

@@ -227,7 +227,7 @@ def write_pid_and_hang(path: str, progress) -> None:
 _SERVER = """
 import os, sys, time
 from embedviz.serve.jobs import JobRunner, Task
-from tests.test_hosting_jobs import write_pid_and_hang
+from tests.serve.test_hosting_jobs import write_pid_and_hang
 JobRunner().submit("hang", "hang", Task(write_pid_and_hang, (sys.argv[1],)), owner="alice")
 while not os.path.exists(sys.argv[1]):
     time.sleep(0.05)
@@ -240,7 +240,7 @@ def test_a_job_ends_when_the_server_that_started_it_is_gone(tmp_path):
     import subprocess
 
     pid_file = tmp_path / "job.pid"
-    subprocess.run([sys.executable, "-c", _SERVER, str(pid_file)], cwd=Path(__file__).parents[1], timeout=180,
+    subprocess.run([sys.executable, "-c", _SERVER, str(pid_file)], cwd=Path(__file__).parents[2], timeout=180,
                    check=True)
     pid = int(pid_file.read_text())
     end = time.monotonic() + 20
@@ -292,7 +292,7 @@ def test_a_jobs_decode_workers_end_with_it_when_the_server_is_gone(tmp_path):
     import subprocess
 
     pid_file = tmp_path / "job.pids"
-    subprocess.run([sys.executable, "-c", _SERVER_WITH_WORKERS, str(pid_file)], cwd=Path(__file__).parents[1],
+    subprocess.run([sys.executable, "-c", _SERVER_WITH_WORKERS, str(pid_file)], cwd=Path(__file__).parents[2],
                    timeout=180, check=True)
     end = time.monotonic() + 60
     while time.monotonic() < end and len(pid_file.read_text().split()) < 3:

@@ -20,9 +20,9 @@ from embedviz.extract.features import RayOptions, compute_features, extract_feat
 from embedviz.extract.models import load_model
 from embedviz.extract.store import FeatureStore
 
-from .conftest import make_image_folder
+from tests.conftest import make_image_folder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _demo(n: int) -> ImageCollection:

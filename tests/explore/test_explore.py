@@ -12,7 +12,7 @@ from embedviz.explore.figures import MapStyle, categorical_palette, scatter_figu
 from embedviz.explore.filters import CategoryFilter, RangeFilter, TextFilter, TopKFilter, apply_filters
 from embedviz.explore.selection import ids_for_rows, points_in_polygon, rows_for_ids, rows_in_geometry, selected_rows
 
-from .plotly_spec import figure_points, figure_rows
+from tests.plotly_spec import figure_points, figure_rows
 
 
 @pytest.fixture
@@ -274,7 +274,7 @@ def test_explore_page_clusters_the_filtered_points_shows_every_label_and_says_wh
 
     from streamlit.testing.v1 import AppTest
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     monkeypatch.chdir(root)
     at = AppTest.from_file(str(root / "app.py"), default_timeout=180).run()
     at.switch_page("pages/4_Explore.py").run()

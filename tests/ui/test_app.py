@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from .plotly_spec import figure_points, figure_rows
+from tests.plotly_spec import figure_points, figure_rows
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["pages/1_Data_and_model.py", "pages/2_Extract.py", "pages/3_Reduce.py", "pages/4_Explore.py", "pages/5_Point.py",
          "pages/6_Runs.py", "pages/7_Compare.py"]
 
@@ -272,7 +272,7 @@ def test_preprocessing_is_shown_editable_and_checked(app):
 def test_a_manifest_with_its_own_path_column_and_prefix(app, tmp_path, monkeypatch):
     import pandas as pd
 
-    from .conftest import make_image_folder
+    from tests.conftest import make_image_folder
 
     images = make_image_folder(tmp_path / "images", per_class=5)
     manifest = tmp_path / "list.csv"
@@ -297,7 +297,7 @@ def test_a_metascatter_map_on_the_server_opens_without_reducing(app, tmp_path, m
     import pandas as pd
 
     monkeypatch.setenv("EMBEDVIZ_DATA_ROOTS", str(tmp_path))
-    from .conftest import make_image_folder
+    from tests.conftest import make_image_folder
 
     make_image_folder(tmp_path, per_class=4)
     paths = [f"{c}/{i:02d}.png" for c in ("discs", "squares") for i in range(4)]
@@ -357,7 +357,7 @@ def test_features_with_a_bad_metadata_table_say_so_then_load_without_it(app, tmp
 def test_server_paths_never_reach_other_sessions_uploads_or_unshared_folders(app, tmp_path, monkeypatch):
     import os
 
-    from .conftest import make_image_folder
+    from tests.conftest import make_image_folder
 
     home = Path(os.environ["EMBEDVIZ_HOME"])
     theirs = make_image_folder(home / "sessions" / "someone-else" / "images", per_class=2)

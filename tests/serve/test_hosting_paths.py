@@ -16,9 +16,9 @@ from embedviz.data.images import load_collection
 from embedviz.data.roots import check_server_path, data_roots
 from embedviz.errors import DataError
 
-from .conftest import make_image_folder
+from tests.conftest import make_image_folder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SERVER = "Path on this server"
 
 
@@ -268,7 +268,7 @@ def test_an_archive_that_unpacks_past_the_room_left_in_the_workspace_is_refused(
     from embedviz.data.images import load_archive
     from embedviz.errors import DataError
 
-    from .conftest import zip_folder
+    from tests.conftest import zip_folder
 
     archive = zip_folder(image_folder, tmp_path / "shapes.zip")
     with pytest.raises(DataError) as files:

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 from embedviz.serve.access import Viewer, browser_viewer, is_operator, parse_allow_list, signed_in_viewer
 from embedviz.serve.catalog import Catalog, RunNotFound, RunNotVisible, made_from
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ALICE = "user:alice@example.org"
 
 

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from embedviz.ui.widgets import plain
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["pages/1_Data_and_model.py", "pages/2_Extract.py", "pages/3_Reduce.py", "pages/4_Explore.py", "pages/5_Point.py",
          "pages/6_Runs.py", "pages/7_Compare.py"]
 
@@ -190,7 +190,7 @@ def test_the_check_finds_a_hostile_name_left_as_markdown():
 def test_hostile_class_names_and_labels_of_images_render_as_text_on_compare_explore_and_point(tmp_path, monkeypatch):
     """Images through the demo model, with a class index and labels that are hostile: predictions, labels and
     a column name show on the image galleries, the Point page and the Compare page as text."""
-    from .conftest import make_image_folder
+    from tests.conftest import make_image_folder
 
     monkeypatch.chdir(ROOT)
     images = make_image_folder(tmp_path / "images", per_class=6)

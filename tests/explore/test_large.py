@@ -12,7 +12,7 @@ from embedviz.explore.figures import MapStyle, scatter_figure
 from embedviz.explore.large import DRAWN, POINTS_FROM, density_layer, plan
 from embedviz.explore.selection import selected_rows
 
-from .plotly_spec import figure_points, figure_rows
+from tests.plotly_spec import figure_points, figure_rows
 
 
 def test_small_maps_draw_every_point_and_large_ones_a_fixed_sample():
@@ -95,7 +95,7 @@ def test_the_explore_page_zooms_a_large_map_to_a_selected_region(monkeypatch, tm
 
     from streamlit.testing.v1 import AppTest
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     rng = np.random.default_rng(3)
     n = 60_000
     centres = rng.uniform(-50, 50, (20, 2))
@@ -137,7 +137,7 @@ def test_a_map_of_more_than_200000_points_starts_as_a_stratified_sample_fit(monk
 
     from streamlit.testing.v1 import AppTest
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     rng = np.random.default_rng(4)
     n = 210_000
     labels = rng.integers(0, 6, n)

@@ -20,9 +20,9 @@ from embedviz.data.featureset import FeatureSet, save_feature_set
 from embedviz.errors import EmbedVizError
 from embedviz.extract.store import FeatureStore
 
-from .conftest import make_image_folder
+from tests.conftest import make_image_folder
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- CSV export ---------------------------------------------------------------------------------
