@@ -90,6 +90,9 @@ def page_setup(title: str) -> None:
     # every browser, which a hosted instance must not require (or leak its viewers to).
     st.set_page_config(page_title=f"{title} · embedviz", page_icon=str(FAVICON), layout="wide")
     links.gate()
+    from .nav import sidebar_nav
+
+    sidebar_nav()  # first in the sidebar: the pages, with the home page called Home
     _warm_up_umap()
     links.apply_link()
     for key, value in DEFAULTS.items():
