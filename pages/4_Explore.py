@@ -5,7 +5,7 @@ import streamlit as st
 
 from embedviz import ui
 from embedviz.explore.filters import apply_filters
-from embedviz.ui import explore
+from embedviz.ui import explore, findings, selection
 from embedviz.ui.filters import filter_widgets
 
 ui.page_setup("Explore")
@@ -28,7 +28,7 @@ with side:
 highlight, ringed = explore.highlight_rows(samples)
 window = explore.zoom_window(view)  # zoomed in on part of a large map, or None
 with main:
-    explore.nothing_shown_note(samples, filters)
+    findings.nothing_shown_note(samples, filters)
     figure, large = explore.map_figure(view, samples, style, mask, highlight, window)
     event = st.plotly_chart(figure, key="explore_map", on_select="rerun", selection_mode=("points", "box", "lasso"))
     if large is not None:
@@ -39,22 +39,22 @@ with main:
                "toolbar; double-click empty space to clear." if view.embedding.n_components == 2 else
                "In 3-D, click points to select them; box and lasso work on the 2-D map.")
 
-rows, too_large = explore.linked_selection(event, coords, mask if window is None else mask & window, samples,
+rows, too_large = selection.linked_selection(event, coords, mask if window is None else mask & window, samples,
                                            view.embedding.key)
 with main:  # not above the tabs: an element that comes and goes there reopens the first tab
     if too_large:
         st.caption(too_large)
     explore.zoom_controls(view, mask, rows, window)
-selection, mistakes, clusters, images, exports = st.tabs(
+selected, mistakes, clusters, images, exports = st.tabs(
     ["Selection", "Mistakes", "Clusters", "Images on the map", "Export"])
-with selection:
-    explore.selection_section(view, samples, rows)
+with selected:
+    selection.selection_section(view, samples, rows)
 with mistakes:
-    explore.mistakes_section(view, samples)
+    findings.mistakes_section(view, samples)
 with clusters:
-    explore.clusters_section(view, samples, rows, mask, filters)
+    findings.clusters_section(view, samples, rows, mask, filters)
 with images:
-    explore.images_on_map_section(view, samples, style, mask)
+    findings.images_on_map_section(view, samples, style, mask)
 with exports:
-    explore.exports_section(view, samples, style, mask, filters)
+    findings.exports_section(view, samples, style, mask, filters)
 ui.sidebar_summary()

@@ -23,7 +23,7 @@ top = st.columns([3, 1, 1])
 top[0].selectbox("Point (type to search its id)", ids, **ui.bound("ev_point"))
 # the widget's own default is the app's, so the address names the number only when the user changed it: a
 # link from Explore then opens the page as it is, with no second entry in the browser's history for Back to land on
-k = top[1].number_input("Neighbours", 1, 100, value=ui.state.DEFAULTS["ev_point_k"], **ui.bound("ev_point_k"))
+k = top[1].number_input("Neighbours", 1, 100, value=ui.DEFAULTS["ev_point_k"], **ui.bound("ev_point_k"))
 metric = top[2].selectbox("Distance", METRICS, **ui.bound("ev_point_metric"))
 row = ids.index(st.session_state["ev_point"])
 sample = samples.iloc[row]

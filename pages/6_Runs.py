@@ -7,13 +7,15 @@ from embedviz import ui
 from embedviz.layout import home_dir
 from embedviz.serve.catalog import made_from, runs_table
 from embedviz.serve.housekeeping import limits
-from embedviz.ui import links
+from embedviz.ui.auth import is_operator
+from embedviz.ui.housekeeping import delete_run, run_housekeeping
+from embedviz.ui.share import reopen
 from embedviz.ui.store import MiB, own_usage, tree_bytes
 
 ui.page_setup("Runs")
 st.title("Runs")
 me = ui.viewer()
-operator = links.is_operator()
+operator = is_operator()
 st.caption(f"Every extraction and map is a run. You are {ui.plain(me.name)}"
            + (" (an operator of this server)" if operator else "" if me.signed_in
               else " (not signed in: your private runs belong to this browser)")
@@ -33,7 +35,7 @@ def actions(run, key: str) -> None:
     a, b, c, d, e = st.columns([1, 1, 1, 1, 2])
     if a.button("Open", type="primary", icon=":material/open_in_new:", key=f"{key}_open"):
         with ui.guard():
-            links.reopen(run)
+            reopen(run)
             st.switch_page("pages/4_Explore.py" if run.kind == "map" else "pages/3_Reduce.py")
     if mine:
         if b.button("Make private" if run.published else "Publish", icon=":material/public:", key=f"{key}_publish"):
@@ -50,7 +52,7 @@ def actions(run, key: str) -> None:
                        + ", and the stored files no other run uses.")
             if st.button("Delete for good", type="primary", key=f"{key}_delete"):
                 with ui.guard(stop=False):
-                    st.session_state["runs_done"] = links.delete_run(run)
+                    st.session_state["runs_done"] = delete_run(run)
                     st.rerun()
     with e.popover("Made from", icon=":material/info:"):
         st.json(made_from(run, paths=operator), expanded=2)
@@ -87,7 +89,7 @@ if operator:  # the whole store, walked at most once a minute
                + f". Uploads of sessions idle for {idle / 3600:g} hours are removed.")
     if st.button("Clean up now", icon=":material/cleaning_services:", key="runs_housekeep"):
         with ui.guard(stop=False):
-            st.success(links.run_housekeeping().describe())
+            st.success(run_housekeeping().describe())
             tree_bytes.clear()
 else:
     runs_bytes, workspace_bytes = own_usage()

@@ -140,7 +140,6 @@ def test_each_stage_imports_only_the_stages_before_it():
     assert _violations(_graph()) == []
 
 
-@pytest.mark.xfail(strict=True, reason="ui's links, state and widgets import each other; being taken apart (issue 18)")
 def test_no_import_cycles():
     assert _cycles(_graph()) == []
 

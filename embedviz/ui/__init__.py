@@ -1,45 +1,48 @@
-"""The Streamlit layer: the only part of embedviz that imports streamlit."""
+"""The Streamlit layer: the only part of embedviz that imports streamlit.
 
-from embedviz.ui.links import bound, catalog, viewer
-from embedviz.ui.reduce import map_filters_note, preview_figure, size_controls
-from embedviz.ui.state import (
+Its modules import one another in one direction, from the bottom: ``session`` (shared keys and their
+defaults) and ``widgets`` (escaping, guards, progress bars), ``server`` and ``auth`` (configuration and
+who is looking), ``uploads``, ``choices`` (the current data, model and layer, and their loaders),
+``runs``, ``jobs``, ``housekeeping``, ``share``, ``map_settings`` and ``maps`` (the current map), ``page``,
+and the panels pages draw (``sources``, ``summary``, ``reduce``, ``explore``, ``compare``, ...).
+"""
+
+from embedviz.ui.auth import viewer
+from embedviz.ui.choices import (
     class_index,
-    clear_map_filters,
-    clear_store,
-    continue_map,
     current_collection,
     current_layer,
-    current_map,
     current_model,
     dataset_spec,
-    engine_control,
-    extraction_job,
     is_precomputed,
-    map_filters,
-    map_quality,
     model_label,
     model_spec,
-    note_map_run,
-    page_setup,
     precomputed_features,
     reducer_settings,
-    require_embedding,
-    require_features,
-    runner,
-    sample_choice,
     set_class_index,
     set_dataset,
     set_layer,
-    set_map_filters,
     set_model,
     set_preprocessing,
-    settle_method,
     source_label,
-    start_extraction,
-    stop_requested,
     stored_features,
-    wait_for,
 )
+from embedviz.ui.housekeeping import clear_store
+from embedviz.ui.jobs import engine_control, extraction_job, runner, start_extraction, wait_for
+from embedviz.ui.map_settings import (
+    clear_map_filters,
+    continue_map,
+    map_filters,
+    sample_choice,
+    set_map_filters,
+    settle_method,
+    stop_requested,
+)
+from embedviz.ui.maps import current_map, map_quality, note_map_run, require_embedding, require_features
+from embedviz.ui.page import page_setup
+from embedviz.ui.reduce import map_filters_note, preview_figure, size_controls
+from embedviz.ui.runs import catalog
+from embedviz.ui.session import DEFAULTS, bound
 from embedviz.ui.summary import sidebar_summary
 from embedviz.ui.widgets import gallery, guard, param_widgets, plain, progress_callback
 
@@ -52,5 +55,5 @@ __all__ = [
     "runner", "extraction_job", "start_extraction", "engine_control", "wait_for", "clear_store", "map_quality",
     "sample_choice", "stop_requested", "continue_map", "size_controls", "preview_figure", "plain", "set_map_filters",
     "clear_map_filters", "map_filters", "map_filters_note", "note_map_run", "source_label", "bound", "catalog",
-    "viewer",
+    "viewer", "DEFAULTS",
 ]

@@ -15,11 +15,17 @@ import streamlit as st
 from embedviz.data.classes import natural_order
 from embedviz.data.demo import EARLY_WEIGHTS
 from embedviz.data.featureset import FeatureSet
+from embedviz.explore.selection import selected_rows
 from embedviz.extract.layers import default_layer, list_layers
 from embedviz.extract.models import DEMO
+from embedviz.maps.aligned import coords, moved_most, pairs, paths
 from embedviz.maps.compare import compare_feature_sets
-from embedviz.ui.links import catalog, viewer
-from embedviz.ui.state import dataset_spec, features_for, model_for, model_name, model_spec, reducer_settings
+from embedviz.ui.auth import viewer
+from embedviz.ui.choices import dataset_spec, model_for, model_name, model_spec, reducer_settings
+from embedviz.ui.jobs import features_for
+from embedviz.ui.runs import catalog
+from embedviz.ui.session import bound, seed_defaults
+from embedviz.ui.widgets import plain
 
 __all__ = ["Candidate", "candidates", "default_choice", "settle_choice", "suggestion", "too_few", "offer_another",
            "comparison", "pairs", "coords", "selected_in_any", "paths", "moved_most", "separation_section"]
@@ -142,8 +148,6 @@ def _add(labels: list[str]) -> None:
 def offer_another(options: list[Candidate], chosen: list[str]) -> None:
     """Fewer than two sets chosen: say so in one line, with a button that adds what
     :func:`suggestion` proposes (extracted, with a progress bar, when it is not in the store)."""
-    from embedviz.ui.widgets import plain
-
     extra = suggestion(options, chosen)
     if not extra:
         st.info("Choose two or more feature sets to compare.")
@@ -158,8 +162,6 @@ def offer_another(options: list[Candidate], chosen: list[str]) -> None:
 def too_few(options: list[Candidate]) -> None:
     """Fewer than two feature sets exist for these images (raw pixels, or a model with one output):
     one line on what to do, and the way to Data & model to do it."""
-    from embedviz.ui.widgets import plain
-
     only = f"{plain(options[0].label)} is the only feature set of these images" if options else \
         "These images have no feature set to compare yet"
     st.info(f"{only}: choose a model on Data & model (a network has many layers to compare) or extract these "
@@ -190,44 +192,21 @@ def comparison(chosen: list[Candidate]) -> tuple[list[FeatureSet], pd.DataFrame,
     return sets, maps, separation, settings["method"]
 
 
-def pairs(n: int) -> list[tuple[int, int]]:
-    """Consecutive pairs of ``n`` sets (``overlap_<a>_<b>`` columns), 0-based."""
-    return [(i, i + 1) for i in range(n - 1)]
-
-
-def coords(maps: pd.DataFrame, i: int) -> np.ndarray:
-    """The ``i``-th set's aligned map (0-based)."""
-    return maps[[f"{i + 1}_x", f"{i + 1}_y"]].to_numpy()
-
-
 def selected_in_any(maps: pd.DataFrame, n: int, mask: np.ndarray) -> np.ndarray:
     """Rows selected (click, box or lasso) in any of the ``n`` maps, read from their charts' state."""
-    from embedviz.explore.selection import selected_rows
-
     picked = [selected_rows(st.session_state.get(f"compare_map_{i}"), coords(maps, i), mask) for i in range(n)]
     return np.unique(np.concatenate(picked)).astype(np.int64) if any(len(p) for p in picked) \
         else np.zeros(0, dtype=np.int64)
 
 
-def paths(maps: pd.DataFrame, rows: np.ndarray, n: int) -> np.ndarray:
-    """Each of ``rows``' places in every set's aligned map: points x sets x 2."""
-    return np.stack([coords(maps, i)[rows] for i in range(n)], axis=1)
-
-
-def moved_most(samples: pd.DataFrame, overlap: np.ndarray, count: int = 24) -> tuple[pd.DataFrame, float]:
-    """The ``count`` points whose neighbourhood overlap is lowest, and the median overlap."""
-    return samples.iloc[np.argsort(overlap, kind="stable")[:count]], float(np.median(overlap))
-
-
 def separation_section(separation: pd.DataFrame, labels: list[str]) -> None:
     """Each class's k-NN accuracy or silhouette in each set, as grouped bars and a table."""
     from embedviz.explore.figures import separation_figure
-    from embedviz.ui.links import bound
 
     if separation.empty:
         st.info("The images have no labels, so there are no classes to score.")
         return
-    st.session_state.setdefault("ev_cmp_metric", "knn_accuracy")
+    seed_defaults("ev_cmp_metric")
     metric = st.segmented_control("Score", ["knn_accuracy", "silhouette"], required=True,
                                   format_func=lambda m: "k-NN accuracy" if m == "knn_accuracy" else "silhouette",
                                   **bound("ev_cmp_metric"))

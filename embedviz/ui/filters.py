@@ -15,7 +15,7 @@ from embedviz.explore.filters import (
     column_kind,
     prediction_columns,
 )
-from embedviz.ui.links import bound
+from embedviz.ui.session import bound, seed_defaults
 from embedviz.ui.widgets import plain
 
 __all__ = ["filter_widgets"]
@@ -27,7 +27,7 @@ def _model_filters(samples: pd.DataFrame) -> list[Filter]:
     """Filters on the model's answers: right or wrong, how confident, label among its top k."""
     filters: list[Filter] = []
     if "correct" in samples.columns and samples["correct"].notna().any():
-        st.session_state.setdefault("ev_f_correct", "all")
+        seed_defaults("ev_f_correct")
         answer = st.segmented_control("The model's answer", ["all", "correct", "wrong"], **bound("ev_f_correct"),
                                       required=True, format_func=str.capitalize)
         if answer != "all":

@@ -6,7 +6,7 @@ import streamlit as st
 
 from embedviz.extract.models import LoadedModel
 from embedviz.extract.preprocessing import INTERPOLATIONS, RESIZE_POLICIES, parse_values
-from embedviz.ui.state import model_spec, set_preprocessing
+from embedviz.ui.choices import model_spec, set_preprocessing
 from embedviz.ui.widgets import guard
 
 __all__ = ["preprocessing_panel"]

@@ -20,10 +20,11 @@ from embedviz.explore.render import point_colours
 from embedviz.maps.quality import MapMove, map_move, quality_seconds
 from embedviz.maps.reducers import REDUCERS, Embedding, MapProgress, estimate_seconds, param_specs
 from embedviz.progress import ProgressCallback
-from embedviz.ui.state import clear_map_filters, default_sample, map_filters, reducer_settings
+from embedviz.ui.choices import reducer_settings
+from embedviz.ui.map_settings import clear_map_filters, default_sample, map_filters
 from embedviz.ui.widgets import plain
 
-__all__ = ["size_controls", "map_filters_note", "preview_figure", "map_progress", "how_made", "move_note"]
+__all__ = ["size_controls", "map_filters_note", "preview_figure", "how_made", "move_note"]
 
 #: Above this many points the page suggests fitting on a sample.
 SUGGEST_SAMPLE = 50_000

@@ -9,23 +9,19 @@ session (``ev_`` keys), so they are still there when the user comes back to the 
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
 
 import streamlit as st
 
-from embedviz.data.images import IMAGE_SUFFIXES, ImageCollection, image_shapes, load_collection
-from embedviz.data.roots import DATA_ROOTS_VAR, DataRoots, check_server_path, data_roots, inside_home
-from embedviz.errors import EmbedVizError
+from embedviz.data.images import IMAGE_SUFFIXES, ImageCollection, load_collection
+from embedviz.data.roots import DATA_ROOTS_VAR, DataRoots, check_server_path, inside_home
 from embedviz.extract.models import PRETRAINED, PROGRAM, RANDOM
-from embedviz.extract.preprocessing import pixels_preprocessing
-from embedviz.ui import links
-from embedviz.ui.state import current_collection, dataset_spec, is_precomputed, precomputed_features, set_dataset
+from embedviz.ui.choices import dataset_spec, precomputed_features, set_dataset
+from embedviz.ui.server import server_roots
 from embedviz.ui.uploads import WEIGHTS_HELP, save_features, save_images, save_weights, weight_suffixes
 from embedviz.ui.widgets import guard, plain
 
-__all__ = ["data_source_panel", "precomputed_panel", "server_roots", "pixels_input", "weights_source",
+__all__ = ["data_source_panel", "precomputed_panel", "weights_source",
            "server_class_index"]
 
 SOURCES = ["Built-in demo (digits)", "Upload", "Path on this server"]
@@ -35,13 +31,6 @@ WEIGHT_SOURCES = ["Upload a file", "Path on this server", "Random (untrained bas
 #: The server-path inputs, kept across pages (``ev_`` keys) and seeded from the current data.
 _PATH_KEYS = {"ev_data_path": "path", "ev_data_prefix": "prefix", "ev_data_column": "column",
               "ev_data_metadata": "metadata"}
-
-
-def server_roots() -> DataRoots:
-    """The folders this server shares: ``EMBEDVIZ_DATA_ROOTS`` and ``[embedviz] data_roots`` in secrets.toml
-    (a list, or one string separated like the variable)."""
-    section = links._secrets_section("embedviz") or {}
-    return data_roots(section.get("data_roots"))
 
 
 def _check_server_source(spec: dict[str, str], roots: DataRoots) -> None:
@@ -130,25 +119,6 @@ def precomputed_panel(collection: ImageCollection) -> None:
     st.dataframe(table.head(200), hide_index=True, height=220)
     st.info("These features were made elsewhere: no model runs, and the map is made from them directly.")
     st.page_link("pages/3_Reduce.py", label="Next: make the map", icon=":material/tune:")
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _shapes(spec_json: str, _collection: ImageCollection) -> list[tuple[int, int, int]]:
-    """A few images' sizes and channels, read once per dataset (see :func:`embedviz.data.images.image_shapes`)."""
-    return image_shapes(_collection)
-
-
-def pixels_input() -> dict[str, Any] | None:
-    """The raw-pixels model's preprocessing for the current images (grey 28x28 digits: 28x28, one channel),
-    from a few images' headers spread through them, the same on every run; ``None`` when the current
-    data are not images or cannot be read now (the page says why)."""
-    if is_precomputed():
-        return None
-    try:
-        collection = current_collection()
-    except EmbedVizError:
-        return None
-    return pixels_preprocessing(_shapes(json.dumps(dataset_spec(), sort_keys=True), collection)).to_dict()
 
 
 def _weights_kind(current: str | None) -> str:

@@ -12,8 +12,9 @@ import streamlit as st
 
 from embedviz.extract.store import FeatureStore
 from embedviz.layout import home_dir
-from embedviz.ui.links import catalog, is_operator, require_operator, viewer
-from embedviz.ui.state import clear_store
+from embedviz.ui.auth import is_operator, require_operator, viewer
+from embedviz.ui.housekeeping import clear_store
+from embedviz.ui.runs import catalog
 from embedviz.ui.widgets import guard, plain
 
 __all__ = ["store_panel", "clear_feature_store", "tree_bytes", "own_usage", "MiB"]

@@ -6,8 +6,8 @@ import streamlit as st
 
 from embedviz.extract.models import needs_weights
 from embedviz.maps.reducers import REDUCERS
-from embedviz.ui import links
-from embedviz.ui.state import (
+from embedviz.ui.auth import viewer
+from embedviz.ui.choices import (
     current_collection,
     current_layer,
     current_model,
@@ -16,8 +16,9 @@ from embedviz.ui.state import (
     model_spec,
     precomputed_features,
     reducer_settings,
-    runner,
 )
+from embedviz.ui.jobs import runner
+from embedviz.ui.share import share_panel
 from embedviz.ui.widgets import plain
 
 __all__ = ["sidebar_summary", "jobs_panel"]
@@ -49,7 +50,7 @@ def sidebar_summary(job_history: bool = False) -> None:
             + source +
             f"**Map** {REDUCERS[settings['method']].label}, {settings['n_components']}-D, seed {settings['random_state']}"
         )
-    links.share_panel()
+    share_panel()
     jobs_panel(job_history)
 
 
@@ -63,7 +64,7 @@ def jobs_panel(history: bool = False) -> None:
     ``history`` (the Extract page, where extractions are the subject) those that ended in the last ten
     minutes stay listed.
     """
-    me = links.viewer().id
+    me = viewer().id
     recent = runner().recent()
     ended = [job.id for job in recent if job.owner == me and not job.active]
     seen = st.session_state.get("_ended_jobs_seen", set())  # shown in an earlier page run of this session

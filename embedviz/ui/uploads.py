@@ -24,7 +24,7 @@ from embedviz.extract.trusted import trusted_enabled
 from embedviz.hashing import sha256_file
 from embedviz.layout import home_dir, mark_used
 from embedviz.limits import cap
-from embedviz.ui import links
+from embedviz.ui import auth
 
 __all__ = ["workspace", "workspace_usage", "workspace_room", "save_images", "save_features", "save_weights", "save_class_index",
            "weight_suffixes", "WEIGHTS_HELP"]
@@ -46,10 +46,10 @@ FEATURE_SUFFIXES = (".npy", ".npz", ".parquet", ".csv", ".tsv")
 def workspace() -> Path:
     """This user's private folder under ``$EMBEDVIZ_HOME/sessions``: one per browser or signed-in person,
     named by a hash of their viewer id, so opening more sessions does not give more room."""
-    key = hashlib.sha256(b"embedviz-workspace:" + links.viewer().id.encode()).hexdigest()[:16]
+    key = hashlib.sha256(b"embedviz-workspace:" + auth.viewer().id.encode()).hexdigest()[:16]
     folder = home_dir() / "sessions" / key
     folder.mkdir(parents=True, exist_ok=True)
-    # links.maybe_housekeep marks sessions/<workspace_id> as used on every page; the viewer is already
+    # housekeeping.maybe_housekeep marks sessions/<workspace_id> as used on every page; the viewer is already
     # known (and kept in the session), so pointing the id at this folder changes nothing else.
     st.session_state["workspace_id"] = key
     mark_used(folder)

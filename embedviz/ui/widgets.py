@@ -15,7 +15,7 @@ from embedviz.data.thumbnails import thumbnail
 from embedviz.errors import Cancelled, EmbedVizError
 from embedviz.maps.reducers import ParamSpec, get_reducer, param_specs
 from embedviz.progress import ProgressCallback, Rate
-from embedviz.ui.links import bound
+from embedviz.ui.session import bound
 
 __all__ = ["guard", "progress_callback", "param_widgets", "gallery", "plain"]
 
@@ -111,7 +111,7 @@ def param_widgets(method: str, n_points: int) -> None:
     """One slider or select per parameter of ``method``, bounded by the data where it matters.
 
     Values live in ``ev_p_<method>_<name>`` session keys, so they survive page switches and
-    :func:`embedviz.ui.state.reducer_settings` reads them back.
+    :func:`embedviz.ui.choices.reducer_settings` reads them back.
     """
     upper = {"perplexity": math.floor((n_points - 1) / 3) - 1, "n_neighbors": n_points - 1}
     for spec in param_specs(get_reducer(method).params_class):

@@ -213,7 +213,7 @@ def test_uploads_over_the_workspace_caps_are_refused_before_anything_is_written(
     from embedviz.serve.access import signed_in_viewer
 
     # one person in two sessions (two tabs, or two browsers signed in as them): one workspace, one cap
-    monkeypatch.setattr("embedviz.ui.links.viewer", lambda: signed_in_viewer("ann@lab.org"))
+    monkeypatch.setattr("embedviz.ui.auth.viewer", lambda: signed_in_viewer("ann@lab.org"))
     images = [(f"{i}.png", _png(i)) for i in range(4)]
     monkeypatch.setenv("EMBEDVIZ_WORKSPACE_MB", str(100 / 2**20))  # 100 bytes
     at = data_page()

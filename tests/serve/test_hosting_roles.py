@@ -30,11 +30,11 @@ def _app() -> AppTest:
 
 def _as(monkeypatch, email: str | None, operators: str = "") -> None:
     """The next sessions are ``email`` by the trusted proxy header (``None``: a guest)."""
-    import embedviz.ui.links as links
+    import embedviz.ui.auth as auth
 
     monkeypatch.setenv("EMBEDVIZ_USER_HEADER", "X-Forwarded-Email")
     monkeypatch.setenv("EMBEDVIZ_OPERATORS", operators)
-    monkeypatch.setattr(links, "_header_email", lambda: email)
+    monkeypatch.setattr(auth, "_header_email", lambda: email)
 
 
 def _text(at: AppTest) -> str:
@@ -222,12 +222,12 @@ def test_a_run_parameter_with_markdown_is_not_echoed(monkeypatch):
 
 def _delete_script() -> None:
     from embedviz.serve.catalog import Catalog
-    from embedviz.ui import links
+    from embedviz.ui.housekeeping import delete_run
     from embedviz.ui.widgets import guard
 
     with guard():
         run = next(r for r in Catalog().all_runs() if r.owner == "user:alice@example.org")
-        links.delete_run(run)
+        delete_run(run)
 
 
 def test_b_cannot_list_delete_publish_or_pin_a_private_run(monkeypatch):

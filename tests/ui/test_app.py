@@ -423,14 +423,14 @@ def test_an_allow_list_without_sign_in_keeps_everyone_out_with_a_sentence(app, m
 
 
 def test_a_proxy_header_names_the_user_and_the_allow_list_applies(app, monkeypatch):
-    import embedviz.ui.links as links
+    import embedviz.ui.auth as auth
 
     monkeypatch.setenv("EMBEDVIZ_USER_HEADER", "X-Forwarded-Email")
     monkeypatch.setenv("EMBEDVIZ_ALLOWED", "@example.org")
-    monkeypatch.setattr(links, "_header_email", lambda: "eve@elsewhere.io")
+    monkeypatch.setattr(auth, "_header_email", lambda: "eve@elsewhere.io")
     at = app.run()
     assert any("eve@elsewhere.io is not on this instance's list" in _shown(e.value) for e in at.error)
-    monkeypatch.setattr(links, "_header_email", lambda: "alice@example.org")
+    monkeypatch.setattr(auth, "_header_email", lambda: "alice@example.org")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
     _assert_clean(at)
     from embedviz.serve.catalog import Catalog
