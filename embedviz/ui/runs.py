@@ -30,11 +30,13 @@ def catalog() -> Catalog:
 
 
 def current_choice() -> dict[str, Any]:
+    """The data, model, layer and class index chosen now, as a run records them."""
     return {"dataset": dataset_spec(), "model": model_spec(), "layer": st.session_state.get("layer"),
             "classes": class_index()}
 
 
 def same_choice(run: Run) -> bool:
+    """Whether ``run`` was made from the current choice (a layer not chosen yet matches any)."""
     params = run.params
     choice = current_choice()
     return all(json.dumps(params.get(k), sort_keys=True) == json.dumps(choice[k], sort_keys=True)
