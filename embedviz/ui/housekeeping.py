@@ -56,7 +56,6 @@ def run_housekeeping():
 def delete_run(run: Run) -> str:
     """Delete the viewer's run (and their maps made from an extraction), then the stored files no
     remaining run needs; refused while an extraction writes its features. Returns what was done."""
-    from embedviz.extract.store import FeatureStore
     if run.owner != viewer().id:  # the catalog refuses too; say nothing about what others' jobs are doing
         raise EmbedVizError(unavailable(run.id) if not run.published else
                             f"Run {run.id} belongs to someone else; only they can delete it.")
