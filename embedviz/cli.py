@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Sequence
 
 from embedviz.errors import EmbedVizError
+from embedviz.extract.devices import DEVICES
+from embedviz.extract.pooling import POOLINGS
 from embedviz.maps.reducers.methods import REDUCERS
 
 __all__ = ["main"]
@@ -256,13 +258,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help=".safetensors or .pt/.pth state_dict; 'pretrained' downloads torchvision's, 'random' is untrained")
     p.add_argument("--layer", help="graph node to take features from (default: the final classifier's input); "
                                    "several, comma-separated, are taken in one pass, each into --out/<layer>")
-    p.add_argument("--pooling", default="avg", choices=("avg", "max", "flatten"),
+    p.add_argument("--pooling", default="avg", choices=POOLINGS,
                    help="how a spatial or token map becomes a vector (flatten: at most 8,192 values)")
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: cores - 1)")
     p.add_argument("--out", required=True, help="folder for features.npy, samples.parquet, skipped.csv, manifest.json")
     p.add_argument("--path-prefix", help="folder that a manifest's relative paths start from")
     p.add_argument("--classes", help="class index (JSON {\"0\": \"cat\"} or text) naming label and prediction ids")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--batch-size", type=int, default=None, help="default: 32 on the CPU, 256 on CUDA (halved on out-of-memory)")
     p.add_argument("--engine", default="local", choices=("local", "ray"),
                    help="local: this process (default); ray: a Ray Data pipeline on a Ray cluster (pip install -r "
@@ -314,7 +316,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", action="append", help="with --data: a checkpoint; give it once per checkpoint, in order")
     p.add_argument("--layer", help="with --data: layers to compare, comma-separated (default: the final classifier's input)")
     p.add_argument("--path-prefix", help="with --data: the folder a manifest's relative paths start from")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: cores - 1)")
     p.add_argument("--name", action="append", help="a short name per feature set, in order")
     p.add_argument("--method", default="tsne", choices=("tsne", "umap", "pca"))

@@ -204,3 +204,24 @@ def test_projector_files_open_again_as_the_same_features(extracted, tmp_path):
 
     side = Image.open(tmp_path / "tb" / "sprite.png").size[0]
     assert side == 64 * int(np.ceil(np.sqrt(len(original))))
+
+
+def test_the_package_and_the_help_start_without_heavy_libraries():
+    """``import embedviz`` and ``--help`` import torch, pandas and plotly only when a command needs them;
+    every public name still imports, the first time it is asked for."""
+    heavy = "[m for m in ('torch', 'torchvision', 'pandas', 'plotly') if m in sys.modules]"
+    code = ("import sys, embedviz, embedviz.cli\n"
+            "try:\n    embedviz.cli._parser().parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
+            f"print({heavy})\n"
+            "from embedviz import FeatureStore, load_model, scatter_figure, EmbedVizError\n"
+            "assert sorted(embedviz.__all__) == sorted(embedviz._SOURCES)\n"
+            "assert all(getattr(embedviz, name) is not None for name in embedviz.__all__)\n"
+            f"print({heavy})")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    before, after = result.stdout.strip().splitlines()[-2:]
+    assert before == "[]" and "torch" in after and "plotly" in after
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        import embedviz
+
+        embedviz.nothing_here  # noqa: B018

@@ -46,6 +46,8 @@ def auto_batch_size(device: torch.device) -> int:
     return 256 if device.type == "cuda" else 32
 
 
+#: Devices whose convolutions run faster channels-last: cuDNN, and oneDNN on the CPU (resnet18 at
+#: 224 px on this project's 2-core CPU: 40 images/s against 30-32 contiguous).
 _CHANNELS_LAST = ("cuda", "cpu")
 
 

@@ -20,6 +20,7 @@ import torch
 from embedviz.data.featureset import FeatureSet
 from embedviz.data.images import ImageCollection, collection_hash, file_hashes, find_duplicates
 from embedviz.errors import ModelError
+from embedviz.extract.devices import resolve_device
 from embedviz.extract.engine import run_engine
 from embedviz.extract.layers import check_layer, output_layer
 from embedviz.extract.models import LoadedModel, describe
@@ -34,23 +35,6 @@ __all__ = ["RayOptions", "resolve_device", "feature_key", "extract_features", "e
 FORMAT_VERSION = 2  # 2: crop and resize in one step, normalisation fused
 #: With this many classes or fewer, every class's probability becomes a column.
 FULL_SOFTMAX_CLASSES = 10
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple's MPS, then the CPU; a named device must exist."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ModelError("No CUDA GPU is visible here; use --device auto or cpu.")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ModelError("Apple's MPS is not available here; use --device auto or cpu.")
-    if device not in ("cpu", "cuda", "mps"):
-        raise ModelError(f"Unknown device {device!r}; use auto, cpu, cuda or mps.")
-    return torch.device(device)
 
 
 def feature_key(images_sha256: str, model: LoadedModel, layer: str, pooling: str = "avg") -> str:
