@@ -6,8 +6,8 @@ default layer means importing torchvision, building the network and tracing it: 
 reading the stored features back takes a fraction of one. So once a model is loaded,
 :func:`remember_model` writes its identity and layers to a small JSON file in the store
 (``.models/<request>.json``), named by the request: the architecture, the weights (the file's
-SHA-256, or ``random``/``pretrained``) and the torch, torchvision and embedviz versions that made
-it. :func:`stored_layers` answers a later request from that file and the store alone, or returns
+SHA-256, or ``random``/``pretrained``) and the torch and torchvision versions that made it.
+:func:`stored_layers` answers a later request from that file and the store alone, or returns
 ``None``, and the caller loads the model as before (which also checks what this skips).
 """
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 #: The store's sub-folder of remembered models (a dot folder: housekeeping never evicts it as a feature set).
 FOLDER = ".models"
+#: Raise when what :func:`remember_model` records, or how load_model derives it, changes: older records are then unused.
 _VERSION = 1
 
 
@@ -62,10 +63,7 @@ def request_key(architecture: str, weights: str | Path | None) -> str | None:
         versions = {name: metadata.version(name) for name in ("torch", "torchvision")}
     except metadata.PackageNotFoundError:
         return None
-    from embedviz import __version__
-
-    return sha256_json({"v": _VERSION, "architecture": architecture, "weights": token, "versions": versions,
-                        "embedviz": __version__})[:32]
+    return sha256_json({"v": _VERSION, "architecture": architecture, "weights": token, "versions": versions})[:32]
 
 
 def _card_path(store: FeatureStore, key: str) -> Path:
