@@ -27,8 +27,8 @@ from embedviz.extract.store import FeatureStore
 from embedviz.hashing import sha256_json
 from embedviz.progress import ProgressCallback
 
-__all__ = ["RayOptions", "resolve_device", "feature_key", "identity_key", "extract_features", "extract_layers", "compute_features",
-           "compute_layers"]
+__all__ = ["RayOptions", "resolve_device", "feature_key", "identity_key", "extract_features", "extract_layers",
+           "compute_features", "compute_layers"]
 
 FORMAT_VERSION = 2  # 2: crop and resize in one step, normalisation fused
 #: With this many classes or fewer, every class's probability becomes a column.
