@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from embedviz import settings
 from embedviz.errors import Cancelled, ModelError
 from embedviz.progress import ProgressCallback, report
 
@@ -35,7 +36,7 @@ _INSPECT_SECONDS = 300
 
 def trusted_enabled() -> bool:
     """Whether the operator allowed code-carrying model files on this install."""
-    return os.environ.get(ENV_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+    return settings.trusted_models()
 
 
 def _child(args: Sequence[str], timeout: float | None = None) -> subprocess.CompletedProcess:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from embedviz.data.spec import DatasetSpec
 from embedviz.errors import EmbedVizError
 from embedviz.extract.spec import ModelSpec
-from embedviz.layout import home_dir
+from embedviz.layout import home_dir, layout
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,7 +119,7 @@ class Catalog:
     """The runs of one ``$EMBEDVIZ_HOME``; every call opens its own connection (thread-safe)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path else home_dir() / "catalog.sqlite"
+        self.path = Path(path) if path else layout().catalog
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(_SCHEMA)
