@@ -93,6 +93,8 @@ def sweep_workspaces(home: Path, idle_seconds: float, keep: set[str], now: float
         if folder.is_dir() and folder.name not in keep and now - last_used(folder) > idle_seconds:
             _remove(folder)
             removed.append(folder.name)
+    if removed:
+        log.info("Removed %d idle workspaces (unused for %.1f h)", len(removed), idle_seconds / 3600)
     return removed
 
 
@@ -112,7 +114,8 @@ def _last_activity(path: Path) -> float:
 
 
 def _work_name(key: str) -> str:
-    """The work folder's name of a one-layer extraction of ``key`` (as :func:`embedviz.extract.features.compute_layers`)."""
+    """The work folder's name of a one-layer extraction of ``key`` (as
+    :func:`embedviz.extract.features.compute_layers`)."""
     return sha256_json([key])[:32]
 
 
@@ -137,7 +140,8 @@ def _unfinished(home: Path) -> list[Path]:
     sessions = where.workspaces
     for workspace in sessions.iterdir() if sessions.is_dir() else []:
         if workspace.is_dir():
-            places += [workspace, *(p for p in workspace.iterdir() if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX))]
+            places += [workspace, *(p for p in workspace.iterdir()
+                                    if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX))]
     for place in places:
         try:
             children = list(place.iterdir())
@@ -193,7 +197,8 @@ def _candidates(home: Path, keep_features: set[str], keep_maps: set[str]) -> lis
     return sorted(items, key=lambda item: item[0])
 
 
-def enforce_cap(home: Path, limit_bytes: int, keep_features: set[str], keep_maps: set[str]) -> tuple[list[str], int, int]:
+def enforce_cap(home: Path, limit_bytes: int, keep_features: set[str],
+                keep_maps: set[str]) -> tuple[list[str], int, int]:
     """Evict the least recently used caches until ``home`` holds at most ``limit_bytes``.
 
     Returns (what was evicted, bytes freed, bytes held after). What is kept may alone exceed
@@ -203,6 +208,8 @@ def enforce_cap(home: Path, limit_bytes: int, keep_features: set[str], keep_maps
     evicted, freed = [], 0
     if total <= limit_bytes:
         return evicted, freed, total
+    log.info("The store holds %.1f GiB, over its cap of %.1f GiB: evicting the least recently used",
+             total / 2**30, limit_bytes / 2**30)
     for _, path in _candidates(home, keep_features, keep_maps):
         if total <= limit_bytes:
             break
@@ -227,6 +234,8 @@ def housekeep(keep_workspaces: set[str], keep_features: set[str], keep_maps: set
     else:
         report.total_bytes = _size(home)
     report.freed_bytes += partial_bytes
+    if report.workspaces or report.partials or report.evicted:
+        log.info("Housekeeping of %s: %s", home, report.describe())
     return report
 
 
