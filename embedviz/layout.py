@@ -87,6 +87,10 @@ class Layout:
         """The folders whose entries the store's cap may evict, least recently used first."""
         return self.features, self.unpacked, self.maps, self.graphs
 
+    def feature_set(self, key: str) -> Path:
+        """The folder of the feature set stored under ``key`` (see :class:`embedviz.extract.store.FeatureStore`)."""
+        return self.features / key
+
     def workspace(self, key: str) -> Path:
         """One user's folder (``key``: their workspace's name)."""
         return self.workspaces / key

@@ -9,6 +9,7 @@ import pytest
 
 from embedviz import settings
 from embedviz.extract.ray_options import configured_address
+from embedviz.extract.store import FeatureStore
 from embedviz.layout import Layout, layout
 from embedviz.limits import CAPS, cap
 
@@ -153,6 +154,7 @@ def test_layout_names_each_place_under_home(tmp_path, monkeypatch):
     assert where.work.parent == where.features and where.graphs.parent == where.maps
     assert where.map_file("k") == where.maps / "k.npz" and where.graph_file("g") == where.graphs / "g.npz"
     assert where.workspace("w").parent == where.workspaces
+    assert FeatureStore().folder("k") == where.feature_set("k") and FeatureStore().work_folder("w").parent == where.work
     assert where.stored("weights", "ab" * 32) == where.home / "weights" / ("ab" * 8)
     with pytest.raises(ValueError):
         where.stored("../x", "ab")

@@ -21,7 +21,7 @@ class FeatureStore:
     """Content-addressed feature sets under one root."""
 
     def __init__(self, root: str | Path | None = None) -> None:
-        self.root = Path(root) if root else layout().features
+        self.root = Path(root) if root else layout().features  # layout().feature_set(key) is folder(key)
         self.root.mkdir(parents=True, exist_ok=True)
 
     def folder(self, key: str) -> Path:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from embedviz.data.spec import DatasetSpec
 from embedviz.errors import EmbedVizError
 from embedviz.extract.spec import ModelSpec
-from embedviz.layout import home_dir, layout
+from embedviz.layout import Layout, home_dir, layout
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -261,7 +261,7 @@ def _without_paths(value: Any, homes: tuple[str, ...]) -> Any:
     if isinstance(value, (list, tuple)):
         return [_without_paths(v, homes) for v in value]
     if isinstance(value, str) and (os.path.isabs(value) or value.startswith("~")):
-        if any(value == h or value.startswith(os.path.join(h, "sessions", "")) for h in homes):
+        if any(value == h or value.startswith(os.path.join(Layout(Path(h)).workspaces, "")) for h in homes):
             return "an upload"
         return os.path.basename(value.rstrip("/\\")) or "a folder on the server"
     return value
