@@ -459,6 +459,8 @@ def run_engine(
         dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate,
         pin_memory=forward.device.type == "cuda", prefetch_factor=4 if workers else None, persistent_workers=False)
     done = job.resumed
+    log.info("extracting %d of %d images (%d resumed) on %s: batches of %d, %d decode workers, layers %s",
+             len(indices), total, job.resumed, forward.device, batch_size, workers, ", ".join(layers))
 
     def note(message: str) -> None:
         report(progress, done, total, message)
@@ -491,5 +493,6 @@ def run_engine(
             report(progress, done, total, "images")
 
     kept, features, logits, skipped = assemble(shards, results, job.starts, layers)
+    log.info("extracted %d images (%d skipped) on %s", len(kept), len(skipped), forward.device)
     return EngineResult(kept, features, logits if forward.logits_name is not None else None,
                         skipped, str(forward.device), forward.notes, job.resumed)
