@@ -97,7 +97,7 @@ def measure(page, url: str, n: int, path: Path, xy: np.ndarray) -> dict:
     result: dict = {"points": n}
     received["bytes"] = 0
     start = time.monotonic()
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Explore").click()
+    page.locator(".st-key-sidebar_nav a", has_text="Explore").click()
     try:
         page.wait_for_function(_DRAWN, timeout=300_000, polling=50)
     except Exception:

@@ -82,7 +82,7 @@ async def _visit(page, link: str, title: str, has_map: bool, timeout_ms: int = 1
     """Click the sidebar's link to a page (as a user moves through the app: one session, no reload)
     and time it until the page is ready."""
     start = time.monotonic()
-    await page.locator("[data-testid='stSidebarNav'] a", has_text=link).first.click(timeout=timeout_ms)
+    await page.locator(".st-key-sidebar_nav a", has_text=link).first.click(timeout=timeout_ms)
     error = await _ready(page, title, has_map, timeout_ms)
     return time.monotonic() - start, error
 
@@ -123,7 +123,7 @@ async def _extraction(browser, url: str, folder: Path, result: dict) -> None:
     await page.locator("[data-testid='stSidebar']", has_text="resnet18").wait_for(timeout=120_000)
     try:
         await page.wait_for_function(READY, arg="Data & model", timeout=120_000)  # the choice's rerun is over
-        await page.locator("[data-testid='stSidebarNav'] a", has_text="Extract").click()
+        await page.locator(".st-key-sidebar_nav a", has_text="Extract").click()
         await page.wait_for_function(READY, arg="Extract features", timeout=120_000)
         await page.get_by_role("button", name="Extract features").click(timeout=120_000)
     except Exception:

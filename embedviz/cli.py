@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Sequence
 
 from embedviz.errors import EmbedVizError
+from embedviz.extract.devices import DEVICES
+from embedviz.extract.pooling import POOLINGS
 from embedviz.maps.reducers.methods import REDUCERS
 
 __all__ = ["main"]
@@ -54,18 +56,17 @@ def _parse_params(pairs: Sequence[str]) -> dict[str, str]:
 def _extract(args: argparse.Namespace) -> None:
     from embedviz.data.demo import demo_collection
     from embedviz.data.featureset import save_feature_set
-    from embedviz.data.images import load_collection
-    from embedviz.extract.features import compute_layers
-    from embedviz.extract.models import fit_to_images, load_model
+    from embedviz.data.images import file_hashes, load_collection
+    from embedviz.extract.model_index import remember_model, stored_layers
     from embedviz.extract.store import FeatureStore
 
     collection = demo_collection() if args.data == "demo" else load_collection(args.data, args.path_prefix)
-    model = fit_to_images(load_model(args.model, args.weights), collection)  # raw pixels: the images' own size
+    names = None
     if args.classes:
         from embedviz.data.classes import load_class_index, name_labels
 
         names = load_class_index(args.classes)
-        model, collection = model.with_class_names(names), name_labels(collection, names)
+        collection = name_labels(collection, names)
     layers = [part.strip() for part in args.layer.split(",") if part.strip()] if args.layer else [None]
     ray = None
     if args.engine == "ray":
@@ -77,9 +78,23 @@ def _extract(args: argparse.Namespace) -> None:
     elif any(v is not None for v in (args.address, args.ray_workers, args.num_gpus_per_worker, args.threads_per_worker)):
         raise EmbedVizError("--address, --ray-workers, --num-gpus-per-worker and --threads-per-worker go with "
                             "--engine ray.")
-    results = compute_layers(collection, model, layers, store=FeatureStore(), device=args.device,
-                             batch_size=args.batch_size, num_workers=args.workers, pooling=args.pooling,
-                             progress=_progress_printer("extract", "images"), ray=ray, shards=args.shards)
+    store, hashes = FeatureStore(), file_hashes(collection)
+    # Stored already: read without loading the model (no torch), as a model loaded before remembered it.
+    results = stored_layers(collection, args.model, args.weights, layers, store=store, pooling=args.pooling,
+                            class_names=names, hashes=hashes)
+    if results is None:
+        from embedviz.extract.features import compute_layers
+        from embedviz.extract.models import fit_to_images, load_model
+
+        loaded = load_model(args.model, args.weights)
+        model = fit_to_images(loaded, collection)  # raw pixels: the images' own size
+        if names is not None:
+            model = model.with_class_names(names)
+        results = compute_layers(collection, model, layers, store=store, device=args.device,
+                                 batch_size=args.batch_size, num_workers=args.workers, pooling=args.pooling,
+                                 progress=_progress_printer("extract", "images"), ray=ray, shards=args.shards,
+                                 hashes=hashes)
+        remember_model(store, args.model, args.weights, loaded)
     for layer, result in results.items():
         out = Path(args.out) / _safe_name(layer) if len(results) > 1 else Path(args.out)
         save_feature_set(result, out)
@@ -181,8 +196,9 @@ def _extract_for_compare(args: argparse.Namespace) -> tuple[list, list[str]]:
     store in one pass per checkpoint; named ``checkpoint:layer`` (or just one part when the other
     does not vary)."""
     from embedviz.data.demo import demo_collection
-    from embedviz.data.images import load_collection
+    from embedviz.data.images import file_hashes, load_collection
     from embedviz.extract.features import compute_layers
+    from embedviz.extract.model_index import remember_model, stored_layers
     from embedviz.extract.models import load_model
     from embedviz.extract.store import FeatureStore
 
@@ -192,10 +208,15 @@ def _extract_for_compare(args: argparse.Namespace) -> tuple[list, list[str]]:
     checkpoints = args.weights or [None]
     layers = [part.strip() for part in args.layer.split(",") if part.strip()] if args.layer else [None]
     sets, names = [], []
+    store, hashes = FeatureStore(), file_hashes(collection)
     for weights in checkpoints:
-        model = load_model(args.model, weights)
-        results = compute_layers(collection, model, layers, store=FeatureStore(), device=args.device,
-                                 num_workers=args.workers, progress=_progress_printer("extract", "images"))
+        results = stored_layers(collection, args.model, weights, layers, store=store, hashes=hashes)
+        if results is None:
+            model = load_model(args.model, weights)
+            results = compute_layers(collection, model, layers, store=store, device=args.device,
+                                     num_workers=args.workers, progress=_progress_printer("extract", "images"),
+                                     hashes=hashes)
+            remember_model(store, args.model, weights, model)
         for layer, result in results.items():
             sets.append(result)
             parts = ([Path(weights).stem if weights else "default"] if len(checkpoints) > 1 else []) + \
@@ -256,13 +277,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help=".safetensors or .pt/.pth state_dict; 'pretrained' downloads torchvision's, 'random' is untrained")
     p.add_argument("--layer", help="graph node to take features from (default: the final classifier's input); "
                                    "several, comma-separated, are taken in one pass, each into --out/<layer>")
-    p.add_argument("--pooling", default="avg", choices=("avg", "max", "flatten"),
+    p.add_argument("--pooling", default="avg", choices=POOLINGS,
                    help="how a spatial or token map becomes a vector (flatten: at most 8,192 values)")
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: cores - 1)")
     p.add_argument("--out", required=True, help="folder for features.npy, samples.parquet, skipped.csv, manifest.json")
     p.add_argument("--path-prefix", help="folder that a manifest's relative paths start from")
     p.add_argument("--classes", help="class index (JSON {\"0\": \"cat\"} or text) naming label and prediction ids")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--batch-size", type=int, default=None, help="default: 32 on the CPU, 256 on CUDA (halved on out-of-memory)")
     p.add_argument("--engine", default="local", choices=("local", "ray"),
                    help="local: this process (default); ray: a Ray Data pipeline on a Ray cluster (pip install -r "
@@ -314,7 +335,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", action="append", help="with --data: a checkpoint; give it once per checkpoint, in order")
     p.add_argument("--layer", help="with --data: layers to compare, comma-separated (default: the final classifier's input)")
     p.add_argument("--path-prefix", help="with --data: the folder a manifest's relative paths start from")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: cores - 1)")
     p.add_argument("--name", action="append", help="a short name per feature set, in order")
     p.add_argument("--method", default="tsne", choices=("tsne", "umap", "pca"))

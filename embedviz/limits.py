@@ -1,35 +1,33 @@
 """What one user may put on a shared server: the caps on inputs, workspaces and jobs, in one place.
 
-Each cap is read from its environment variable when it is asked for (so a test or an operator can
-change it without a restart of the module), with the default below. ``docs/deploy.md`` ("Hosting
-safely") lists every one; a message that reports a cap names the variable that raises it.
+Each cap is a setting of :mod:`embedviz.settings` (its variable, default and precedence are declared
+there, read when it is asked for); this module adds its unit and what it bounds. ``docs/deploy.md``
+("Hosting safely") lists every one; a message that reports a cap names the variable that raises it.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+
+from embedviz import settings
 
 __all__ = ["Cap", "CAPS", "cap", "over_cap"]
 
 
 @dataclass(frozen=True)
 class Cap:
-    """One limit: the variable that sets it, its default, its unit, and what it bounds."""
+    """One limit: the variable that sets it, its unit, and what it bounds."""
 
     var: str
-    default: float
     unit: str  # "MiB", "rows", "columns", "files", "jobs", "s"
     what: str  # what follows the number: "in one archive", "of uploads per user"
 
+    @property
+    def default(self) -> float:
+        return settings.setting(self.var).default
+
     def value(self) -> float:
-        raw = os.environ.get(self.var, "").strip()
-        if not raw:
-            return self.default
-        try:
-            return float(raw)
-        except ValueError:
-            return self.default
+        return settings.value(self.var)
 
     def bytes(self) -> int:
         """The cap in bytes (for caps in MiB)."""
@@ -45,18 +43,19 @@ class Cap:
         return f"{found}; the limit on this server is {shown} {self.what} ({self.var} raises it)."
 
 
-#: Every cap, by name. Defaults fit a server of a few cores and tens of GiB shared by a team.
+#: Every cap, by name. Their defaults (in :mod:`embedviz.settings`) fit a server of a few cores and tens of
+#: GiB shared by a team.
 CAPS: dict[str, Cap] = {c.var.removeprefix("EMBEDVIZ_").lower(): c for c in (
-    Cap("EMBEDVIZ_MAX_FEATURES_MB", 2048, "MiB", "of features from one file, decompressed"),
-    Cap("EMBEDVIZ_MAX_ROWS", 2_000_000, "rows", "in one features file or table"),
-    Cap("EMBEDVIZ_MAX_COLUMNS", 100_000, "columns", "(dimensions) in one features file or table"),
-    Cap("EMBEDVIZ_MAX_TABLE_MB", 1024, "MiB", "for one CSV/TSV/Parquet table or manifest"),
-    Cap("EMBEDVIZ_MAX_ARCHIVE_FILES", 200_000, "files", "in one archive"),
-    Cap("EMBEDVIZ_MAX_ARCHIVE_MB", 20_480, "MiB", "for one archive unpacked"),
-    Cap("EMBEDVIZ_WORKSPACE_MB", 20_480, "MiB", "of uploads and unpacked archives per user"),
-    Cap("EMBEDVIZ_WORKSPACE_FILES", 250_000, "files", "in one user's workspace"),
-    Cap("EMBEDVIZ_JOBS_PER_USER", 3, "jobs", "queued or running per user"),
-    Cap("EMBEDVIZ_JOB_TIMEOUT_S", 0, "s", "per job (0: no limit)"),
+    Cap("EMBEDVIZ_MAX_FEATURES_MB", "MiB", "of features from one file, decompressed"),
+    Cap("EMBEDVIZ_MAX_ROWS", "rows", "in one features file or table"),
+    Cap("EMBEDVIZ_MAX_COLUMNS", "columns", "(dimensions) in one features file or table"),
+    Cap("EMBEDVIZ_MAX_TABLE_MB", "MiB", "for one CSV/TSV/Parquet table or manifest"),
+    Cap("EMBEDVIZ_MAX_ARCHIVE_FILES", "files", "in one archive"),
+    Cap("EMBEDVIZ_MAX_ARCHIVE_MB", "MiB", "for one archive unpacked"),
+    Cap("EMBEDVIZ_WORKSPACE_MB", "MiB", "of uploads and unpacked archives per user"),
+    Cap("EMBEDVIZ_WORKSPACE_FILES", "files", "in one user's workspace"),
+    Cap("EMBEDVIZ_JOBS_PER_USER", "jobs", "queued or running per user"),
+    Cap("EMBEDVIZ_JOB_TIMEOUT_S", "s", "per job (0: no limit)"),
 )}
 
 

@@ -65,7 +65,7 @@ def shoot(page, out: Path, name: str, top: bool = True) -> None:
 
 
 def nav(page, label: str) -> None:
-    page.locator("[data-testid='stSidebarNav'] a", has_text=label).first.click()
+    page.locator(".st-key-sidebar_nav a", has_text=label).first.click()
     page.wait_for_timeout(500)
     idle(page)
 

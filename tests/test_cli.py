@@ -204,3 +204,44 @@ def test_projector_files_open_again_as_the_same_features(extracted, tmp_path):
 
     side = Image.open(tmp_path / "tb" / "sprite.png").size[0]
     assert side == 64 * int(np.ceil(np.sqrt(len(original))))
+
+
+def test_the_package_and_the_help_start_without_heavy_libraries():
+    """``import embedviz`` and ``--help`` import torch, pandas and plotly only when a command needs them;
+    every public name still imports, the first time it is asked for."""
+    heavy = "[m for m in ('torch', 'torchvision', 'pandas', 'plotly') if m in sys.modules]"
+    code = ("import sys, embedviz, embedviz.cli\n"
+            "try:\n    embedviz.cli._parser().parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
+            f"print({heavy})\n"
+            "from embedviz import FeatureStore, load_model, scatter_figure, EmbedVizError\n"
+            "assert sorted(embedviz.__all__) == sorted(embedviz._SOURCES)\n"
+            "assert all(getattr(embedviz, name) is not None for name in embedviz.__all__)\n"
+            f"print({heavy})")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    before, after = result.stdout.strip().splitlines()[-2:]
+    assert before == "[]" and "pandas" in after and "plotly" in after
+    with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
+        import embedviz
+
+        embedviz.nothing_here  # noqa: B018
+
+
+def test_a_second_extract_is_read_from_the_store_without_torch(tmp_path):
+    """The first run remembers the model (its identity and layers); the second finds the stored
+    features from that alone: no torch, no model built, the same files written."""
+    data = make_image_folder(tmp_path / "images", per_class=4, seed=5)
+    args = ["extract", "--data", str(data), "--model", "demo", "--layer", "features.4,classifier.1"]
+    first = run(*args, "--out", str(tmp_path / "first"), home=tmp_path / "home")
+    env = {**os.environ, "EMBEDVIZ_HOME": str(tmp_path / "home")}
+    second = subprocess.run([sys.executable, "-X", "importtime", "-m", "embedviz", *args, "--out",
+                             str(tmp_path / "second")], capture_output=True, text=True, timeout=300, env=env)
+    assert second.returncode == 0, second.stderr
+    assert "cache hit" not in first.stdout and second.stdout.count("cache hit") == 2
+    imported = {line.rsplit("|", 1)[-1].strip() for line in second.stderr.splitlines() if line.startswith("import time:")}
+    assert "torch" not in imported and "torchvision" not in imported
+    for layer in ("features.4", "classifier.1"):
+        np.testing.assert_array_equal(np.load(tmp_path / "first" / layer / "features.npy"),
+                                      np.load(tmp_path / "second" / layer / "features.npy"))
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "first" / layer / "samples.parquet"),
+                                      pd.read_parquet(tmp_path / "second" / layer / "samples.parquet"))

@@ -29,7 +29,7 @@ from embedviz.data.decode import ALLOWED_FORMATS, image_suffixes
 from embedviz.data.roots import DataRoots, check_server_path, inside_home
 from embedviz.errors import DataError
 from embedviz.hashing import sha256_file, sha256_json
-from embedviz.layout import home_dir
+from embedviz.layout import home_dir, layout
 from embedviz.limits import cap
 
 __all__ = [
@@ -366,7 +366,7 @@ def load_archive(archive: str | Path, workspace: Path | None = None,
     if not archive.is_file():
         raise DataError(f"{archive} does not exist.")
     digest = sha256_file(archive)
-    target = (workspace or home_dir() / "uploads") / f"{archive.name}-{digest[:16]}"
+    target = (workspace or layout().unpacked) / f"{archive.name}-{digest[:16]}"
     if not (target / ".complete").exists():
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{digest[:16]}-", suffix=".partial", dir=target.parent))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from embedviz import settings
 from embedviz.layout import home_dir
 
 __all__ = ["check_server_path", "data_roots", "DataRoots", "inside_home", "DATA_ROOTS_VAR"]
@@ -72,12 +73,14 @@ def _names(value: str | Iterable[str] | None) -> list[str]:
 
 def data_roots(configured: str | Iterable[str] | None = None) -> DataRoots:
     """The shared folders: ``$EMBEDVIZ_DATA_ROOTS`` plus ``configured`` (``[embedviz] data_roots`` in the
-    dashboard's secrets). ``$EMBEDVIZ_HOME``, every folder above it (``/``, its parent) and every folder in it
-    are refused: other users' uploads live there."""
+    dashboard's secrets; ``None``: the secrets given to :func:`embedviz.settings.use_secrets`, if any).
+    ``$EMBEDVIZ_HOME``, every folder above it (``/``, its parent) and every folder in it are refused:
+    other users' uploads live there."""
     home = home_dir().resolve()
     usable: list[Path] = []
     refused: list[str] = []
-    for name in [*_names(os.environ.get(DATA_ROOTS_VAR)), *_names(configured)]:
+    named = settings.data_roots() if configured is None else [*settings.data_roots(secrets={}), *_names(configured)]
+    for name in named:
         root = _resolve(name)
         if root == home or root in home.parents or inside_home(root):
             log.warning("Data root %s is refused: it holds or lies inside EMBEDVIZ_HOME (%s).", name, home)

@@ -9,6 +9,7 @@ first run would have, so the features come out bit for bit the same.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -45,6 +46,8 @@ def auto_batch_size(device: torch.device) -> int:
     return 256 if device.type == "cuda" else 32
 
 
+#: Devices whose convolutions run faster channels-last: cuDNN, and oneDNN on the CPU (resnet18 at
+#: 224 px on this project's 2-core CPU: 40 images/s against 30-32 contiguous).
 _CHANNELS_LAST = ("cuda", "cpu")
 
 
@@ -287,7 +290,10 @@ class Forward:
 
             nodes = self.names if self.logits_name in (None, *self.names.values()) else \
                 {**self.names, logits_node: "logits"}
-            self.net = create_feature_extractor(model.module, return_nodes=nodes).eval()
+            # The extractor shares its submodules with ``model.module``, which the dashboard shares between
+            # sessions; moving or converting them in place would change everyone's model. A private copy
+            # costs 30-60 ms for resnet50 on this 2-core CPU (tracing it: 290 ms).
+            self.net = create_feature_extractor(copy.deepcopy(model.module), return_nodes=nodes).eval()
         self.device = _move(self.net, device)
         self.autocast_dtype = _autocast_dtype(self.device)
         self.chunk = batch_size
@@ -453,6 +459,8 @@ def run_engine(
         dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate,
         pin_memory=forward.device.type == "cuda", prefetch_factor=4 if workers else None, persistent_workers=False)
     done = job.resumed
+    log.info("extracting %d of %d images (%d resumed) on %s: batches of %d, %d decode workers, layers %s",
+             len(indices), total, job.resumed, forward.device, batch_size, workers, ", ".join(layers))
 
     def note(message: str) -> None:
         report(progress, done, total, message)
@@ -485,5 +493,6 @@ def run_engine(
             report(progress, done, total, "images")
 
     kept, features, logits, skipped = assemble(shards, results, job.starts, layers)
+    log.info("extracted %d images (%d skipped) on %s", len(kept), len(skipped), forward.device)
     return EngineResult(kept, features, logits if forward.logits_name is not None else None,
                         skipped, str(forward.device), forward.notes, job.resumed)

@@ -11,16 +11,15 @@ import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from embedviz.data.featureset import FeatureSet
 from embedviz.data.images import ImageCollection, collection_hash, file_hashes, find_duplicates
 from embedviz.errors import ModelError
-from embedviz.extract.engine import run_engine
+from embedviz.extract.devices import resolve_device
 from embedviz.extract.layers import check_layer, output_layer
 from embedviz.extract.models import LoadedModel, describe
 from embedviz.extract.ray_options import RayOptions
@@ -28,34 +27,23 @@ from embedviz.extract.store import FeatureStore
 from embedviz.hashing import sha256_json
 from embedviz.progress import ProgressCallback
 
-__all__ = ["RayOptions", "resolve_device", "feature_key", "extract_features", "extract_layers", "compute_features",
-           "compute_layers"]
+__all__ = ["RayOptions", "resolve_device", "feature_key", "identity_key", "extract_features", "extract_layers",
+           "compute_features", "compute_layers"]
 
 FORMAT_VERSION = 2  # 2: crop and resize in one step, normalisation fused
 #: With this many classes or fewer, every class's probability becomes a column.
 FULL_SOFTMAX_CLASSES = 10
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then Apple's MPS, then the CPU; a named device must exist."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ModelError("No CUDA GPU is visible here; use --device auto or cpu.")
-    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ModelError("Apple's MPS is not available here; use --device auto or cpu.")
-    if device not in ("cpu", "cuda", "mps"):
-        raise ModelError(f"Unknown device {device!r}; use auto, cpu, cuda or mps.")
-    return torch.device(device)
-
-
 def feature_key(images_sha256: str, model: LoadedModel, layer: str, pooling: str = "avg") -> str:
     """The store key: images, model identity (weights, architecture, preprocessing), layer, pooling."""
-    spec = {"v": FORMAT_VERSION, "images": images_sha256, "model": model.identity(), "layer": layer}
+    return identity_key(images_sha256, model.identity(), layer, pooling)
+
+
+def identity_key(images_sha256: str, identity: dict[str, Any], layer: str, pooling: str = "avg") -> str:
+    """:func:`feature_key` from a model's :meth:`~embedviz.extract.models.LoadedModel.identity` alone, so
+    a stored set can be found without loading the model (:mod:`embedviz.extract.model_index`)."""
+    spec = {"v": FORMAT_VERSION, "images": images_sha256, "model": identity, "layer": layer}
     if pooling != "avg":  # only when set, so keys made before pooling was a choice stay valid
         spec["pooling"] = pooling
     return sha256_json(spec)[:32]
@@ -73,6 +61,8 @@ def _class_names(model: LoadedModel, collection: ImageCollection, width: int) ->
 
 
 def _prediction_columns(logits: np.ndarray, names: list[str], labels: pd.Series | None, top_k: int) -> pd.DataFrame:
+    import torch
+
     probs = torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
     k = min(top_k, probs.shape[1])
     order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
@@ -137,6 +127,8 @@ def extract_layers(
 
         result = run_ray_engine(collection, model, layers, ray, **common)
     else:
+        from embedviz.extract.engine import run_engine
+
         result = run_engine(collection, model, layers, device=resolve_device(device), num_workers=num_workers,
                             **common)
     samples, skipped = _read_samples(collection, model, result.kept, result.skipped, result.logits, top_k)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import functools
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from embedviz.errors import ModelError
 from embedviz.extract.models import PIXELS, LoadedModel
 
-__all__ = ["list_layers", "default_layer", "output_layer", "check_layer"]
+if TYPE_CHECKING:
+    from torch import nn
+
+__all__ = ["list_layers", "default_layer", "output_layer", "check_layer", "has_layer"]
 
 
 @functools.lru_cache(maxsize=16)
@@ -58,6 +60,8 @@ def default_layer(model: LoadedModel) -> str:
     if model.task == "detection":  # the deepest map of the body, before a feature pyramid
         body = [n for n in layers if n.startswith("body.")]
         return body[-1] if body else layers[-1]
+    from torch import nn
+
     last_linear = None
     for name, module in model.module.named_modules():
         if isinstance(module, nn.Linear) and name in layers:
@@ -72,11 +76,16 @@ def check_layer(model: LoadedModel, layer: str | None) -> str:
     if layer is None:
         return default_layer(model)
     layers = list_layers(model)
-    # torchvision also takes a module's name ("layer4") for the output of its last node.
-    if layer not in layers and not any(n.startswith(layer + ".") for n in layers):
+    if not has_layer(layers, layer):
         near = [n for n in layers if layer.split(".")[0] in n][:5] or layers[-5:]
         raise ModelError(
             f"{model.architecture} has no layer {layer!r}; try one of {', '.join(near)} "
             "(python -m embedviz layers --model ... lists all)."
         )
     return layer
+
+
+def has_layer(layers: "list[str] | tuple[str, ...]", layer: str) -> bool:
+    """Whether features can be taken at ``layer``: one of ``layers`` (graph nodes), or a module's name
+    (``layer4``), which torchvision takes for the output of its last node."""
+    return layer in layers or any(n.startswith(layer + ".") for n in layers)

@@ -7,19 +7,25 @@ Weights are read safely: ``.safetensors`` with safetensors, ``.pt``/``.pth`` wit
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import io
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from embedviz.errors import ModelError
 from embedviz.extract.preprocessing import Preprocessing, pixels_preprocessing, weights_preprocessing
+from embedviz.extract.spec import DEMO, PIXELS, PRETRAINED, PROGRAM, RANDOM
 from embedviz.extract.trusted import ENV_VAR, FORMATS, inspect_program, trusted_enabled
 from embedviz.hashing import sha256_file
+
+if TYPE_CHECKING:  # torch is imported where a model is built or read, so naming one costs nothing
+    import torch
+    from torch import nn
+
+    from embedviz.extract.digits import DigitsCNN
 
 __all__ = [
     "Preprocessing",
@@ -37,35 +43,18 @@ __all__ = [
     "describe",
 ]
 
-PIXELS = "pixels"
-DEMO = "demo"
-#: Ask torchvision for its pretrained weights (needs the internet once).
-PRETRAINED = "pretrained"
-#: Use the architecture's random initialisation: a baseline to compare against.
-RANDOM = "random"
-#: A file that is its own architecture (TorchScript, pickled module, torch.export, ONNX); trusted installs only.
-PROGRAM = "program"
-
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights", "params",
                  "state_dict_ema", "model_ema", "ema_state_dict", "ema")
 _PREFIXES = ("module.", "_orig_mod.")
 
 
-class DigitsCNN(nn.Module):
-    """The demo's small CNN for 8x8 grey digits: two conv blocks and a two-layer classifier."""
+def __getattr__(name: str) -> Any:
+    """``DigitsCNN`` lives in :mod:`embedviz.extract.digits` (it needs torch); imported on first use."""
+    if name == "DigitsCNN":
+        from embedviz.extract.digits import DigitsCNN
 
-    def __init__(self, num_classes: int = 10) -> None:
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(2),
-        )
-        self.flatten = nn.Flatten()
-        self.classifier = nn.Sequential(nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, num_classes))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.features(x)))
+        return DigitsCNN
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 DIGITS_PREPROCESSING = Preprocessing(size=8, channels=1, mean=(0.3,), std=(0.4,), resize="squash")
@@ -117,8 +106,37 @@ class LoadedModel:
         return replace(self, preprocessing=preprocessing)
 
 
+#: torchvision's sub-packages of models whose features embedviz takes, and the task of each.
+_FAMILY_FOLDERS = {"": "classification", "segmentation": "segmentation", "detection": "detection"}
+#: A builder in torchvision's source: ``@register_model()`` (or ``(name="...")``), other decorators, ``def name(``.
+_REGISTERED = re.compile(r"^@register_model\((?:name=[\"'](\w+)[\"'])?\)\n(?:(?!def ).*\n)*?def (\w+)\(", re.M)
+
+
+@functools.lru_cache(maxsize=1)
+def _registered() -> dict[str, str]:
+    """torchvision's model names and their task, read from its source files, importing none of it.
+
+    Importing any torchvision family runs ``torchvision/__init__``, which imports all of them (3.5 s on
+    the 2-core machine, ``torch._dynamo`` included): too much to check a name. Empty when the sources
+    cannot be read (a zipped install); :func:`_families` asks torchvision itself then."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    root = Path(next(iter(spec.submodule_search_locations))) / "models"
+    names: dict[str, str] = {}
+    for folder, task in _FAMILY_FOLDERS.items():
+        for source in sorted((root / folder).glob("*.py")):
+            try:
+                text = source.read_text(encoding="utf-8")
+            except OSError:
+                return {}
+            names.update({match[1] or match[2]: task for match in _REGISTERED.finditer(text)})
+    return names
+
+
 def _families() -> dict[str, str]:
-    """torchvision model names and their task (classification, segmentation, detection)."""
+    """torchvision model names and their task (classification, segmentation, detection), from
+    torchvision's registry: the authority, when :func:`_registered` has not found a name."""
     import torchvision
 
     names = {name: "classification" for name in torchvision.models.list_models(module=torchvision.models)}
@@ -131,7 +149,7 @@ def list_architectures() -> list[str]:
     """Every name :func:`load_model` takes: ``demo``, ``pixels``, torchvision's classifiers, segmenters
     and detectors (of which only the backbone is used: features, no predictions), and ``program``
     where the operator allows code-carrying files."""
-    return [DEMO, PIXELS, *([PROGRAM] if trusted_enabled() else []), *sorted(_families())]
+    return [DEMO, PIXELS, *([PROGRAM] if trusted_enabled() else []), *sorted(_registered() or _families())]
 
 
 class CodeCarryingFile(ModelError):
@@ -161,6 +179,8 @@ def _unwrap(obj: Any, source: str) -> dict[str, torch.Tensor]:
         for key in _WRAPPER_KEYS:
             if key in obj and isinstance(obj[key], dict):
                 return _unwrap(obj[key], source)
+        import torch
+
         tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
         if tensors:
             return _strip_prefixes(tensors)
@@ -184,6 +204,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if kind:
         raise CodeCarryingFile(f"{path.name} is {FORMATS[kind]}, which needs code to load; embedviz loads only "
                                f"weights. {_SAVE_HINT}", kind)
+    import torch
+
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError or others for bad files
@@ -228,6 +250,8 @@ def _program(path: Path, kind: str) -> LoadedModel:
 
 
 def _last_linear(module: nn.Module) -> str | None:
+    from torch import nn
+
     name = None
     for qualified, child in module.named_modules():
         if isinstance(child, nn.Linear):
@@ -237,6 +261,8 @@ def _last_linear(module: nn.Module) -> str | None:
 
 def _head(module: nn.Module, task: str) -> str | None:
     """The layer whose output size is the number of classes."""
+    from torch import nn
+
     if task == "segmentation":
         convs = [n for n, m in module.named_modules() if isinstance(m, nn.Conv2d) and n.startswith("classifier")]
         return convs[-1] if convs else None
@@ -244,8 +270,11 @@ def _head(module: nn.Module, task: str) -> str | None:
 
 
 def _check_architecture(architecture: str) -> str:
-    """The architecture's task; a clear error for names torchvision does not have."""
-    task = _families().get(architecture)
+    """The architecture's task; a clear error for names torchvision does not have.
+
+    Read from torchvision's sources (:func:`_registered`), importing nothing; a name not found there is
+    looked up in torchvision's registry before it is refused."""
+    task = _registered().get(architecture) or _families().get(architecture)
     if task is None:
         raise ModelError(
             f"Unknown architecture {architecture!r}: use 'demo', 'pixels' or a torchvision model such as "
@@ -342,6 +371,8 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
         path = Path(weights) if weights else FINAL_WEIGHTS
         state = read_state_dict(path)
         num_classes = int(state["classifier.2.weight"].shape[0]) if "classifier.2.weight" in state else 10
+        from embedviz.extract.digits import DigitsCNN
+
         module = DigitsCNN(num_classes)
         _load_into(module, state, path.name)
         return LoadedModel(
@@ -373,6 +404,8 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
     if str(weights) == PRETRAINED:
         return _pretrained(architecture)
     if str(weights) == RANDOM:
+        import torch
+
         torch.manual_seed(0)
         task = _check_architecture(architecture)
         # googlenet/inception warn that their init will change unless told which one to use.
@@ -435,6 +468,8 @@ def _from_state(architecture: str, task: str, state: dict[str, torch.Tensor], so
         detector = _build(architecture)
         _load_into(detector.backbone, _backbone_state(state), source)
         return detector, None
+    import torch
+
     with torch.device("meta"):  # a free probe for the head's name: no memory, no initialisation
         probe = _build(architecture)
     head = _head(probe, task)
@@ -455,6 +490,8 @@ def _num_outputs(module: nn.Module, task: str = "classification") -> int | None:
     head = _head(module, task)
     if head is None:
         return None
+    from torch import nn
+
     layer = dict(module.named_modules())[head]
     return int(layer.out_channels if isinstance(layer, nn.Conv2d) else layer.out_features)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["POOLINGS", "pool"]
 
@@ -11,11 +14,12 @@ __all__ = ["POOLINGS", "pool"]
 POOLINGS = ("avg", "max", "flatten")
 
 
-
-def pool(tensor, how: str = "avg", flatten_limit: int = 8192) -> torch.Tensor:
+def pool(tensor, how: str = "avg", flatten_limit: int = 8192) -> "torch.Tensor":
     """One vector per image. Spatial maps (N, C, H, W) and token maps (N, L, D) are averaged or
     maxed over positions, or flattened (at most ``flatten_limit`` values); several outputs at once (a
     feature pyramid's levels) are each pooled, then concatenated."""
+    import torch  # here, so the names above are importable without torch (the command line)
+
     if isinstance(tensor, dict):
         tensor = list(tensor.values())
     if isinstance(tensor, (list, tuple)):
@@ -34,6 +38,3 @@ def pool(tensor, how: str = "avg", flatten_limit: int = 8192) -> torch.Tensor:
         return tensor.reshape(n, -1)
     return tensor.reshape(tensor.shape[0], -1)
 
-
-#: Devices whose convolutions run faster channels-last: cuDNN, and oneDNN on the CPU (resnet18 at
-#: 224 px on this project's 2-core CPU: 40 images/s against 30-32 contiguous).

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
 
 from embedviz.errors import ModelError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["Preprocessing", "RESIZE_POLICIES", "INTERPOLATIONS", "make_preprocessing", "parse_values",
            "pixels_preprocessing", "weights_preprocessing"]
@@ -72,13 +74,15 @@ class Preprocessing:
         left, top = (image.width - side) / 2, (image.height - side) / 2
         return image.resize((self.size, self.size), resample, box=(left, top, left + side, top + side))
 
-    def __call__(self, image: "Image.Image") -> torch.Tensor:  # noqa: F821 - PIL type
+    def __call__(self, image: "Image.Image") -> "torch.Tensor":  # noqa: F821 - PIL type
         image = self._resized(image.convert("L") if self.channels == 1 else image.convert("RGB"))
         array = np.asarray(image)
         array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
         # (x / 255 - mean) / std as one multiply-add, straight from the uint8 pixels.
         scale = (1.0 / (255.0 * np.asarray(self.std, dtype=np.float32)))[:, None, None]
         shift = (-np.asarray(self.mean, dtype=np.float32) / np.asarray(self.std, dtype=np.float32))[:, None, None]
+        import torch  # here: the command line and a cache hit import this module without torch
+
         return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32) * scale + shift)
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from embedviz import settings
 from embedviz.data.images import ImageCollection
 from embedviz.errors import DataError, EmbedVizError, ModelError
 from embedviz.extract.engine import EngineResult, Forward, ShardPlan, assemble, auto_batch_size, decode_batch
@@ -57,7 +58,8 @@ def _ray():
 
 def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
     """Join the cluster at ``address`` (``auto``, ``HOST:PORT`` or ``ray://HOST:PORT``), or start a
-    local one on this machine when no address is given and none is named by ``RAY_ADDRESS``.
+    local one on this machine when no address is given and none is configured
+    (:func:`embedviz.settings.ray_address`: ``EMBEDVIZ_RAY_ADDRESS``, the dashboard's secrets, ``RAY_ADDRESS``).
     Already connected: nothing to do."""
     ray = _ray()
     if ray.is_initialized():
@@ -65,7 +67,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None) -> None:
     import ray.data
 
     options = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    address = address or os.environ.get("RAY_ADDRESS") or None
+    address = address or settings.ray_address()
     if address == "local":
         address = None
     # Ray Data's notices (progress bars off, execution plans) are for Ray's own users; ours get one

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from embedviz import settings
 
 __all__ = ["RayOptions", "ADDRESS_VAR", "configured_address"]
 
@@ -11,10 +14,11 @@ __all__ = ["RayOptions", "ADDRESS_VAR", "configured_address"]
 ADDRESS_VAR = "EMBEDVIZ_RAY_ADDRESS"
 
 
-def configured_address() -> str | None:
-    """``$EMBEDVIZ_RAY_ADDRESS`` (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``, or ``local`` for a
-    cluster the server starts on its own machine), or ``None``."""
-    return os.environ.get(ADDRESS_VAR, "").strip() or None
+def configured_address(secrets: Mapping[str, Any] | None = None) -> str | None:
+    """The cluster the operator named (``auto``, ``HOST:PORT``, ``ray://HOST:PORT``, or ``local`` for one
+    the server starts on its own machine), or ``None``: ``EMBEDVIZ_RAY_ADDRESS``, then ``[embedviz]
+    ray_address`` in the dashboard's secrets, then ``RAY_ADDRESS`` (:func:`embedviz.settings.ray_address`)."""
+    return settings.ray_address(secrets)
 
 
 @dataclass(frozen=True)

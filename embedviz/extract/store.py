@@ -12,7 +12,7 @@ from pathlib import Path
 
 from embedviz.data.featureset import FILES, FeatureSet, save_feature_set
 from embedviz.data.precomputed import load_feature_set
-from embedviz.layout import PARTIAL_SUFFIX, home_dir, mark_used
+from embedviz.layout import PARTIAL_SUFFIX, WORK_FOLDER, layout, mark_used
 
 __all__ = ["FeatureStore"]
 
@@ -21,7 +21,7 @@ class FeatureStore:
     """Content-addressed feature sets under one root."""
 
     def __init__(self, root: str | Path | None = None) -> None:
-        self.root = Path(root) if root else home_dir() / "features"
+        self.root = Path(root) if root else layout().features  # layout().feature_set(key) is folder(key)
         self.root.mkdir(parents=True, exist_ok=True)
 
     def folder(self, key: str) -> Path:
@@ -51,7 +51,7 @@ class FeatureStore:
 
     def work_folder(self, name: str) -> Path:
         """Where an unfinished extraction keeps its shards (``.work/<name>``) until it is stored."""
-        return self.root / ".work" / name
+        return self.root / WORK_FOLDER / name
 
     def drop_work(self, folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)

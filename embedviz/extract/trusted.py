@@ -10,6 +10,7 @@ arrays back; the server never imports the file, and a crash in it ends that job,
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from embedviz import settings
 from embedviz.errors import Cancelled, ModelError
 from embedviz.progress import ProgressCallback, report
 
@@ -30,12 +32,13 @@ ENV_VAR = "EMBEDVIZ_TRUSTED_MODELS"
 FORMATS = {"torchscript": "a TorchScript archive", "export": "a torch.export program",
            "pickle": "a whole pickled module", "onnx": "an ONNX graph"}
 OUTPUT = "output"
+log = logging.getLogger(__name__)
 _INSPECT_SECONDS = 300
 
 
 def trusted_enabled() -> bool:
     """Whether the operator allowed code-carrying model files on this install."""
-    return os.environ.get(ENV_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+    return settings.trusted_models()
 
 
 def _child(args: Sequence[str], timeout: float | None = None) -> subprocess.CompletedProcess:
@@ -44,7 +47,10 @@ def _child(args: Sequence[str], timeout: float | None = None) -> subprocess.Comp
 
 
 def _failure(stderr: str, returncode: int) -> ModelError:
-    """The child's own one-line message, or what killed it."""
+    """The child's own one-line message, or what killed it. Everything it wrote (a traceback of the
+    program's own error) goes to the server's log."""
+    if stderr.strip():
+        log.warning("The model process ended with exit status %d:\n%s", returncode, stderr.strip())
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     said = [line[len("error: "):] for line in lines if line.startswith("error: ")]
     if said:
@@ -170,7 +176,8 @@ def _extract(job: dict[str, Any]) -> None:
             if batch:
                 try:
                     out = _main_output(model(torch.stack(batch)))
-                except Exception as exc:  # the program's own error, whatever its type
+                except Exception as exc:  # the program's own error, whatever its type: its traceback to the log
+                    log.exception("The model program failed on a batch")
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
                     raise ModelError(f"The model failed on inputs of shape {tuple(batch[0].shape)} ({first}); "
                                      "check the size and channels under Preprocessing.") from None
@@ -201,7 +208,8 @@ def main(argv: Sequence[str]) -> int:
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # anything the file's own code raises
+    except Exception as exc:  # anything the file's own code raises: its traceback to the log
+        log.exception("The model file could not be run")
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         print(f"error: The model file could not be run ({type(exc).__name__}: {first}).", file=sys.stderr)
         return 2

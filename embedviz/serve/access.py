@@ -18,12 +18,14 @@ operator; a browser guest never is, whatever the list says.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable, Mapping
+
+from embedviz import settings
 
 __all__ = ["Viewer", "browser_viewer", "signed_in_viewer", "allowed", "parse_allow_list", "is_operator",
-           "env_allow_list", "env_operators", "USER_HEADER_VAR", "ALLOWED_VAR", "OPERATORS_VAR"]
+           "allow_list", "operator_list", "env_allow_list", "env_operators",
+           "USER_HEADER_VAR", "ALLOWED_VAR", "OPERATORS_VAR"]
 
 #: The header a trusted reverse proxy sets to the signed-in user's e-mail (unset: headers are ignored).
 USER_HEADER_VAR = "EMBEDVIZ_USER_HEADER"
@@ -97,12 +99,25 @@ def allowed(email: str | None, allow_list: tuple[str, ...]) -> bool:
     return any(entry == email or (entry.startswith("@") and entry == domain) for entry in allow_list)
 
 
+def allow_list(secrets: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """Who may come in: ``EMBEDVIZ_ALLOWED`` and ``[embedviz] allowed`` (``secrets``: that section, default
+    the one given to :func:`embedviz.settings.use_secrets`)."""
+    return parse_allow_list(settings.allowed(secrets))
+
+
+def operator_list(secrets: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """The operators: ``EMBEDVIZ_OPERATORS`` and ``[embedviz] operators`` (``secrets`` as for :func:`allow_list`)."""
+    return parse_allow_list(settings.operators(secrets))
+
+
 def env_allow_list() -> tuple[str, ...]:
-    return parse_allow_list(os.environ.get(ALLOWED_VAR))
+    """``EMBEDVIZ_ALLOWED`` alone, without the secrets."""
+    return allow_list(secrets={})
 
 
 def env_operators() -> tuple[str, ...]:
-    return parse_allow_list(os.environ.get(OPERATORS_VAR))
+    """``EMBEDVIZ_OPERATORS`` alone, without the secrets."""
+    return operator_list(secrets={})
 
 
 def is_operator(viewer: Viewer, operators: tuple[str, ...]) -> bool:

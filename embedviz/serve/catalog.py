@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from embedviz.data.spec import DatasetSpec
 from embedviz.errors import EmbedVizError
 from embedviz.extract.spec import ModelSpec
-from embedviz.layout import home_dir
+from embedviz.layout import Layout, home_dir, layout
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,7 +119,7 @@ class Catalog:
     """The runs of one ``$EMBEDVIZ_HOME``; every call opens its own connection (thread-safe)."""
 
     def __init__(self, path: str | Path | None = None) -> None:
-        self.path = Path(path) if path else home_dir() / "catalog.sqlite"
+        self.path = Path(path) if path else layout().catalog
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(_SCHEMA)
@@ -156,6 +156,7 @@ class Catalog:
                 "seconds, n_points, dedupe) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, kind, parent, owner, owner_name, now, now, title, json.dumps(inputs, sort_keys=True),
                  json.dumps(params, sort_keys=True, default=str), float(seconds), int(n_points), dedupe))
+            log.info("run %s recorded: %s %r by %s (parent %s)", run_id, kind, title, owner, parent or "none")
             return _row(db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
 
     def get(self, run_id: str) -> Run | None:
@@ -208,12 +209,15 @@ class Catalog:
             ids = [run_id] + ([row["parent"]] if published and row["parent"] else [])
             db.executemany("UPDATE runs SET published = ? WHERE id = ? AND owner = ?",
                            [(int(published), i, viewer) for i in ids])
+        log.info("run%s %s %s by %s", "s" if len(ids) > 1 else "", ", ".join(ids),
+                 "published" if published else "unpublished", viewer)
 
     def pin(self, run_id: str, viewer: str, pinned: bool = True) -> None:
         """A pinned run's files are never evicted when the store is over its cap."""
         with self._connect() as db:
             self._owned(db, run_id, viewer)
             db.execute("UPDATE runs SET pinned = ? WHERE id = ?", (int(pinned), run_id))
+        log.info("run %s %s by %s", run_id, "pinned" if pinned else "unpinned", viewer)
 
     def delete(self, run_id: str, viewer: str) -> list[Run]:
         """Delete the run (and, for an extraction, the viewer's maps made from it); returns what was
@@ -223,6 +227,7 @@ class Catalog:
             rows = db.execute("SELECT * FROM runs WHERE (id = ? OR parent = ?) AND owner = ?",
                               (run_id, run_id, viewer)).fetchall()
             db.executemany("DELETE FROM runs WHERE id = ?", [(r["id"],) for r in rows])
+        log.info("runs deleted by %s: %s", viewer, ", ".join(r["id"] for r in rows))
         return [_row(r) for r in rows]
 
     def referenced(self) -> tuple[set[str], set[str]]:
@@ -256,7 +261,7 @@ def _without_paths(value: Any, homes: tuple[str, ...]) -> Any:
     if isinstance(value, (list, tuple)):
         return [_without_paths(v, homes) for v in value]
     if isinstance(value, str) and (os.path.isabs(value) or value.startswith("~")):
-        if any(value == h or value.startswith(os.path.join(h, "sessions", "")) for h in homes):
+        if any(value == h or value.startswith(os.path.join(Layout(Path(h)).workspaces, "")) for h in homes):
             return "an upload"
         return os.path.basename(value.rstrip("/\\")) or "a folder on the server"
     return value

@@ -18,15 +18,15 @@ line as ``python -m embedviz housekeep``.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from embedviz import settings
 from embedviz.hashing import sha256_json
-from embedviz.layout import PARTIAL_SUFFIX, home_dir, last_used, mark_used
+from embedviz.layout import PARTIAL_SUFFIX, Layout, home_dir, last_used, mark_used
 
 __all__ = ["Housekeeping", "mark_used", "last_used", "sweep_workspaces", "sweep_partials", "enforce_cap", "housekeep",
            "housekeep_store", "limits", "IDLE_VAR", "LIMIT_VAR", "PARTIAL_SUFFIX", "PARTIAL_GRACE_SECONDS"]
@@ -60,9 +60,9 @@ class Housekeeping:
 
 def limits() -> tuple[float, int | None]:
     """(idle seconds before a workspace goes, store cap in bytes or ``None``) from the environment."""
-    idle = float(os.environ.get(IDLE_VAR) or 24) * 3600
-    cap = os.environ.get(LIMIT_VAR)
-    return idle, (int(float(cap) * 2**30) if cap else None)
+    idle = settings.session_idle_hours() * 3600
+    cap = settings.store_limit_gb()
+    return idle, (int(cap * 2**30) if cap is not None else None)
 
 
 def _size(path: Path) -> int:
@@ -85,7 +85,7 @@ def _remove(path: Path) -> None:
 def sweep_workspaces(home: Path, idle_seconds: float, keep: set[str], now: float | None = None) -> list[str]:
     """Delete session workspaces unused for ``idle_seconds``, except those named in ``keep``."""
     now = time.time() if now is None else now
-    root = home / "sessions"
+    root = Layout(home).workspaces
     removed = []
     if not root.is_dir():
         return removed
@@ -93,6 +93,8 @@ def sweep_workspaces(home: Path, idle_seconds: float, keep: set[str], now: float
         if folder.is_dir() and folder.name not in keep and now - last_used(folder) > idle_seconds:
             _remove(folder)
             removed.append(folder.name)
+    if removed:
+        log.info("Removed %d idle workspaces (unused for %.1f h)", len(removed), idle_seconds / 3600)
     return removed
 
 
@@ -112,7 +114,8 @@ def _last_activity(path: Path) -> float:
 
 
 def _work_name(key: str) -> str:
-    """The work folder's name of a one-layer extraction of ``key`` (as :func:`embedviz.extract.features.compute_layers`)."""
+    """The work folder's name of a one-layer extraction of ``key`` (as
+    :func:`embedviz.extract.features.compute_layers`)."""
     return sha256_json([key])[:32]
 
 
@@ -130,13 +133,15 @@ def _held(path: Path, active: set[str]) -> bool:
 def _unfinished(home: Path) -> list[Path]:
     """Partial folders and temporary files where embedviz writes aside before renaming into place."""
     found: list[Path] = []
-    places = [home / "features", home / "uploads", home / "embeddings", home / "embeddings" / "graphs"]
-    work = home / "features" / ".work"
+    where = Layout(home)
+    places = list(where.caches)
+    work = where.work
     places += [p for p in (work.iterdir() if work.is_dir() else []) if p.is_dir()]
-    sessions = home / "sessions"
+    sessions = where.workspaces
     for workspace in sessions.iterdir() if sessions.is_dir() else []:
         if workspace.is_dir():
-            places += [workspace, *(p for p in workspace.iterdir() if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX))]
+            places += [workspace, *(p for p in workspace.iterdir()
+                                    if p.is_dir() and not p.name.endswith(PARTIAL_SUFFIX))]
     for place in places:
         try:
             children = list(place.iterdir())
@@ -171,27 +176,29 @@ def sweep_partials(home: Path, active: set[str], grace_seconds: float = PARTIAL_
 def _candidates(home: Path, keep_features: set[str], keep_maps: set[str]) -> list[tuple[float, Path]]:
     """Cached items that may be evicted, with their last use."""
     items: list[tuple[float, Path]] = []
-    features = home / "features"
+    where = Layout(home)
+    features = where.features
     if features.is_dir():
         for folder in features.iterdir():
             if folder.is_dir() and not folder.name.startswith(".") and folder.name not in keep_features:
                 items.append((last_used(folder), folder))
-        work = features / ".work"  # shards of unfinished extractions: what a rerun would resume from
+        work = where.work  # shards of unfinished extractions: what a rerun would resume from
         items.extend((_last_activity(p), p) for p in (work.iterdir() if work.is_dir() else [])
                      if p.is_dir() and not _held(p, keep_features))
-    embeddings = home / "embeddings"
+    embeddings = where.maps
     if embeddings.is_dir():
         for path in embeddings.glob("*.npz"):
             if path.stem not in keep_maps:
                 items.append((path.stat().st_mtime, path))
-        graphs = embeddings / "graphs"  # recomputed in seconds when needed again
+        graphs = where.graphs  # recomputed in seconds when needed again
         items.extend((p.stat().st_mtime, p) for p in (graphs.glob("*.npz") if graphs.is_dir() else []))
-    uploads = home / "uploads"  # archives from server paths, unpacked: unpacked again when needed
+    uploads = where.unpacked  # archives from server paths, unpacked: unpacked again when needed
     items.extend((last_used(p), p) for p in (uploads.iterdir() if uploads.is_dir() else []))
     return sorted(items, key=lambda item: item[0])
 
 
-def enforce_cap(home: Path, limit_bytes: int, keep_features: set[str], keep_maps: set[str]) -> tuple[list[str], int, int]:
+def enforce_cap(home: Path, limit_bytes: int, keep_features: set[str],
+                keep_maps: set[str]) -> tuple[list[str], int, int]:
     """Evict the least recently used caches until ``home`` holds at most ``limit_bytes``.
 
     Returns (what was evicted, bytes freed, bytes held after). What is kept may alone exceed
@@ -201,6 +208,8 @@ def enforce_cap(home: Path, limit_bytes: int, keep_features: set[str], keep_maps
     evicted, freed = [], 0
     if total <= limit_bytes:
         return evicted, freed, total
+    log.info("The store holds %.1f GiB, over its cap of %.1f GiB: evicting the least recently used",
+             total / 2**30, limit_bytes / 2**30)
     for _, path in _candidates(home, keep_features, keep_maps):
         if total <= limit_bytes:
             break
@@ -225,6 +234,8 @@ def housekeep(keep_workspaces: set[str], keep_features: set[str], keep_maps: set
     else:
         report.total_bytes = _size(home)
     report.freed_bytes += partial_bytes
+    if report.workspaces or report.partials or report.evicted:
+        log.info("Housekeeping of %s: %s", home, report.describe())
     return report
 
 
@@ -235,10 +246,10 @@ def housekeep_store(active_features: set[str] | None = None, home: Path | None =
     from embedviz.serve.catalog import Catalog
 
     home = home or home_dir()
-    catalog = Catalog(home / "catalog.sqlite")
+    catalog = Catalog(Layout(home).catalog)
     keep_features, keep_maps = catalog.protected()
     keep_features |= set(active_features or ())
-    sessions = (home / "sessions").resolve()
+    sessions = Layout(home).workspaces.resolve()
     keep_workspaces = set()
     for run in catalog.all_runs():
         if run.published or run.pinned:

@@ -29,6 +29,7 @@ import atexit
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -37,6 +38,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from embedviz import settings
 from embedviz.errors import Cancelled, EmbedVizError, ModelError
 from embedviz.extract.ray_options import RayOptions
 from embedviz.limits import cap
@@ -259,6 +261,7 @@ class JobRunner:
                              daemon=True).start()
 
     def _run(self, job: Job, task: Task, on_done: Callable[[Job], None] | None) -> None:
+        log.info("job %s started: %s (key %s, for %s)", job.id, job.label, job.key, job.owner or "nobody named")
         try:
             status, text = self._in_child(job, task)
             if status == "done" and on_done is not None:
@@ -266,8 +269,13 @@ class JobRunner:
         except EmbedVizError as exc:
             status, text = "failed", str(exc)
         except Exception as exc:  # a bug in this process's part: this job ends, the runner goes on
-            log.exception("job %s (%s) failed", job.id, job.label)
+            log.exception("job %s (%s, key %s) failed", job.id, job.label, job.key)
             status, text = "failed", _one_line(exc)
+        took = time.time() - (job.started or time.time())
+        if status == "failed":
+            log.warning("job %s (key %s) failed after %.1f s: %s", job.id, job.key, took, text)
+        else:
+            log.info("job %s (key %s) %s after %.1f s", job.id, job.key, status, took)
         with self._lock:
             job.status, job.error, job.finished = status, text, time.time()
             self._dispatch()
@@ -313,6 +321,9 @@ class JobRunner:
                     break
                 if message[0] == "progress":
                     job.progress(*message[1:])
+                elif message[0] == "traceback":  # the child's bug, for the server's log
+                    log.error("job %s (%s, key %s) raised in its process:\n%s", job.id, job.label, job.key,
+                              message[1].rstrip())
                 else:
                     outcome = message
             process.join(timeout=30)
@@ -473,16 +484,19 @@ def _child(task: Task, environ: dict[str, str], send, stop, server: int) -> None
         outcome = ("cancelled", str(exc))
     except EmbedVizError as exc:
         outcome = ("failed", str(exc))
-    except Exception as exc:  # a bug or a device error: this job ends with its one line
-        traceback.print_exc()
+    except Exception as exc:  # noqa: BLE001 (a bug or a device error: one line to the user, the traceback to the log)
         outcome = ("failed", _one_line(exc))
+        try:
+            send.send(("traceback", traceback.format_exc()))
+        except OSError:  # the server is gone: this process's own standard error is all that is left
+            log.exception("job process %d failed", os.getpid())
     finally:
         _free_device()
     try:
         send.send(outcome)
     except OSError:
         pass
-    except Exception as exc:  # a result that does not pickle
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:  # a result that does not pickle
         send.send(("failed", _one_line(exc)))
     send.close()
 
@@ -535,7 +549,7 @@ def _lower_priority() -> None:
     """Run jobs below the pages (``EMBEDVIZ_JOB_NICE``, default 10): on a busy CPU the pages answer
     first and the job takes what is left. Called first thing in the child, so the threads and
     decode processes it starts inherit it."""
-    nice = int(os.environ.get("EMBEDVIZ_JOB_NICE", "10"))
+    nice = settings.job_nice()
     try:
         current = os.getpriority(os.PRIO_PROCESS, 0)
         if current < nice:

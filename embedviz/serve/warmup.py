@@ -16,7 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from embedviz.layout import home_dir
+from embedviz import settings
+from embedviz.layout import layout
 
 __all__ = ["marker", "start", "warm"]
 
@@ -25,12 +26,12 @@ def marker() -> Path:
     """The file that says this machine's cache is warm for this umap-learn version."""
     from importlib.metadata import version
 
-    return home_dir() / "numba" / f".warm-umap-{version('umap-learn')}"
+    return layout().warm_marker(version("umap-learn"))
 
 
 def start() -> subprocess.Popen | None:
     """Start the warm-up child unless it is turned off or the cache is already warm."""
-    if os.environ.get("EMBEDVIZ_WARMUP", "1") == "0" or marker().exists():
+    if not settings.warmup() or marker().exists():
         return None
     return subprocess.Popen([sys.executable, "-m", "embedviz.serve.warmup"], stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

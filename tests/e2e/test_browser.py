@@ -128,7 +128,7 @@ def test_upload_a_zip_and_see_its_map(app_server, browser, artifacts, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     upload_images(page, url, archive)
     # A fresh page load is a new session; a user moves on through the sidebar, which keeps it.
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Explore").click()
+    page.locator(".st-key-sidebar_nav a", has_text="Explore").click()
     wait_for_map(page)
     assert points_drawn(page) == 24  # 25 image files; the unreadable one is left out
     assert "shapes.zip" in page.locator("[data-testid='stSidebar']").inner_text()
@@ -159,13 +159,13 @@ def test_upload_a_metascatter_map_and_a_refused_torchscript_file(app_server, bro
     uploader.locator("input[type='file']").set_input_files(str(tmp_path / "metascatter.csv"))
     page.get_by_role("button", name="Use these features").click()
     page.wait_for_selector("text=300 points, a map with its own coordinates, 3 classes", timeout=60_000)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Reduce").click()
+    page.locator(".st-key-sidebar_nav a", has_text="Reduce").click()
     wait_for_map(page)
     assert points_drawn(page) == 300
     assert "nothing was reduced" in page.inner_text("body")
     page.screenshot(path=str(artifacts / "metascatter_map.png"), full_page=True)
 
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Data").click()
+    page.locator(".st-key-sidebar_nav a", has_text="Data").click()
     page.locator("[data-testid='stRadio'] label", has_text="Built-in demo").click()
     page.wait_for_selector("text=1,797 images", timeout=60_000)
     page.locator("[data-testid='stSelectbox']", has_text="Architecture").click()
@@ -201,7 +201,7 @@ def test_extraction_runs_on_through_a_refresh_and_a_second_tab(app_server, brows
     page = context.new_page()
     _choose_folder_and_random_resnet18(page, url, folder)
     page.wait_for_selector("text=Model: resnet18 (random", timeout=60_000)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Extract").click()
+    page.locator(".st-key-sidebar_nav a", has_text="Extract").click()
     page.get_by_role("button", name="Extract features").click()
     page.wait_for_selector("text=/images\\/s/", timeout=60_000)
 
@@ -331,7 +331,7 @@ def test_a_large_map_draws_a_sample_over_all_points_and_a_box_selects_from_all(a
     page.get_by_label("Features file, TensorBoard projector folder or Metascatter CSV").fill(str(data_root / "big.parquet"))
     page.get_by_role("button", name="Use this path").click()
     page.wait_for_selector("text=a map with its own coordinates", timeout=120_000)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Explore").click()
+    page.locator(".st-key-sidebar_nav a", has_text="Explore").click()
     page.get_by_text("60,000 points: 10,000 of them", exact=False).wait_for(timeout=120_000)
     wait_for_map(page)
     assert points_drawn(page) == 10_000

@@ -44,7 +44,7 @@ def test_a_run_opened_from_runs_is_coloured_by_label(app_server, browser, artifa
     page.get_by_role("option", name="(none)", exact=True).click()
     page.wait_for_function(f"() => ({_LEGEND})().length <= 1", timeout=60_000)
 
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Runs").click()
+    page.locator(".st-key-sidebar_nav a", has_text="Runs").click()
     card = page.locator("[class*='st-key-run_card_']", has_text="map · by you").first
     card.get_by_text("t-SNE (default settings) · 2-D, seed 0", exact=False).wait_for(timeout=60_000)
     card.get_by_role("button", name="Open").click()
@@ -63,7 +63,7 @@ def test_every_button_on_compare_shows_its_whole_label(app_server, browser, arti
     page = context.new_page()
     page.goto(f"{url}/Reduce?ev_method=PCA")  # the Compare maps follow the Reduce page's method: quick
     wait_for_map(page, 240_000)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Compare").click()
+    page.locator(".st-key-sidebar_nav a", has_text="Compare").click()
     try:
         page.locator("[data-testid='stMain'] button", has_text="Wrong").wait_for(timeout=240_000)
     finally:

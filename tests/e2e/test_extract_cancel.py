@@ -42,7 +42,7 @@ def test_after_cancel_one_click_on_extract_resumes_where_it_stopped(app_server, 
     url, _ = app_server
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     _choose_folder_and_random_resnet18(page, url, folder)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Extract").click()
+    page.locator(".st-key-sidebar_nav a", has_text="Extract").click()
     page.locator("[data-testid='stSelectbox']", has_text="Device").click()
     page.get_by_role("option", name="cpu", exact=True).click()  # slow enough to stop mid-way on any machine
     page.get_by_role("button", name="Extract features").click()

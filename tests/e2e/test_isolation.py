@@ -90,7 +90,7 @@ def test_hostile_labels_render_as_text_on_every_page_and_nothing_is_fetched_else
     page.get_by_role("button", name="Use these features").click()
     page.get_by_text("60 points", exact=False).first.wait_for(timeout=60_000)
     for name in PAGES:
-        page.locator("[data-testid='stSidebarNav'] a").nth(PAGES.index(name)).click()
+        page.locator(".st-key-sidebar_nav a").nth(PAGES.index(name)).click()
         _settle(page)
         if name in ("Reduce", "Explore"):
             wait_for_map(page)
@@ -121,7 +121,7 @@ def test_hostile_labels_render_as_text_on_every_page_and_nothing_is_fetched_else
             page.wait_for_timeout(800)
         _no_markup_from(page, name or "Home")
         page.screenshot(path=str(artifacts / f"hostile_{name or 'Home'}.png"), full_page=True)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Point").click()  # the same session
+    page.locator(".st-key-sidebar_nav a", has_text="Point").click()  # the same session
     _settle(page)
     page.wait_for_function("() => document.body.innerText.replace(/\u2060/g, '')"
                            ".includes('![x](http://evil.example/a.png) #0 · label')", timeout=60_000)
@@ -146,7 +146,7 @@ def test_hostile_labels_render_as_text_on_every_page_and_nothing_is_fetched_else
         other.screenshot(path=str(artifacts / "hostile_Point_other_user.png"), full_page=True)
     _no_markup_from(other, "Point, opened by another user")
     other.screenshot(path=str(artifacts / "hostile_Point_other_user.png"), full_page=True)
-    other.locator("[data-testid='stSidebarNav'] a", has_text="Explore").click()
+    other.locator(".st-key-sidebar_nav a", has_text="Explore").click()
     wait_for_map(other)
     _no_markup_from(other, "Explore, opened by another user")
     assert alice.outside == [] and bob.outside == [], (alice.outside, bob.outside)
@@ -244,7 +244,7 @@ def _choose_resnet18(page, url: str, folder: str, layer: str | None = None) -> N
 
 
 def _extract(page) -> None:
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Extract").click()
+    page.locator(".st-key-sidebar_nav a", has_text="Extract").click()
     page.get_by_role("button", name="Extract features").click()
     page.get_by_role("button", name="Cancel extraction").wait_for(timeout=60_000)
 
@@ -280,7 +280,7 @@ def test_each_user_cancels_only_their_own_job_and_ten_jobs_of_one_user_do_not_ho
     # Bob cancels: his job ends, Alice's goes on
     b.get_by_role("button", name="Cancel extraction").click()
     b.get_by_text("cancelled", exact=False).first.wait_for(timeout=60_000)
-    a.locator("[data-testid='stSidebarNav'] a", has_text="Data and model").click()
+    a.locator(".st-key-sidebar_nav a", has_text="Data and model").click()
     a.locator("[data-testid='stSidebar']").get_by_text("images/s", exact=False).first.wait_for(timeout=60_000)
     a.screenshot(path=str(artifacts / "isolation_alice_still_running.png"), full_page=True)
     assert "cancelled" not in a.locator("[data-testid='stSidebar']").inner_text()

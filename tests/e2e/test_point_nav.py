@@ -67,7 +67,7 @@ def test_the_link_to_a_point_opens_that_point_after_an_earlier_visit(app_server,
     assert _point_shown(page, first) == first
     assert _address_point(page) == first
     # back to Explore through the sidebar (the same session), another point, the link again
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Explore").click()
+    page.locator(".st-key-sidebar_nav a", has_text="Explore").click()
     second = _open_from_explore(page, 7)
     assert second != first
     shown = _point_shown(page, second)

@@ -95,10 +95,10 @@ def test_upload_extract_reduce_lasso_and_open_the_copied_link_as_someone_else(ap
     page.screenshot(path=str(artifacts / "share_1_upload.png"), full_page=True)
 
     # 2. extract (a background job) and reduce
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Extract").click()
+    page.locator(".st-key-sidebar_nav a", has_text="Extract").click()
     page.get_by_role("button", name="Extract features").click()
     page.get_by_text("Extracted 24 feature vectors", exact=False).wait_for(timeout=180_000)
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Reduce").click()
+    page.locator(".st-key-sidebar_nav a", has_text="Reduce").click()
     page.get_by_text("24 points · t-SNE 2-D", exact=False).wait_for(timeout=120_000)
     wait_for_map(page)
     before = _coords(page)
@@ -116,7 +116,7 @@ def test_upload_extract_reduce_lasso_and_open_the_copied_link_as_someone_else(ap
     page.screenshot(path=str(artifacts / "share_2_reduce.png"), full_page=True)
 
     # 3. explore: colour by prediction, lasso every point, see the gallery
-    page.locator("[data-testid='stSidebarNav'] a", has_text="Explore").click()
+    page.locator(".st-key-sidebar_nav a", has_text="Explore").click()
     wait_for_map(page)
     page.get_by_label("Colour by").first.click()
     page.get_by_role("option", name="prediction", exact=True).click()
@@ -166,7 +166,7 @@ def test_two_users_see_their_own_private_runs_and_published_ones(app_server, bro
     a.get_by_text("1,797 points · t-SNE 2-D", exact=False).wait_for(timeout=180_000)
     a.get_by_role("radio", name="PCA", exact=True).click()
     a.get_by_text("1,797 points · PCA 2-D", exact=False).wait_for(timeout=120_000)
-    a.locator("[data-testid='stSidebarNav'] a", has_text="Runs").click()
+    a.locator(".st-key-sidebar_nav a", has_text="Runs").click()
     card = a.locator("[class*='st-key-run_card_']", has_text="PCA 2-D: digits").first
     try:
         card.wait_for(timeout=60_000)

@@ -11,7 +11,6 @@ from embedviz.errors import DataError
 from embedviz.explore.figures import MapStyle, categorical_palette, scatter_figure
 from embedviz.explore.filters import CategoryFilter, RangeFilter, TextFilter, TopKFilter, apply_filters
 from embedviz.explore.selection import ids_for_rows, points_in_polygon, rows_for_ids, rows_in_geometry, selected_rows
-
 from tests.plotly_spec import figure_points, figure_rows
 
 

@@ -11,7 +11,6 @@ import pandas as pd
 from embedviz.explore.figures import MapStyle, scatter_figure
 from embedviz.explore.large import DRAWN, POINTS_FROM, density_layer, plan
 from embedviz.explore.selection import selected_rows
-
 from tests.plotly_spec import figure_points, figure_rows
 
 

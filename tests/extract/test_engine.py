@@ -77,7 +77,9 @@ def test_out_of_memory_halves_the_batch_then_moves_to_the_cpu(monkeypatch):
     np.testing.assert_allclose(halved.features, reference.features, rtol=1e-5, atol=1e-6)
 
     # A GPU that cannot take even one image: the work goes on on the CPU, and says so.
-    monkeypatch.setattr(engine, "_move", lambda net, device: device)
+    # (the "GPU" net is laid out as on the CPU, channels-last, so both runs compute alike)
+    real_move = engine._move
+    monkeypatch.setattr(engine, "_move", lambda net, device: (real_move(net, torch.device("cpu")), device)[1])
     monkeypatch.setattr(engine, "_autocast_dtype", lambda device: None)
 
     def no_gpu_memory(net, x, device, dtype):
@@ -169,3 +171,20 @@ def test_shards_of_another_batch_size_are_not_reused(tmp_path):
     assert again.manifest["resumed_images"] == 0  # other shard boundaries: started afresh, not misread
     np.testing.assert_array_equal(np.asarray(again.features),
                                   extract_features(collection, model, batch_size=24, num_workers=0).features)
+
+
+def test_an_extraction_leaves_the_shared_model_untouched():
+    """The dashboard shares one loaded model between sessions (``st.cache_resource``): moving the
+    extractor to a device or to channels-last must not move or convert the model it was cut from."""
+    model = load_model("demo")
+    before = {name: (p.device, p.dtype, p.stride(), p.detach().clone()) for name, p in model.module.named_parameters()}
+    assert "cpu" in engine._CHANNELS_LAST  # so the conversion happens on this machine too
+    extract_features(_demo(20), model, "features.4", device="cpu", num_workers=0)
+    after = dict(model.module.named_parameters())
+    assert after.keys() == before.keys()
+    for name, (device, dtype, stride, values) in before.items():
+        p = after[name]
+        assert (p.device, p.dtype, p.stride()) == (device, dtype, stride), name
+        assert p.is_contiguous(), name
+        torch.testing.assert_close(p.detach(), values, rtol=0, atol=0)
+    assert not model.module.training

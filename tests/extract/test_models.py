@@ -133,7 +133,7 @@ def test_formats_that_carry_code_are_refused_by_name(tmp_path):
     torch.save(module, tmp_path / "whole.pt")
     torch.export.save(torch.export.export(module, (torch.zeros(1, 1, 8, 8),)), tmp_path / "exported.pt2")
     (tmp_path / "model.onnx").write_bytes(b"\x08\x07\x12\x07pytorch")
-    expected = {"scripted.pt": "a TorchScript archive", "whole.pt": "whole pickled object (embedviz.extract.models.DigitsCNN)",
+    expected = {"scripted.pt": "a TorchScript archive", "whole.pt": "whole pickled object (embedviz.extract.digits.DigitsCNN)",
                 "exported.pt2": "a torch.export program", "model.onnx": "an ONNX graph"}
     for name, words in expected.items():
         with pytest.raises(ModelError, match=re.escape(words)) as info:
@@ -314,3 +314,23 @@ def test_the_command_line_extracts_grey_pixels_at_their_size(tmp_path, capsys):
     assert cli.main(["extract", "--data", str(data), "--model", "pixels", "--out", str(tmp_path / "out"),
                      "--workers", "0"]) == 0
     assert np.load(tmp_path / "out" / "features.npy").shape == (4, 784)
+
+
+def test_architecture_names_are_read_without_importing_torchvision():
+    """torchvision's package imports every family (3.5 s, torch._dynamo included); the names and tasks
+    embedviz validates against come from its sources, and agree with its registry."""
+    import subprocess
+    import sys
+
+    from embedviz.extract import models
+
+    assert models._registered() == models._families()
+    code = ("import sys\nfrom embedviz.extract.models import _check_architecture, list_architectures\n"
+            "print(_check_architecture('resnet18'), _check_architecture('deeplabv3_resnet50'), "
+            "_check_architecture('fasterrcnn_resnet50_fpn'), 'vit_b_16' in list_architectures())\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision'))[:3])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["classification segmentation detection True", "[]"]
+    with pytest.raises(ModelError, match="Unknown architecture 'resnet19'"):
+        models._check_architecture("resnet19")

@@ -19,7 +19,6 @@ from embedviz.data.precomputed import load_feature_set
 from embedviz.extract.features import RayOptions, compute_features, extract_features, extract_layers
 from embedviz.extract.models import load_model
 from embedviz.extract.store import FeatureStore
-
 from tests.conftest import make_image_folder
 
 ROOT = Path(__file__).resolve().parents[2]

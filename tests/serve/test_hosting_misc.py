@@ -19,7 +19,6 @@ from embedviz import cli
 from embedviz.data.featureset import FeatureSet, save_feature_set
 from embedviz.errors import EmbedVizError
 from embedviz.extract.store import FeatureStore
-
 from tests.conftest import make_image_folder
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,6 @@ from streamlit.testing.v1 import AppTest
 from embedviz.data.images import load_collection
 from embedviz.data.roots import check_server_path, data_roots
 from embedviz.errors import DataError
-
 from tests.conftest import make_image_folder
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -267,7 +266,6 @@ def test_a_truncated_weights_file_is_written_again_on_the_next_upload_and_then_l
 def test_an_archive_that_unpacks_past_the_room_left_in_the_workspace_is_refused(tmp_path, image_folder):
     from embedviz.data.images import load_archive
     from embedviz.errors import DataError
-
     from tests.conftest import zip_folder
 
     archive = zip_folder(image_folder, tmp_path / "shapes.zip")

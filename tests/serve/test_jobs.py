@@ -3,6 +3,7 @@ with the finished part kept, and a failure ends only its job."""
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -94,3 +95,21 @@ def test_cancel_stops_at_the_next_report_and_failures_stay_in_their_job():
     _wait(after)
     assert after.result == "fine"  # the runner goes on after a failed job
     assert runner.submit("bad", "again", Task(value, ("retried",))) is not bad  # finished work can run again
+
+
+def test_a_jobs_start_end_and_failure_with_its_traceback_reach_the_servers_log(caplog):
+    caplog.set_level(logging.INFO, logger="embedviz.serve.jobs")
+    runner = JobRunner()
+    ok = runner.submit("features-ok", "fine", Task(value, ("fine",)), owner="alice")
+    crash = runner.submit("features-bug", "buggy", Task(bug), owner="alice")
+    _wait(ok), _wait(crash)
+    lines = {(r.levelname, r.getMessage().splitlines()[0]) for r in caplog.records}
+    assert ("INFO", f"job {ok.id} started: fine (key features-ok, for alice)") in lines
+    assert any(level == "INFO" and line.startswith(f"job {ok.id} (key features-ok) done after")
+               for level, line in lines)
+    failure = [r.getMessage() for r in caplog.records if r.levelname == "ERROR" and crash.id in r.getMessage()]
+    assert len(failure) == 1 and "key features-bug" in failure[0]
+    assert "Traceback (most recent call last)" in failure[0] and "in bug" in failure[0]  # the child's own frames
+    assert "ZeroDivisionError" in failure[0]
+    assert any(level == "WARNING" and line.startswith(f"job {crash.id} (key features-bug) failed after")
+               for level, line in lines)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from embedviz.data.images import ImageCollection, load_manifest
-from embedviz.layout import home_dir
+from embedviz.layout import layout
 
 __all__ = ["FINAL_WEIGHTS", "EARLY_WEIGHTS", "digits_arrays", "demo_split", "demo_collection"]
 
@@ -48,7 +48,7 @@ def demo_collection(root: Path | None = None) -> ImageCollection:
     """The digits as a collection of PNG files, written on first use."""
     from PIL import Image
 
-    folder = (root or home_dir() / "demo") / _VERSION
+    folder = (root or layout().demo) / _VERSION
     manifest = folder / "manifest.csv"
     if not manifest.exists():
         images, labels = digits_arrays()

@@ -22,7 +22,7 @@ import numpy as np
 
 from embedviz.errors import ReducerError
 from embedviz.hashing import sha256_json
-from embedviz.layout import home_dir
+from embedviz.layout import layout
 from embedviz.maps.reducers.methods import Context, get_reducer
 from embedviz.maps.reducers.neighbours import neighbour_graph, prepare, prepared_key
 from embedviz.maps.reducers.params import make_params
@@ -290,7 +290,7 @@ class MapRequest:
 
 def load_embedding(key: str, cache_dir: Path | None = None) -> Embedding | None:
     """The map stored under ``key`` (as :func:`compute_embedding` wrote it), or ``None``."""
-    path = (cache_dir or home_dir() / "embeddings") / f"{key}.npz"
+    path = (cache_dir / f"{key}.npz" if cache_dir else layout().map_file(key))
     if not path.exists():
         return None
     with np.load(path, allow_pickle=False) as data:
@@ -334,7 +334,7 @@ def compute_embedding(
         sample = None
     key = MapRequest.of(features_key, reducer.name, asdict(p), n_components=n_components, seed=random_state,
                         init_key=usable_init.key if usable_init is not None else "", sample=sample).key()
-    folder = cache_dir or home_dir() / "embeddings"
+    folder = cache_dir or layout().maps
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key}.npz"
     found = load_embedding(key, folder)

@@ -262,9 +262,9 @@ def import_umap():
     first process on a machine pays the compilation (numba reads the variable when first imported)."""
     import os
 
-    from embedviz.layout import home_dir
+    from embedviz.layout import layout
 
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(home_dir() / "numba"))
+    os.environ.setdefault("NUMBA_CACHE_DIR", str(layout().numba))
     import umap
 
     _cache_compiled_code()

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from embedviz.hashing import sha256_json
-from embedviz.layout import home_dir
+from embedviz.layout import layout
 from embedviz.maps.reducers.params import SCALINGS
 
 __all__ = ["SCALINGS", "Graph", "prepare", "prepared_key", "neighbour_graph", "GRAPH_K", "EXACT_LIMIT", "graph_stats"]
@@ -134,7 +134,7 @@ def neighbour_graph(z: np.ndarray, k: int, metric: str, seed: int, *, key: str |
         with _lock:
             found = _graphs.get(graph_key)
         if found is None:
-            path = (cache_dir or home_dir() / "embeddings" / "graphs") / f"{graph_key}.npz"
+            path = (cache_dir / f"{graph_key}.npz" if cache_dir else layout().graph_file(graph_key))
             if path.exists():
                 with np.load(path, allow_pickle=False) as data:
                     found = Graph(data["indices"], data["distances"], bool(data["exact"]))
