@@ -3,6 +3,7 @@
 import streamlit as st
 
 from embedviz import ui
+from embedviz.extract.devices import DEVICES
 from embedviz.ui.store import store_panel
 
 ui.page_setup("Extract")
@@ -24,7 +25,7 @@ st.markdown(f"**{ui.plain(collection.name)}** ({len(collection):,} images) throu
 
 ui.engine_control()
 left, right = st.columns(2)
-left.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="ev_device", help="auto: CUDA, then Apple MPS, then CPU")
+left.selectbox("Device", DEVICES, key="ev_device", help="auto: CUDA, then Apple MPS, then CPU")
 right.number_input("Batch size", 1, 4096, key="ev_batch_size")
 
 stored = ui.stored_features()

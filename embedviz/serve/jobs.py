@@ -593,7 +593,7 @@ class Extraction:
 
 
 def load_for(spec: dict[str, Any], classes: str | None):
-    """The model a spec names (as :func:`embedviz.ui.state.model_spec` keeps it), with its
+    """The model a spec names (as :func:`embedviz.ui.choices.model_spec` keeps it), with its
     preprocessing and class names: what the server loads, rebuilt in the child."""
     from embedviz.data.classes import load_class_index
     from embedviz.extract.models import load_model

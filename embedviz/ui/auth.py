@@ -8,17 +8,9 @@ import os
 
 import streamlit as st
 
+from embedviz import settings
 from embedviz.errors import EmbedVizError
-from embedviz.serve.access import (
-    USER_HEADER_VAR,
-    Viewer,
-    allowed,
-    browser_viewer,
-    env_allow_list,
-    env_operators,
-    parse_allow_list,
-    signed_in_viewer,
-)
+from embedviz.serve.access import Viewer, allow_list, allowed, browser_viewer, operator_list, signed_in_viewer
 from embedviz.serve.access import is_operator as _listed_operator
 from embedviz.ui.server import secrets_section
 from embedviz.ui.widgets import plain
@@ -31,17 +23,15 @@ def _auth_configured() -> bool:
 
 
 def _allow_list() -> tuple[str, ...]:
-    section = secrets_section("embedviz") or {}
-    return parse_allow_list(section.get("allowed")) + env_allow_list()
+    return allow_list()
 
 
 def _operators() -> tuple[str, ...]:
-    section = secrets_section("embedviz") or {}
-    return parse_allow_list(section.get("operators")) + env_operators()
+    return operator_list()
 
 
 def _header_email() -> str | None:
-    header = os.environ.get(USER_HEADER_VAR)
+    header = settings.user_header()
     return (st.context.headers.get(header) or None) if header else None
 
 

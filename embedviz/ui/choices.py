@@ -97,11 +97,11 @@ def set_model(spec: dict[str, Any]) -> None:
     chosen without weights yet is kept as it is, so every page can say what is missing. Weights named by
     path are read from the uploads' store, the demo's checkpoints, or the folders this server shares."""
     from embedviz.extract.models import PRETRAINED, RANDOM, needs_weights
-    from embedviz.layout import home_dir
+    from embedviz.layout import layout
 
     weights = spec.get("weights")
     if weights and weights not in (PRETRAINED, RANDOM, str(EARLY_WEIGHTS)) \
-            and (home_dir() / "weights").resolve() not in Path(weights).resolve().parents:
+            and layout().home.joinpath("weights").resolve() not in Path(weights).resolve().parents:
         check_server_path(weights, server_roots())
     if not needs_weights(spec["architecture"], weights):
         _model(spec["architecture"], weights, class_index(), _preprocessing_json(spec))

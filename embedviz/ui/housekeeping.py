@@ -12,7 +12,7 @@ import streamlit as st
 
 from embedviz.errors import EmbedVizError
 from embedviz.extract.store import FeatureStore
-from embedviz.layout import home_dir, mark_used
+from embedviz.layout import home_dir, layout, mark_used
 from embedviz.serve.catalog import Run, unavailable
 from embedviz.serve.housekeeping import housekeep_store
 from embedviz.ui.auth import require_operator, viewer
@@ -33,7 +33,7 @@ def maybe_housekeep(every: float = 300.0) -> None:
     sweep idle workspaces and keep the store under its cap."""
     workspace = st.session_state.get("workspace_id")
     if workspace:
-        folder = home_dir() / "sessions" / workspace
+        folder = layout().workspace(workspace)
         if folder.is_dir() and time.time() - st.session_state.get("_marked", 0.0) > 60:
             mark_used(folder)
             st.session_state["_marked"] = time.time()
@@ -66,7 +66,7 @@ def delete_run(run: Run) -> str:
     files = 0
     for old in gone:
         key = old.inputs.get("map")
-        path = home_dir() / "embeddings" / f"{key}.npz"
+        path = layout().map_file(key)
         if key and key not in maps_left and path.exists():
             path.unlink()
             files += 1

@@ -11,6 +11,7 @@ from embedviz.ui.auth import gate
 from embedviz.ui.housekeeping import maybe_housekeep
 from embedviz.ui.nav import sidebar_nav
 from embedviz.ui.runs import write_link
+from embedviz.ui.server import use_server_settings
 from embedviz.ui.session import EVERY_PAGE, restore_bound, seed_defaults
 from embedviz.ui.share import apply_link, link_messages
 
@@ -34,6 +35,7 @@ def page_setup(title: str) -> None:
     # A favicon served by this server: a material icon as page_icon is fetched from Google's font CDN by
     # every browser, which a hosted instance must not require (or leak its viewers to).
     st.set_page_config(page_title=f"{title} · embedviz", page_icon=str(FAVICON), layout="wide")
+    use_server_settings()
     gate()
     sidebar_nav()  # first in the sidebar: the pages, with the home page called Home
     _warm_up_umap()

@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 
 from embedviz.explore.filter_json import serialise_filters
-from embedviz.layout import home_dir, mark_used
+from embedviz.layout import layout, mark_used
 from embedviz.serve.access import Viewer
 from embedviz.serve.catalog import Catalog, Run
 from embedviz.ui.auth import viewer
@@ -26,7 +26,7 @@ def _catalog(path: str) -> Catalog:
 
 
 def catalog() -> Catalog:
-    return _catalog(str(home_dir() / "catalog.sqlite"))
+    return _catalog(str(layout().catalog))
 
 
 def current_choice() -> dict[str, Any]:
@@ -58,7 +58,7 @@ def write_link() -> None:
 def record_extraction(owner: Viewer, choice: dict[str, Any], title: str, features, seconds: float,
                       images_sha256: str = "") -> Run:
     """The extraction run behind ``features`` (called when a job finishes, in its thread)."""
-    return Catalog(home_dir() / "catalog.sqlite").record(
+    return Catalog(layout().catalog).record(
         "extraction", owner=owner.id, owner_name=owner.name, title=title,
         inputs={"features": features.key, "model": features.manifest.get("model", ""),
                 "weights_sha256": features.manifest.get("weights_sha256"), "layer": features.manifest.get("layer"),

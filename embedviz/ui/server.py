@@ -7,10 +7,11 @@ from typing import Any
 
 import streamlit as st
 
+from embedviz import settings
 from embedviz.data.roots import DataRoots, data_roots
 from embedviz.extract.ray_options import configured_address
 
-__all__ = ["secrets_section", "server_roots", "cluster_address"]
+__all__ = ["secrets_section", "use_server_settings", "server_roots", "cluster_address"]
 
 
 def secrets_section(name: str) -> Any:
@@ -23,15 +24,19 @@ def secrets_section(name: str) -> Any:
         return None
 
 
+def use_server_settings() -> None:
+    """Give :mod:`embedviz.settings` this server's ``[embedviz]`` secrets (read when asked, so an edited file
+    is seen) and start its logging; every page calls it first."""
+    settings.use_secrets(lambda: secrets_section("embedviz"))
+    settings.configure_logging()
+
+
 def server_roots() -> DataRoots:
-    """The folders this server shares: ``EMBEDVIZ_DATA_ROOTS`` and ``[embedviz] data_roots`` in secrets.toml
-    (a list, or one string separated like the variable)."""
-    section = secrets_section("embedviz") or {}
-    return data_roots(section.get("data_roots"))
+    """The folders this server shares: ``EMBEDVIZ_DATA_ROOTS`` and ``[embedviz] data_roots`` in secrets.toml."""
+    return data_roots()
 
 
 def cluster_address() -> str | None:
-    """The Ray cluster the operator configured (``[embedviz] ray_address`` in secrets.toml, or
-    ``EMBEDVIZ_RAY_ADDRESS``), or ``None``: extraction then runs on this server only."""
-    section = secrets_section("embedviz") or {}
-    return str(section.get("ray_address") or "").strip() or configured_address()
+    """The Ray cluster the operator configured, by the settings' one rule (:func:`embedviz.settings.ray_address`:
+    ``EMBEDVIZ_RAY_ADDRESS``, then ``[embedviz] ray_address``, then ``RAY_ADDRESS``), or ``None``."""
+    return configured_address()

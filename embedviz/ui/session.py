@@ -12,6 +12,8 @@ from typing import Any
 
 import streamlit as st
 
+from embedviz.extract.devices import DEVICES
+
 __all__ = ["DEFAULTS", "EVERY_PAGE", "BIND", "bound", "restore_bound", "seed_defaults"]
 
 #: Every ``ev_`` widget key with a fixed first value, and that value.
@@ -19,7 +21,7 @@ DEFAULTS: dict[str, Any] = {
     "ev_method": "tsne",
     "ev_dims": 2,
     "ev_seed": 0,
-    "ev_device": "auto",
+    "ev_device": DEVICES[0],
     "ev_batch_size": 64,
     "ev_engine": "This server",
     "ev_color": "label",

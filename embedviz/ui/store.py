@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 from embedviz.extract.store import FeatureStore
-from embedviz.layout import home_dir
+from embedviz.layout import layout
 from embedviz.ui.auth import is_operator, require_operator, viewer
 from embedviz.ui.housekeeping import clear_store
 from embedviz.ui.runs import catalog
@@ -43,7 +43,7 @@ def tree_bytes(path: str) -> int:
 
 def own_usage() -> tuple[int, int]:
     """(bytes the stored files of the viewer's runs take, bytes of this session's workspace)."""
-    home = home_dir()
+    where = layout()
     features, maps = set(), set()
     for run in catalog().runs(viewer().id, mine_only=True):
         for key in (run.features_key, run.inputs.get("source_features")):
@@ -51,10 +51,10 @@ def own_usage() -> tuple[int, int]:
                 features.add(str(key))
         if run.inputs.get("map"):
             maps.add(str(run.inputs["map"]))
-    runs = sum(tree_bytes(str(home / "features" / key)) for key in sorted(features)) + \
-        sum(tree_bytes(str(home / "embeddings" / f"{key}.npz")) for key in sorted(maps))
+    runs = sum(tree_bytes(str(where.feature_set(key))) for key in sorted(features)) + \
+        sum(tree_bytes(str(where.map_file(key))) for key in sorted(maps))
     workspace = st.session_state.get("workspace_id")
-    used = tree_bytes(str(home / "sessions" / workspace)) if workspace else 0
+    used = tree_bytes(str(where.workspace(workspace))) if workspace else 0
     return runs, used
 
 

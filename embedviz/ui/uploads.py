@@ -22,7 +22,7 @@ from embedviz.data.images import IMAGE_SUFFIXES
 from embedviz.errors import DataError
 from embedviz.extract.trusted import trusted_enabled
 from embedviz.hashing import sha256_file
-from embedviz.layout import home_dir, mark_used
+from embedviz.layout import layout, mark_used
 from embedviz.limits import cap
 from embedviz.ui import auth
 
@@ -47,7 +47,7 @@ def workspace() -> Path:
     """This user's private folder under ``$EMBEDVIZ_HOME/sessions``: one per browser or signed-in person,
     named by a hash of their viewer id, so opening more sessions does not give more room."""
     key = hashlib.sha256(b"embedviz-workspace:" + auth.viewer().id.encode()).hexdigest()[:16]
-    folder = home_dir() / "sessions" / key
+    folder = layout().workspace(key)
     folder.mkdir(parents=True, exist_ok=True)
     # housekeeping.maybe_housekeep marks sessions/<workspace_id> as used on every page; the viewer is already
     # known (and kept in the session), so pointing the id at this folder changes nothing else.
@@ -224,7 +224,7 @@ def _save_by_content(file, kind: str, suffixes: tuple[str, ...]) -> Path:
         return Path(saved[upload])  # the same upload on the next rerun: not hashed again
     digest = hashlib.sha256(file.getbuffer()).hexdigest()
     _charge(kind, digest, file.size)
-    folder = home_dir() / kind / digest[:16]
+    folder = layout().stored(kind, digest)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / _base_name(file)  # keeps the name the user knows
     if not _intact(target, digest):  # missing, or cut short by an interrupted write of an older version
