@@ -4,9 +4,7 @@ made, the time the user waited, and what a slider move changed."""
 
 from __future__ import annotations
 
-import contextlib
 import time
-from typing import Iterator
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,8 +16,7 @@ from embedviz.explore.filters import describe_filter
 from embedviz.explore.large import density_layer, plan
 from embedviz.explore.render import point_colours
 from embedviz.maps.quality import MapMove, map_move, quality_seconds
-from embedviz.maps.reducers import REDUCERS, Embedding, MapProgress, estimate_seconds, param_specs
-from embedviz.progress import ProgressCallback
+from embedviz.maps.reducers import REDUCERS, Embedding, estimate_seconds, param_specs
 from embedviz.ui.choices import reducer_settings
 from embedviz.ui.map_settings import clear_map_filters, default_sample, map_filters
 from embedviz.ui.widgets import plain
@@ -103,23 +100,6 @@ def preview_figure(features: FeatureSet, embedding: Embedding,
             st.session_state["reduce_layer"] = held
         underlay = held[1]
     return scatter_figure(coords, samples, style, drawn=large.drawn, underlay=underlay), large.describe()
-
-
-@contextlib.contextmanager
-def map_progress(label: str) -> Iterator[ProgressCallback]:
-    """A progress bar that names the phase the reducer is in and gives the time left only where the
-    phase's steps measure it (:class:`embedviz.maps.reducers.MapProgress`); removed when done."""
-    bar = st.progress(0.0, text=label)
-    tracker = MapProgress()
-
-    def update(done: int, total: int, message: str) -> None:
-        fraction, text = tracker.update(done, total, message)
-        bar.progress(fraction, text=f"{label}: {text}")  # our own messages: numbers and method names
-
-    try:
-        yield update
-    finally:
-        bar.empty()
 
 
 def how_made(embedding: Embedding, started: float) -> str:
