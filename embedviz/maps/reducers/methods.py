@@ -31,12 +31,19 @@ FrameCallback = Callable[[np.ndarray, int, int], None]
 
 #: t-SNE stops once its KL divergence improved by less than this fraction over 50 iterations.
 TSNE_TOLERANCE = 2e-3
+#: A fresh t-SNE map first runs this many early-exaggeration iterations (openTSNE's and scikit-learn's 250).
+TSNE_EXAGGERATION_ITER = 250
 #: After a warm start t-SNE runs at most this many iterations (the map is already close).
 TSNE_WARM_ITER = 300
 #: 2-D t-SNE uses FFT gradients from this many points, Barnes-Hut below.
 FFT_FROM = 3_500
 #: UMAP from the previous map: a short first stage (a frame to show), then the rest.
 UMAP_WARM_EPOCHS = (30, 150)
+
+
+def umap_epochs(n_points: int) -> int:
+    """The layout epochs umap-learn runs from scratch by default: 500 up to 10,000 points, 200 above."""
+    return 500 if n_points <= 10_000 else 200
 
 
 @dataclass
@@ -145,8 +152,8 @@ def _fit_tsne_cuml(x: np.ndarray, params: TSNEParams, perplexity: float, ctx: Co
     import cuml
 
     model = cuml.TSNE(n_components=2, perplexity=perplexity, early_exaggeration=params.early_exaggeration,
-                      learning_rate=params.learning_rate or 200.0, n_iter=250 + params.n_iter, metric=params.metric,
-                      random_state=ctx.seed)
+                      learning_rate=params.learning_rate or 200.0, n_iter=TSNE_EXAGGERATION_ITER + params.n_iter,
+                      metric=params.metric, random_state=ctx.seed)
     report(ctx.progress, 0, 1, "t-SNE on the GPU (cuML)")
     coords = np.asarray(model.fit_transform(x))
     report(ctx.progress, 1, 1, "t-SNE done")
@@ -178,7 +185,7 @@ def _fit_tsne(x: np.ndarray, params: TSNEParams, ctx: Context) -> tuple[np.ndarr
         init = np.ascontiguousarray(ctx.init, dtype=np.float64)
     else:
         init = initialization.pca(x, n_components=ctx.n_components, random_state=ctx.seed)
-    exaggeration_iter = 0 if warm else 250
+    exaggeration_iter = 0 if warm else TSNE_EXAGGERATION_ITER
     limit = min(params.n_iter, TSNE_WARM_ITER) if warm else params.n_iter
     total = exaggeration_iter + limit
     every = 10

@@ -12,6 +12,14 @@ import re
 import time
 from typing import Any
 
+from embedviz.maps.reducers.methods import (
+    FFT_FROM,
+    TSNE_EXAGGERATION_ITER,
+    TSNE_WARM_ITER,
+    UMAP_WARM_EPOCHS,
+    umap_epochs,
+)
+
 __all__ = ["estimate_seconds", "MapProgress"]
 
 #: Seconds per unit of work on the 2-core x86_64 machine of docs/benchmarks.md.
@@ -77,18 +85,19 @@ def estimate_seconds(method: str, n: int, dim: int, params: dict[str, Any] | Non
     seconds = _COST["prepare"] * n * dim + _COST["graph"] * fit_n * fit_n + _COST["page"] * n
     if method == "tsne":
         n_iter = params.get("n_iter", 500)
-        iterations = _TSNE_WARM_SHARE * min(n_iter, 300) if warm else 250 + n_iter
+        iterations = _TSNE_WARM_SHARE * min(n_iter, TSNE_WARM_ITER) if warm else TSNE_EXAGGERATION_ITER + n_iter
         if n_components == 3:
             per_point = _COST["tsne3"]
         else:
-            per_point = _COST["tsne_fft"] if fit_n >= 3_500 else _COST["tsne_bh"]
+            per_point = _COST["tsne_fft"] if fit_n >= FFT_FROM else _COST["tsne_bh"]
         k = 3 * params.get("perplexity", 30.0)
         seconds += _COST["affinity"] * fit_n * k
         seconds += (per_point * fit_n + _COST["tsne_floor"]) * iterations
     else:
-        epochs = sum((30, 150)) if warm else (500 if fit_n <= 10_000 else 200)
+        epochs = sum(UMAP_WARM_EPOCHS) if warm else umap_epochs(fit_n)
         seconds += _COST["umap_load"] + _COST["umap_setup"] * fit_n
-        seconds += _COST["umap"] * fit_n * params.get("n_neighbors", 15) * epochs * (1.3 if n_components == 3 else 1)
+        seconds += (_COST["umap"] * fit_n * params.get("n_neighbors", 15) * epochs
+                    * (1.3 if n_components == 3 else 1))
     if sample and sample < n:
         seconds += _COST[f"place_{method}"] * (n - sample) + (_COST["umap_index"] if method == "umap" else 0)
     return seconds
