@@ -173,7 +173,7 @@ def _extract(job: dict[str, Any]) -> None:
                 except Exception as exc:  # the program's own error, whatever its type
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
                     raise ModelError(f"The model failed on inputs of shape {tuple(batch[0].shape)} ({first}); "
-                                     "check the size and channels under Preprocessing.") from None
+                                     "check the size and channels under Preprocessing.") from exc
                 f = pool(captured.pop("features") if layer != OUTPUT else out).float()
                 if not torch.isfinite(f).all():
                     raise ModelError(f"Layer {layer} produced NaN or infinite values.")
@@ -201,7 +201,7 @@ def main(argv: Sequence[str]) -> int:
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # anything the file's own code raises
+    except Exception as exc:  # noqa: BLE001 - the child's boundary: any error of the user's file becomes one line
         first = (str(exc).strip().splitlines() or [""])[0][:200]
         print(f"error: The model file could not be run ({type(exc).__name__}: {first}).", file=sys.stderr)
         return 2
