@@ -42,7 +42,7 @@ from benchmarks.server import start  # noqa: E402
 
 CHROMIUM = os.environ.get("EMBEDVIZ_CHROMIUM", "/usr/bin/chromium")
 #: (sidebar link text, the page's title, whether it draws a map)
-PAGES = [("app", "embedviz", True), ("Explore", "Explore", True), ("Reduce", "Reduce to a map", True),
+PAGES = [("Home", "embedviz", True), ("Explore", "Explore", True), ("Reduce", "Reduce to a map", True),
          ("Point", "A point up close", False), ("Runs", "Runs", False)]
 READY = """title => {
   const status = document.querySelector('[data-testid="stStatusWidget"]');
