@@ -73,7 +73,8 @@ _PIXELS = """([x0, x1, y0, y1]) => { const p = document.querySelector('.js-plotl
   const r = p.getBoundingClientRect(), xa = p._fullLayout.xaxis, ya = p._fullLayout.yaxis;
   return [r.left + xa._offset + xa.l2p(x0), r.left + xa._offset + xa.l2p(x1),
           r.top + ya._offset + ya.l2p(y1), r.top + ya._offset + ya.l2p(y0)]; }"""
-_SELECTED = """() => { const h = [...document.querySelectorAll('h3')].find(h => /Selection · [1-9]/.test(h.textContent));
+_SELECTED = """() => {
+  const h = [...document.querySelectorAll('h3')].find(h => /Selection · [1-9]/.test(h.textContent));
   if (!h) return 0; const panel = document.querySelector('[role=tabpanel]');
   if (!panel || !panel.querySelector('[data-testid=stImage] img, [data-testid=stCaptionContainer]')) return 0;
   return parseInt(h.textContent.split('·')[1].replace(/,/g, '')); }"""
@@ -81,8 +82,8 @@ _SELECTED = """() => { const h = [...document.querySelectorAll('h3')].find(h => 
 
 def measure(page, url: str, n: int, path: Path, xy: np.ndarray) -> dict:
     received = {"bytes": 0}
-    page.on("websocket", lambda ws: ws.on("framereceived",
-                                           lambda payload: received.__setitem__("bytes", received["bytes"] + len(payload))))
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: received.__setitem__(
+        "bytes", received["bytes"] + len(payload))))
     page.goto(f"{url}/Data_and_model")
     page.locator("[data-testid='stRadio'] label", has_text="Path on this server").click()
     page.locator("[data-testid='stRadio'] label", has_text="Features or a map made elsewhere").click()
@@ -173,7 +174,8 @@ def main(argv: list[str] | None = None) -> dict:
                 print({k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items()}, flush=True)
             browser.close()
     base = rows[0]["draw_s"]
-    print(f"\n| points | drawn (s) | vs {rows[0]['points']:,} | websocket (MB) | box ~10k (s) | box ~60k (s) | pan (s) |")
+    print(f"\n| points | drawn (s) | vs {rows[0]['points']:,} | websocket (MB) | box ~10k (s) | box ~60k (s) "
+          "| pan (s) |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         cells = [f"{r['points']:,}", f"{r['draw_s']:.2f}", f"{r['draw_s'] / base:.2f}x", f"{r['draw_mb']:.2f}",

@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{platform.node()} · {platform.processor() or platform.machine()} · {os.cpu_count()} cores · "
               f"torch {torch.__version__} ({torch.get_num_threads()} threads) · device {device}"
               + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""))
-        print(f"{len(collection)} JPEGs 400x300 -> {args.model} at {args.size} px, batch {batch}, {workers} decode workers")
+        print(f"{len(collection)} JPEGs 400x300 -> {args.model} at {args.size} px, batch {batch}, "
+              f"{workers} decode workers")
 
         extract_features(collection, model, device=str(device), batch_size=batch, num_workers=workers)  # warm-up
         t = time.perf_counter()

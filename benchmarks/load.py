@@ -13,10 +13,11 @@ features and map are made once), then, in one asyncio loop driving Debian's Chro
 
 Each session opens the app once, then moves from page to page through the sidebar's links, as a
 user does (one Streamlit session, no reload). A page's response time runs from the click until its
-title is shown, its map (if any) has drawn and Streamlit has finished the script run. Errors are Streamlit exception boxes, error alerts and
-pages that did not become ready within two minutes. Prints the times (median, 90th percentile,
-max) per page, alone and under load, with their ratio. Bounded by ``--seconds`` of load. Exits with
-status 1 (after printing and writing the figures) when a page showed an error.
+title is shown, its map (if any) has drawn and Streamlit has finished the script run. Errors are
+Streamlit exception boxes, error alerts and pages that did not become ready within two minutes.
+Prints the times (median, 90th percentile, max) per page, alone and under load, with their ratio.
+Bounded by ``--seconds`` of load. Exits with status 1 (after printing and writing the figures) when a
+page showed an error.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from benchmarks.server import start  # noqa: E402
 
 CHROMIUM = os.environ.get("EMBEDVIZ_CHROMIUM", "/usr/bin/chromium")
 #: (sidebar link text, the page's title, whether it draws a map)
-PAGES = [("app", "embedviz", True), ("Explore", "Explore", True), ("Reduce", "Reduce to a map", True),
+PAGES = [("Home", "embedviz", True), ("Explore", "Explore", True), ("Reduce", "Reduce to a map", True),
          ("Point", "A point up close", False), ("Runs", "Runs", False)]
 READY = """title => {
   const status = document.querySelector('[data-testid="stStatusWidget"]');
@@ -64,12 +65,14 @@ def _images(folder: Path, n: int) -> Path:
 
 
 async def _ready(page, title: str, has_map: bool, timeout_ms: int) -> str | None:
+    from playwright.async_api import Error as PlaywrightError  # its TimeoutError too
+
     try:
         await page.wait_for_function(READY, arg=title, timeout=timeout_ms)
         if has_map:
             await page.wait_for_function(MAP, timeout=timeout_ms)
         await page.wait_for_function(READY, arg=title, timeout=timeout_ms)
-    except Exception as exc:  # a page that never became ready is an error of the run
+    except PlaywrightError as exc:  # a page that never became ready is an error of the run
         return f"not ready: {type(exc).__name__}"
     if await page.locator(".stException").count():
         return "exception shown"
@@ -238,9 +241,9 @@ async def run(args) -> dict:
     for name in ["first open", *(title for _, title, _ in PAGES)]:
         if name not in load:
             continue
-        b, l = base.get(name, (float("nan"),) * 4), load[name]
-        print(f"{name:17s} {b[0]:13.2f}s {b[1]:5.2f}s | {l[0]:18.2f}s {l[1]:5.2f}s {l[2]:5.2f}s {l[3]:6d} | "
-              f"{l[0] / b[0]:5.2f}x")
+        b, u = base.get(name, (float("nan"),) * 4), load[name]
+        print(f"{name:17s} {b[0]:13.2f}s {b[1]:5.2f}s | {u[0]:18.2f}s {u[1]:5.2f}s {u[2]:5.2f}s {u[3]:6d} | "
+              f"{u[0] / b[0]:5.2f}x")
     total = sum(v[3] for v in load.values())
     print(f"page visits under load: {total}; errors: {len(errors)} (alone: {len(alone_errors)})")
     for line in (alone_errors + errors)[:20]:

@@ -78,12 +78,12 @@ def versus(sizes: list[int], dim: int, skip_sklearn_above: int) -> list[dict]:
         if n <= skip_sklearn_above:
             from sklearn.manifold import TSNE
 
-            theirs, their_s = timed(lambda: TSNE(n_components=2, random_state=0).fit_transform(x))
+            theirs, their_s = timed(lambda x=x: TSNE(n_components=2, random_state=0).fit_transform(x))
             their_t = trust(x, theirs)
         else:
             their_s = their_t = float("nan")
         with tempfile.TemporaryDirectory() as cache:
-            mine, my_s = timed(lambda: ours(x, "tsne", cache_dir=Path(cache)))
+            mine, my_s = timed(lambda x=x, cache=cache: ours(x, "tsne", cache_dir=Path(cache)))
         rows.append({"points": n, "method": "tsne", "theirs_s": their_s, "theirs_trust": their_t, "ours_s": my_s,
                      "ours_trust": trust(x, mine.coords), "speed_up": their_s / my_s})
         print(f"| {n:,} | t-SNE | {their_s:.1f} | {their_t:.4f} | {my_s:.1f} | {rows[-1]['ours_trust']:.4f} "
@@ -92,9 +92,9 @@ def versus(sizes: list[int], dim: int, skip_sklearn_above: int) -> list[dict]:
 
         umap = import_umap()
         umap.UMAP(random_state=0).fit_transform(x[:300])  # compile before either is timed
-        theirs, their_s = timed(lambda: umap.UMAP(random_state=0).fit_transform(x))
+        theirs, their_s = timed(lambda umap=umap, x=x: umap.UMAP(random_state=0).fit_transform(x))
         with tempfile.TemporaryDirectory() as cache:
-            mine, my_s = timed(lambda: ours(x, "umap", cache_dir=Path(cache)))
+            mine, my_s = timed(lambda x=x, cache=cache: ours(x, "umap", cache_dir=Path(cache)))
         rows.append({"points": n, "method": "umap", "theirs_s": their_s, "theirs_trust": trust(x, theirs),
                      "ours_s": my_s, "ours_trust": trust(x, mine.coords), "speed_up": their_s / my_s})
         print(f"| {n:,} | UMAP | {their_s:.1f} | {rows[-1]['theirs_trust']:.4f} | {my_s:.1f} "
@@ -117,7 +117,8 @@ def slider_moves(n: int, dim: int) -> list[dict]:
             frames: list[float] = []
             start = time.perf_counter()
             moved = ours(x, method, {name: after}, features_key=key, cache_dir=Path(cache), init=previous,
-                         on_frame=lambda coords, done, total: frames.append(time.perf_counter() - start))
+                         on_frame=lambda coords, done, total, frames=frames, start=start:
+                         frames.append(time.perf_counter() - start))
             finished = time.perf_counter() - start
             first = frames[0] if frames else finished
             disparity = procrustes(previous.coords, moved.coords)[2]
@@ -158,8 +159,8 @@ def large(n: int, dim: int) -> list[dict]:
     with tempfile.TemporaryDirectory() as cache:
         for method in ("pca", "tsne", "umap"):
             steps = []
-            _, seconds = timed(lambda: ours(x, method, cache_dir=Path(cache),
-                                            progress=lambda done, total, message: steps.append(message)))
+            _, seconds = timed(lambda method=method, steps=steps: ours(
+                x, method, cache_dir=Path(cache), progress=lambda done, total, message: steps.append(message)))
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
             rows.append({"points": n, "method": method, "seconds": seconds, "progress_updates": len(steps),
                          "peak_gib": peak})

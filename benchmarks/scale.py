@@ -67,7 +67,8 @@ def extract_part(args: argparse.Namespace) -> dict:
             seen: list[tuple[float, int]] = []
             start = time.perf_counter()
             distributed = extract_features(collection, model, ray=ray, batch_size=args.batch_size,
-                                           progress=lambda done, total, msg: seen.append((time.perf_counter(), done)))
+                                           progress=lambda done, total, msg, seen=seen:
+                                           seen.append((time.perf_counter(), done)))
             runs.append(time.perf_counter() - start)
             first = next((t, d) for t, d in seen if d > 0)  # after the first batch: actors up, model loaded
             steady.append((seen[-1][1] - first[1]) / (seen[-1][0] - first[0]))

@@ -75,7 +75,8 @@ def _extract(args: argparse.Namespace) -> None:
         if not ray_available():  # said before any work; the cluster is joined when there is work for it
             raise EmbedVizError(RAY_MISSING)
         ray = RayOptions(args.address, args.ray_workers, args.num_gpus_per_worker, args.threads_per_worker)
-    elif any(v is not None for v in (args.address, args.ray_workers, args.num_gpus_per_worker, args.threads_per_worker)):
+    elif any(v is not None
+             for v in (args.address, args.ray_workers, args.num_gpus_per_worker, args.threads_per_worker)):
         raise EmbedVizError("--address, --ray-workers, --num-gpus-per-worker and --threads-per-worker go with "
                             "--engine ray.")
     store, hashes = FeatureStore(), file_hashes(collection)
@@ -272,9 +273,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("extract", help="run images through a model and store features")
-    p.add_argument("--data", required=True, help="folder (class sub-folders become label), .zip/.tar, CSV/Parquet manifest, or 'demo'")
+    p.add_argument("--data", required=True,
+                   help="folder (class sub-folders become label), .zip/.tar, CSV/Parquet manifest, or 'demo'")
     p.add_argument("--model", required=True, help="torchvision architecture name, 'pixels' or 'demo'")
-    p.add_argument("--weights", help=".safetensors or .pt/.pth state_dict; 'pretrained' downloads torchvision's, 'random' is untrained")
+    p.add_argument("--weights", help=".safetensors or .pt/.pth state_dict; 'pretrained' downloads torchvision's, "
+                                     "'random' is untrained")
     p.add_argument("--layer", help="graph node to take features from (default: the final classifier's input); "
                                    "several, comma-separated, are taken in one pass, each into --out/<layer>")
     p.add_argument("--pooling", default="avg", choices=POOLINGS,
@@ -284,7 +287,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--path-prefix", help="folder that a manifest's relative paths start from")
     p.add_argument("--classes", help="class index (JSON {\"0\": \"cat\"} or text) naming label and prediction ids")
     p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--batch-size", type=int, default=None, help="default: 32 on the CPU, 256 on CUDA (halved on out-of-memory)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="default: 32 on the CPU, 256 on CUDA (halved on out-of-memory)")
     p.add_argument("--engine", default="local", choices=("local", "ray"),
                    help="local: this process (default); ray: a Ray Data pipeline on a Ray cluster (pip install -r "
                         "requirements-ray.txt), the model held by an actor per GPU")
@@ -302,13 +306,15 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reduce", help="reduce features to a 2-D or 3-D map")
     p.add_argument("--features", required=True,
-                   help="a folder written by extract, or .npy/.npz, Parquet with a vector column, TensorBoard tensors.tsv")
+                   help="a folder written by extract, or .npy/.npz, Parquet with a vector column, "
+                        "TensorBoard tensors.tsv")
     p.add_argument("--metadata", help="CSV/Parquet joined to precomputed features on row order")
     p.add_argument("--id-column", help="the metadata column holding sample ids (default: sample_id, id or path)")
     p.add_argument("--method", required=True, choices=tuple(REDUCERS),
                    help="precomputed: show the 2-D/3-D coordinates given with the data (Metascatter X-/Y-Coord)")
     p.add_argument("--dims", type=int, default=2, choices=(2, 3))
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="e.g. perplexity=30, n_neighbors=15")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="e.g. perplexity=30, n_neighbors=15")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sample", type=int, default=0, metavar="N",
                    help="fit on N points and place the rest with the method's transform (default: fit on all)")
@@ -325,15 +331,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--metadata", help="CSV/Parquet joined to precomputed features on row order")
     p.add_argument("--id-column", help="the metadata column holding sample ids")
     p.add_argument("--images", help="the folder the samples' paths start from, to draw a sprite of the images")
-    p.add_argument("--out", required=True, help="folder for tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt")
+    p.add_argument("--out", required=True,
+                   help="folder for tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt")
     p.set_defaults(run=_projector)
 
     p = sub.add_parser("compare", help="aligned maps of several feature sets of the same images (layers, checkpoints)")
     p.add_argument("--features", action="append", help="a folder written by extract; give it 2+ times")
     p.add_argument("--data", help="or: images to extract now (as for extract), with --model")
     p.add_argument("--model", help="with --data: the architecture ('demo' for the demo CNN)")
-    p.add_argument("--weights", action="append", help="with --data: a checkpoint; give it once per checkpoint, in order")
-    p.add_argument("--layer", help="with --data: layers to compare, comma-separated (default: the final classifier's input)")
+    p.add_argument("--weights", action="append",
+                   help="with --data: a checkpoint; give it once per checkpoint, in order")
+    p.add_argument("--layer",
+                   help="with --data: layers to compare, comma-separated (default: the final classifier's input)")
     p.add_argument("--path-prefix", help="with --data: the folder a manifest's relative paths start from")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: cores - 1)")

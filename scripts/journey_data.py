@@ -78,7 +78,8 @@ def train(root: Path, out: Path, seconds: float, seed: int = 7) -> Path:
     from torchvision.datasets import ImageFolder
 
     torch.manual_seed(seed)
-    transform = transforms.Compose([transforms.Resize(72), transforms.CenterCrop(64), transforms.Lambda(lambda im: im.convert("RGB")),
+    transform = transforms.Compose([transforms.Resize(72), transforms.CenterCrop(64),
+                                    transforms.Lambda(lambda im: im.convert("RGB")),
                                     transforms.ToTensor(), transforms.Normalize([0.485, 0.456, 0.406],
                                                                                 [0.229, 0.224, 0.225])])
     data = ImageFolder(str(root), transform=transform)

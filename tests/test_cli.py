@@ -66,7 +66,8 @@ def test_reduce_to_csv_parquet_html_and_metascatter(extracted, tmp_path):
         "--out", str(tmp_path / "map.parquet"))
     assert {"x", "y", "z"} <= set(pd.read_parquet(tmp_path / "map.parquet").columns)
 
-    run("reduce", "--features", str(out), "--method", "pca", "--format", "metascatter", "--out", str(tmp_path / "ms.csv"))
+    run("reduce", "--features", str(out), "--method", "pca", "--format", "metascatter",
+        "--out", str(tmp_path / "ms.csv"))
     assert list(pd.read_csv(tmp_path / "ms.csv").columns[:3]) == ["Paths", "X-Coord", "Y-Coord"]
 
     run("reduce", "--features", str(out), "--method", "pca", "--out", str(tmp_path / "map.html"))
@@ -238,7 +239,8 @@ def test_a_second_extract_is_read_from_the_store_without_torch(tmp_path):
                              str(tmp_path / "second")], capture_output=True, text=True, timeout=300, env=env)
     assert second.returncode == 0, second.stderr
     assert "cache hit" not in first.stdout and second.stdout.count("cache hit") == 2
-    imported = {line.rsplit("|", 1)[-1].strip() for line in second.stderr.splitlines() if line.startswith("import time:")}
+    imported = {line.rsplit("|", 1)[-1].strip() for line in second.stderr.splitlines()
+                if line.startswith("import time:")}
     assert "torch" not in imported and "torchvision" not in imported
     for layer in ("features.4", "classifier.1"):
         np.testing.assert_array_equal(np.load(tmp_path / "first" / layer / "features.npy"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from typing import TYPE_CHECKING
 
 from embedviz.errors import ModelError
@@ -12,6 +13,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = ["list_layers", "default_layer", "output_layer", "check_layer", "has_layer"]
+
+log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=16)
@@ -31,7 +34,8 @@ def list_layers(model: LoadedModel) -> list[str]:
         return [PIXELS]
     try:
         return list(_node_names(model.module))
-    except Exception as exc:  # fx tracing fails on data-dependent control flow
+    except Exception as exc:  # fx tracing runs the model's own code, so any error can come out of it
+        log.warning("fx tracing of %s failed", model.architecture, exc_info=True)
         raise ModelError(f"Could not trace {model.architecture} to list its layers ({exc}).") from None
 
 

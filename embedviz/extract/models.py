@@ -10,6 +10,7 @@ import contextlib
 import functools
 import importlib.util
 import io
+import logging
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +21,8 @@ from embedviz.extract.preprocessing import Preprocessing, pixels_preprocessing, 
 from embedviz.extract.spec import DEMO, PIXELS, PRETRAINED, PROGRAM, RANDOM
 from embedviz.extract.trusted import ENV_VAR, FORMATS, inspect_program, trusted_enabled
 from embedviz.hashing import sha256_file
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # torch is imported where a model is built or read, so naming one costs nothing
     import torch
@@ -140,7 +143,8 @@ def _families() -> dict[str, str]:
     import torchvision
 
     names = {name: "classification" for name in torchvision.models.list_models(module=torchvision.models)}
-    names.update({name: "segmentation" for name in torchvision.models.list_models(module=torchvision.models.segmentation)})
+    names.update({name: "segmentation"
+                  for name in torchvision.models.list_models(module=torchvision.models.segmentation)})
     names.update({name: "detection" for name in torchvision.models.list_models(module=torchvision.models.detection)})
     return names
 
@@ -208,7 +212,8 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
 
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError or others for bad files
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError and more for bad files
+        log.warning("torch.load rejected %s", path.name, exc_info=True)
         text = str(exc)
         globals_ = re.findall(r"GLOBAL ([\w.]+)", text)
         if globals_:
@@ -324,6 +329,9 @@ def default_preprocessing(architecture: str) -> Preprocessing:
 
 
 def _pretrained(architecture: str) -> LoadedModel:
+    import http.client
+    import pickle
+
     import torchvision
 
     task = _check_architecture(architecture)
@@ -331,7 +339,8 @@ def _pretrained(architecture: str) -> LoadedModel:
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # torch.hub always prints "Downloading: ..."
             state = weights_enum.get_state_dict(progress=False, check_hash=True)
-    except Exception as exc:  # urllib, socket and hash errors all mean "could not fetch"
+    except (OSError, http.client.HTTPException, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        # urllib and socket errors, a wrong hash (RuntimeError), a truncated file: all mean "could not fetch"
         raise ModelError(
             f"Could not download torchvision's pretrained {architecture} weights ({type(exc).__name__}); "
             "this machine may be offline. Fetch them where there is internet, or pass a weights file."
@@ -409,12 +418,13 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
         torch.manual_seed(0)
         task = _check_architecture(architecture)
         # googlenet/inception warn that their init will change unless told which one to use.
-        module = _build(architecture, **({"init_weights": True} if architecture in ("googlenet", "inception_v3") else {}))
+        module = _build(architecture,
+                        **({"init_weights": True} if architecture in ("googlenet", "inception_v3") else {}))
         if task == "detection":
             return _detection_model(architecture, module, "random:seed0", RANDOM)
         return LoadedModel(architecture=architecture, module=module.eval(),
-                           preprocessing=default_preprocessing(architecture), weights_sha256="random:seed0", num_classes=_num_outputs(module, task), weights_name=RANDOM,
-                           task=task)
+                           preprocessing=default_preprocessing(architecture), weights_sha256="random:seed0",
+                           num_classes=_num_outputs(module, task), weights_name=RANDOM, task=task)
     task = _check_architecture(architecture)
     module, num_classes = _from_state(architecture, task, state, path.name)
     if task == "detection":
@@ -460,7 +470,8 @@ def _backbone_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return inner or state
 
 
-def _from_state(architecture: str, task: str, state: dict[str, torch.Tensor], source: str) -> tuple[nn.Module, int | None]:
+def _from_state(architecture: str, task: str, state: dict[str, torch.Tensor],
+                source: str) -> tuple[nn.Module, int | None]:
     """Build ``architecture`` shaped as ``state`` says (class count, auxiliary heads), then load it.
 
     For a detector only the backbone is loaded from the file; its heads are never run."""

@@ -139,7 +139,7 @@ def run_ray_engine(
     collection: ImageCollection,
     model: LoadedModel,
     layers: list[str],
-    options: RayOptions = RayOptions(),
+    options: RayOptions | None = None,
     *,
     batch_size: int | None = None,
     pooling: str = "avg",
@@ -155,6 +155,7 @@ def run_ray_engine(
     or one on a cluster without GPUs), each using ``threads_per_worker`` CPU threads on a CPU node
     (default: all of its node's cores). The work folder and the result are the local engine's.
     """
+    options = options if options is not None else RayOptions()
     if model.program:
         raise ModelError("A model file that carries its own code runs on the local engine only (it is run in "
                          "an isolated process on this machine); use --engine local.")

@@ -180,7 +180,7 @@ def _extract(job: dict[str, Any]) -> None:
                     log.exception("The model program failed on a batch")
                     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
                     raise ModelError(f"The model failed on inputs of shape {tuple(batch[0].shape)} ({first}); "
-                                     "check the size and channels under Preprocessing.") from None
+                                     "check the size and channels under Preprocessing.") from exc
                 f = pool(captured.pop("features") if layer != OUTPUT else out).float()
                 if not torch.isfinite(f).all():
                     raise ModelError(f"Layer {layer} produced NaN or infinite values.")

@@ -83,7 +83,8 @@ def wait_for_map(page, timeout_ms: int = 90_000) -> None:
     page.wait_for_selector(".js-plotly-plot", timeout=timeout_ms)
     page.wait_for_function(
         "() => { const p = document.querySelector('.js-plotly-plot');"
-        " return p && p._fullData && p._fullData.length > 0 && (p.querySelector('canvas') || p.querySelector('.point')); }",
+        " return p && p._fullData && p._fullData.length > 0"
+        " && (p.querySelector('canvas') || p.querySelector('.point')); }",
         timeout=timeout_ms)
     page.wait_for_timeout(800)  # let WebGL finish painting before a screenshot
 

@@ -116,7 +116,8 @@ def test_second_start_is_a_cache_hit(app_server, browser, tmp_path):
         page.wait_for_selector("text=Cache hit", timeout=60_000)
         page.goto(second)
         wait_for_map(page)
-        print(f"second start: Extract page says cache hit and the map draws {time.monotonic() - start:.1f} s after opening")
+        print(f"second start: Extract page says cache hit and the map draws {time.monotonic() - start:.1f} s "
+              "after opening")
         assert points_drawn(page) == 1797
 
 
@@ -213,7 +214,8 @@ def test_extraction_runs_on_through_a_refresh_and_a_second_tab(app_server, brows
     line.wait_for(timeout=30_000)
     other = context.new_page()  # a second tab sees the same job, and does not start another
     other.goto(f"{url}/Data_and_model")
-    other.locator("[data-testid='stSidebar']").get_by_text("many through resnet18", exact=False).wait_for(timeout=60_000)
+    other.locator("[data-testid='stSidebar']").get_by_text("many through resnet18",
+                                                           exact=False).wait_for(timeout=60_000)
     page.screenshot(path=str(artifacts / "extraction_in_background.png"), full_page=True)
     other.close()
     sidebar.get_by_text("done: 1,201 images in", exact=False).wait_for(timeout=180_000)  # finished, and says so
@@ -227,6 +229,8 @@ def test_extraction_runs_on_through_a_refresh_and_a_second_tab(app_server, brows
 def _move_slider(page, label: str, steps: int) -> None:
     """Move a bound slider ``steps`` to the right and wait until the address has its new value; keys
     pressed while the page was redrawing the slider are pressed again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     # while a run redraws the controls, the slider of the run before can still be on the page: wait for one
     page.wait_for_function("l => [...document.querySelectorAll('[data-testid=stSlider]')]"
                            ".filter(s => s.textContent.includes(l)).length === 1", arg=label, timeout=180_000)
@@ -241,7 +245,7 @@ def _move_slider(page, label: str, steps: int) -> None:
         try:
             page.wait_for_function("v => location.search.includes(v)", arg=f"{label}={target}", timeout=60_000)
             return
-        except Exception:
+        except PlaywrightTimeout:
             continue
     raise AssertionError(f"the {label} slider did not reach {target}")
 
@@ -286,7 +290,8 @@ def test_a_fresh_start_stopped_part_way_keeps_its_map(app_server, browser, artif
     _move_slider(page, "perplexity", 10)
     stop.wait_for(timeout=60_000)
     # press Stop once the run has drawn frames (Stop before the first frame has nothing to keep)
-    page.wait_for_function("() => /t-SNE map: t-SNE: (early exaggeration, )?iteration [1-9]/.test(document.body.innerText)", timeout=60_000)
+    page.wait_for_function("() => /t-SNE map: t-SNE: (early exaggeration, )?iteration [1-9]/"
+                           ".test(document.body.innerText)", timeout=60_000)
     stop.click()
     page.get_by_text("Stopped at ", exact=False).first.wait_for(timeout=60_000)
     wait_for_map(page)
@@ -314,7 +319,8 @@ def test_a_points_page_follows_a_neighbour(app_server, browser, artifacts):
     assert page.locator(".stException").count() == 0
 
 
-def test_a_large_map_draws_a_sample_over_all_points_and_a_box_selects_from_all(app_server, browser, artifacts, data_root):
+def test_a_large_map_draws_a_sample_over_all_points_and_a_box_selects_from_all(app_server, browser, artifacts,
+                                                                              data_root):
     import numpy as np
     import pandas as pd
 
@@ -328,7 +334,8 @@ def test_a_large_map_draws_a_sample_over_all_points_and_a_box_selects_from_all(a
     page.goto(f"{url}/Data_and_model")
     page.locator("[data-testid='stRadio'] label", has_text="Path on this server").click()
     page.locator("[data-testid='stRadio'] label", has_text="Features or a map made elsewhere").click()
-    page.get_by_label("Features file, TensorBoard projector folder or Metascatter CSV").fill(str(data_root / "big.parquet"))
+    page.get_by_label("Features file, TensorBoard projector folder or Metascatter CSV").fill(
+        str(data_root / "big.parquet"))
     page.get_by_role("button", name="Use this path").click()
     page.wait_for_selector("text=a map with its own coordinates", timeout=120_000)
     page.locator(".st-key-sidebar_nav a", has_text="Explore").click()

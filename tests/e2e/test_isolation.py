@@ -45,7 +45,8 @@ def _user(browser, email: str):
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, extra_http_headers={HEADER: email})
     context.outside = []
     context.on("request", lambda r: context.outside.append(r.url)
-               if urlsplit(r.url).hostname not in ("127.0.0.1", "localhost", None) and not r.url.startswith(("data:", "blob:"))
+               if urlsplit(r.url).hostname not in ("127.0.0.1", "localhost", None)
+               and not r.url.startswith(("data:", "blob:"))
                else None)
     return context
 
@@ -78,7 +79,8 @@ def _hostile_features(path: Path) -> Path:
     return path
 
 
-def test_hostile_labels_render_as_text_on_every_page_and_nothing_is_fetched_elsewhere(hosted, browser, artifacts, tmp_path):
+def test_hostile_labels_render_as_text_on_every_page_and_nothing_is_fetched_elsewhere(hosted, browser, artifacts,
+                                                                                      tmp_path):
     url, _, _ = hosted
     alice = _user(browser, "alice@example.org")
     page = alice.new_page()

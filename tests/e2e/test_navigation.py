@@ -26,7 +26,8 @@ NAV = [
 _LINKS = "() => [...document.querySelectorAll('[data-testid=stSidebar] a')].map(a => a.textContent.trim())"
 # the label's font weight: Streamlit draws the current page's link in bold
 _WEIGHTS = ("() => Object.fromEntries([...document.querySelectorAll('[data-testid=stSidebar] a')].map(a =>"
-            " [a.textContent.trim(), Number(getComputedStyle(a.querySelector('p') || a.querySelector('span') || a).fontWeight)]))")
+            " [a.textContent.trim(),"
+            " Number(getComputedStyle(a.querySelector('p') || a.querySelector('span') || a).fontWeight)]))")
 
 
 def _link(page, label: str):
@@ -48,11 +49,13 @@ def _settle(page, timeout_ms: int = 300_000) -> None:
 
 def _click(page, label: str) -> None:
     """Click the sidebar's link to ``label`` and wait until that page is drawn, with its own address."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     _, path, title = next(entry for entry in NAV if entry[0] == label)
     _link(page, label).click()
     try:
         _shows(page, path, title)
-    except Exception:
+    except PlaywrightTimeout:
         shown = page.evaluate("() => [...document.querySelectorAll('[data-testid=stMain] h1')].map(h => h.textContent)")
         raise AssertionError(f"clicked {label!r}: the address is {page.url}, the page shows {shown}") from None
 
@@ -78,7 +81,7 @@ def test_every_link_opens_its_page_at_its_address(app_server, browser, artifacts
     _settle(page)
     page.evaluate("() => { window.__same_document = true; }")  # gone if a click loaded a new document
     addresses = {}
-    for label, path, title in NAV[1:] + NAV[:1]:
+    for label, _path, _title in NAV[1:] + NAV[:1]:
         _click(page, label)
         _settle(page)
         assert page.evaluate("() => window.__same_document === true"), f"{label}: a new document, a new session"
@@ -103,8 +106,8 @@ def test_links_clicked_after_a_run_was_interrupted_open_their_pages(app_server, 
     page.goto(f"{url}/Reduce?ev_seed={seed}")
     _shows(page, "/Reduce", "Reduce to a map")
     # the t-SNE map is being made (after the features, on a cold store)
-    page.wait_for_function("() => /t-SNE map: t-SNE: (early exaggeration, )?iteration [1-9]/.test(document.body.innerText)",
-                           timeout=300_000)
+    page.wait_for_function("() => /t-SNE map: t-SNE: (early exaggeration, )?iteration [1-9]/"
+                           ".test(document.body.innerText)", timeout=300_000)
     _click(page, "Runs")  # interrupts the map
     _click(page, "Extract")
     _click(page, "Data and model")

@@ -14,8 +14,11 @@ _WATCH = """() => {
   window.__watch = setInterval(() => {
     const drawn = [...document.querySelectorAll('.js-plotly-plot')].filter(p => p._fullData && p._fullData.length);
     const now = performance.now();
-    if (drawn.length) { since = null; } else { since = since ?? now; window.__gap = Math.max(window.__gap, now - since); }
-    drawn.forEach(p => { const t = p._fullLayout && p._fullLayout.title && p._fullLayout.title.text; if (t) window.__titles.add(t); });
+    if (drawn.length) { since = null; }
+    else { since = since ?? now; window.__gap = Math.max(window.__gap, now - since); }
+    drawn.forEach(p => {
+      const t = p._fullLayout && p._fullLayout.title && p._fullLayout.title.text; if (t) window.__titles.add(t);
+    });
   }, 50);
 }"""
 

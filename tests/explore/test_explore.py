@@ -95,7 +95,8 @@ def test_selection_maps_by_row_not_position(samples):
     assert rows.tolist() == [7, 3]
     assert ids_for_rows(samples, rows) == ["img/007.png", "img/003.png"]
     assert rows_for_ids(samples, ids_for_rows(samples, rows))["sample_id"].tolist() == ["img/007.png", "img/003.png"]
-    assert selected_rows(None, coords).tolist() == [] and selected_rows({"selection": {"points": []}}, coords).tolist() == []
+    assert selected_rows(None, coords).tolist() == []
+    assert selected_rows({"selection": {"points": []}}, coords).tolist() == []
     hidden = np.ones(60, dtype=bool)
     hidden[7] = False
     assert selected_rows(event, coords, hidden).tolist() == [3]  # filtered-out points are never selected
@@ -112,7 +113,8 @@ def test_lasso_and_box_are_answered_from_the_coordinates():
     assert len(inside) == 5 * 2 + 2 * 4  # rows y=0,1 for x=0..4; x=0,1 for y=2..5
     lasso = {"selection": {"points": [{"customdata": 99}], "box": [], "lasso": [{"x": xs, "y": ys}]}}
     rows = selected_rows(lasso, grid)
-    assert rows[0] == 99 and sorted(rows[1:].tolist()) == sorted(set(np.flatnonzero(points_in_polygon(grid, xs, ys))) - {99})
+    assert rows[0] == 99
+    assert sorted(rows[1:].tolist()) == sorted(set(np.flatnonzero(points_in_polygon(grid, xs, ys))) - {99})
     assert rows_in_geometry(np.zeros((4, 3)), lasso).tolist() == []  # 3-D maps have no lasso
 
 
@@ -231,8 +233,9 @@ def test_exports_are_titled_with_what_the_map_is_and_the_picture_has_a_legend(sa
     mask = samples["label"].isin(["4", "9"]).to_numpy()
     title = map_title(embedding, int(mask.sum()), source="digits · demo CNN/fc1", total=60)
     assert title == "t-SNE of digits · demo CNN/fc1 · 10 of 60 samples"
-    page = view_html(embedding, samples.assign(label=samples["label"].replace("4", "<b>4</b>")), MapStyle(color="label"),
-                     mask, source="digits <i>x</i> · demo CNN/fc1", note="Shown: label is 4 or 9").replace("\\u002f", "/")
+    page = view_html(embedding, samples.assign(label=samples["label"].replace("4", "<b>4</b>")),
+                     MapStyle(color="label"), mask, source="digits <i>x</i> · demo CNN/fc1",
+                     note="Shown: label is 4 or 9").replace("\\u002f", "/")
     assert "t-SNE of digits &lt;i&gt;x&lt;/i&gt; · demo CNN/fc1 · 10 of 60 samples" in page  # a name is text
     assert "Shown: label is 4 or 9" in page and "tsne map" not in page
 
@@ -263,7 +266,8 @@ def test_a_filter_that_keeps_nothing_says_which_and_what_to_do(samples):
         "\"Filter on\".")
     assert "no point has confidence from 2 to 3" in why_nothing_shown(samples, [RangeFilter("confidence", 2, 3)])
     both = why_nothing_shown(samples, [RangeFilter("confidence", 0, 0.5), RangeFilter("confidence", 0.6, 1)])
-    assert both.startswith("The filters keep none of the 60 points: each filter keeps some") and "confidence from 0 to 0.5; confidence from 0.6 to 1" in both
+    assert both.startswith("The filters keep none of the 60 points: each filter keeps some")
+    assert "confidence from 0 to 0.5; confidence from 0.6 to 1" in both
 
 
 @pytest.mark.slow

@@ -100,6 +100,29 @@ def test_pretrained_download_offline_fails_with_a_message(monkeypatch):
         load_model("resnet18", PRETRAINED)
 
 
+def test_pretrained_download_reports_a_broken_transfer_but_not_a_bug(monkeypatch):
+    """A cut connection is "could not fetch"; an error of our own code is not dressed up as one."""
+    import http.client
+
+    import torchvision
+
+    weights = type(torchvision.models.get_model_weights("resnet18").DEFAULT)
+
+    def cut(self, **kwargs):
+        raise http.client.IncompleteRead(b"partial")
+
+    monkeypatch.setattr(weights, "get_state_dict", cut)
+    with pytest.raises(ModelError, match="Could not download torchvision's pretrained resnet18 weights"):
+        load_model("resnet18", PRETRAINED)
+
+    def bug(self, **kwargs):
+        raise TypeError("get_state_dict() got an unexpected keyword argument")
+
+    monkeypatch.setattr(weights, "get_state_dict", bug)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        load_model("resnet18", PRETRAINED)
+
+
 @pytest.mark.parametrize("wrap", [
     lambda s: {"state_dict_ema": s},
     lambda s: {f"_orig_mod.{k}": v for k, v in s.items()},
@@ -133,7 +156,8 @@ def test_formats_that_carry_code_are_refused_by_name(tmp_path):
     torch.save(module, tmp_path / "whole.pt")
     torch.export.save(torch.export.export(module, (torch.zeros(1, 1, 8, 8),)), tmp_path / "exported.pt2")
     (tmp_path / "model.onnx").write_bytes(b"\x08\x07\x12\x07pytorch")
-    expected = {"scripted.pt": "a TorchScript archive", "whole.pt": "whole pickled object (embedviz.extract.digits.DigitsCNN)",
+    expected = {"scripted.pt": "a TorchScript archive",
+                "whole.pt": "whole pickled object (embedviz.extract.digits.DigitsCNN)",
                 "exported.pt2": "a torch.export program", "model.onnx": "an ONNX graph"}
     for name, words in expected.items():
         with pytest.raises(ModelError, match=re.escape(words)) as info:

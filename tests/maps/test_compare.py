@@ -110,7 +110,8 @@ def test_the_command_line_writes_aligned_maps_of_two_checkpoints_and_says_which_
     assert main(["compare", "--features", str(tmp_path / "early"), "--features", str(tmp_path / "final"),
                  "--method", "pca", "--out", str(out)]) == 0
     maps = pd.read_parquet(out / "maps.parquet")
-    assert len(maps) == 1797 and {"early_x", "early_y", "final_x", "final_y", "overlap_early_final"} <= set(maps.columns)
+    assert len(maps) == 1797
+    assert {"early_x", "early_y", "final_x", "final_y", "overlap_early_final"} <= set(maps.columns)
     assert maps["overlap_early_final"].between(0, 1).all()
     separation = pd.read_csv(out / "separation.csv").groupby("set")[["silhouette", "knn_accuracy"]].mean()
     assert separation.loc["final", "knn_accuracy"] > separation.loc["early", "knn_accuracy"]
