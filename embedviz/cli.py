@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from embedviz import settings
 from embedviz.errors import EmbedVizError
 from embedviz.extract.devices import DEVICES
 from embedviz.extract.pooling import POOLINGS
@@ -293,7 +294,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="local: this process (default); ray: a Ray Data pipeline on a Ray cluster (pip install -r "
                         "requirements-ray.txt), the model held by an actor per GPU")
     p.add_argument("--address", help="with --engine ray: the cluster (auto, HOST:PORT or ray://HOST:PORT; default: "
-                                     "$RAY_ADDRESS, else a local cluster on this machine)")
+                                     "$EMBEDVIZ_RAY_ADDRESS, else $RAY_ADDRESS, else a local cluster on this "
+                                     "machine)")
     p.add_argument("--num-gpus-per-worker", type=float, default=None,
                    help="with --engine ray: GPUs per model actor (default 1 when the cluster has GPUs, else 0)")
     p.add_argument("--ray-workers", type=int, default=None,
@@ -321,7 +323,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--stratify-by", metavar="COLUMN", help="draw the --sample from each value of COLUMN in proportion")
     p.add_argument("--engine", default="local", choices=("local", "ray"),
                    help="ray: place the points left out of the --sample fit in parallel on a Ray cluster")
-    p.add_argument("--address", help="with --engine ray: the cluster (default: $RAY_ADDRESS, else a local one)")
+    p.add_argument("--address", help="with --engine ray: the cluster (default: $EMBEDVIZ_RAY_ADDRESS, else "
+                                     "$RAY_ADDRESS, else a local one)")
     p.add_argument("--format", choices=("metascatter",), help="write Paths, X-Coord, Y-Coord and metadata")
     p.add_argument("--out", required=True, help="output .csv, .parquet or .html")
     p.set_defaults(run=_reduce)
@@ -367,6 +370,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    settings.configure_logging()  # jobs, engines and housekeeping say what they do on stderr
     try:
         args.run(args)
     except EmbedVizError as exc:
