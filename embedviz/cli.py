@@ -370,7 +370,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings.configure_logging()  # jobs, engines and housekeeping say what they do on stderr
+    settings.configure_logging(quiet=True)  # warnings; EMBEDVIZ_LOG_LEVEL=INFO for what jobs and engines do
     try:
         args.run(args)
     except EmbedVizError as exc:

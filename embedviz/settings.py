@@ -237,15 +237,17 @@ def job_nice() -> int:
     return value("job_nice")
 
 
-def configure_logging() -> None:
+def configure_logging(quiet: bool = False) -> None:
     """Send embedviz's log lines (jobs starting, ending and failing with their tracebacks, housekeeping,
     the catalog) to standard error at ``EMBEDVIZ_LOG_LEVEL``, once per process; the dashboard and the
-    command line call it at start. A logger the host already set up for ``embedviz`` is left alone."""
+    command line call it at start (``quiet``: the command line, whose progress is on stderr already, shows
+    warnings only unless ``EMBEDVIZ_LOG_LEVEL`` is set). A logger the host already set up is left alone."""
     logger = logging.getLogger("embedviz")
     if logger.handlers:
         return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
-    level = str(value("log_level")).upper()
+    level = "WARNING" if quiet and not os.environ.get(setting("log_level").var, "").strip() else \
+        str(value("log_level")).upper()
     logger.setLevel(level if level in logging.getLevelNamesMapping() else logging.INFO)

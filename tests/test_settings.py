@@ -160,3 +160,23 @@ def test_layout_names_each_place_under_home(tmp_path, monkeypatch):
         where.stored("../x", "ab")
     places = [where.features, where.maps, where.unpacked, where.workspaces, where.numba, where.demo, where.catalog]
     assert len(set(places)) == len(places) and all(p.parent == where.home for p in places)
+
+
+def test_the_command_line_logs_warnings_only_unless_asked(monkeypatch):
+    """Its progress is on stderr already: job and engine lines join it only with EMBEDVIZ_LOG_LEVEL."""
+    import logging
+
+    logger = logging.getLogger("embedviz")
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.delenv("EMBEDVIZ_LOG_LEVEL", raising=False)
+    settings.configure_logging(quiet=True)
+    assert logger.level == logging.WARNING
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setenv("EMBEDVIZ_LOG_LEVEL", "info")
+    settings.configure_logging(quiet=True)
+    assert logger.level == logging.INFO
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.delenv("EMBEDVIZ_LOG_LEVEL")
+    settings.configure_logging()  # the dashboard: the setting's default
+    assert logger.level == logging.INFO
+    logger.setLevel(logging.NOTSET)
