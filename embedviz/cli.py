@@ -15,7 +15,7 @@ from embedviz import settings
 from embedviz.errors import EmbedVizError
 from embedviz.extract.devices import DEVICES
 from embedviz.extract.pooling import POOLINGS
-from embedviz.maps.reducers.methods import REDUCERS
+from embedviz.maps.reducers.methods import COMPARE_METHODS, REDUCERS
 
 __all__ = ["main"]
 
@@ -350,7 +350,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--workers", type=int, default=None, help="decoding processes (default: cores - 1)")
     p.add_argument("--name", action="append", help="a short name per feature set, in order")
-    p.add_argument("--method", default="tsne", choices=("tsne", "umap", "pca"))
+    p.add_argument("--method", default="tsne", choices=COMPARE_METHODS)
     p.add_argument("--dims", type=int, default=2, choices=(2, 3))
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     p.add_argument("--seed", type=int, default=0)

@@ -21,9 +21,13 @@ import pandas as pd
 
 from embedviz.errors import DataError
 from embedviz.maps.quality import neighbourhood_kept
+from embedviz.maps.reducers.methods import COMPARE_METHODS
 
 __all__ = ["Alignment", "align", "align_series", "neighbourhood_overlap", "separation_by_class", "same_rows",
-           "compare_feature_sets"]
+           "compare_feature_sets", "METHODS"]
+
+#: The reducers a comparison offers: each set's own map, aligned (a map given as is has nothing to align).
+METHODS = COMPARE_METHODS
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,14 @@ from embedviz.maps.reducers.neighbours import Graph
 from embedviz.maps.reducers.params import GivenParams, PCAParams, TSNEParams, UMAPParams, perplexity_limit
 from embedviz.progress import ProgressCallback, report
 
-__all__ = ["Reducer", "REDUCERS", "Context", "available_methods", "get_reducer", "import_umap", "gpu_backend"]
+__all__ = ["Reducer", "REDUCERS", "COMPARE_METHODS", "Context", "available_methods", "get_reducer", "import_umap",
+           "gpu_backend"]
 
 log = logging.getLogger(__name__)
+
+#: The reducers that fit a map of their own (every one but "precomputed", which shows given coordinates):
+#: what Compare offers, each set's map then aligned to the first.
+COMPARE_METHODS = ("tsne", "umap", "pca")
 
 #: Frames are the map while it is being optimised: ``(raw coordinates, done, total)``.
 FrameCallback = Callable[[np.ndarray, int, int], None]
