@@ -32,14 +32,16 @@ log = logging.getLogger(__name__)
 def sidebar_summary(job_history: bool = False) -> None:
     """A few lines on the current choice, the share link and the viewer's extractions. An
     :class:`EmbedVizError` here is left to the page's guard to report, and a file that cannot be read
-    is logged; the block is then left out. Anything else is a bug and shows. ``job_history`` (the Extract page): list every extraction that ended
-    lately, not only those whose outcome the viewer has not seen yet (see :func:`jobs_panel`)."""
+    is logged; the block is then left out. Anything else is a bug and shows. ``job_history`` (the
+    Extract page): list every extraction that ended lately, not only those whose outcome the viewer has
+    not seen yet (see :func:`jobs_panel`)."""
     try:
         collection = current_collection()
         if is_precomputed():
             made = precomputed_features()
             dim = made.features.shape[1]
-            source = (f"**Source** a map made elsewhere, {dim}-D coordinates  \n" if made.manifest.get("given_coordinates")
+            source = (f"**Source** a map made elsewhere, {dim}-D coordinates  \n"
+                      if made.manifest.get("given_coordinates")
                       else f"**Features** made elsewhere, {dim} dimensions  \n")
         elif needs_weights(model_spec()["architecture"], model_spec().get("weights")):
             source = f"**Model** {plain(model_spec()['architecture'])}, waiting for its weights  \n"
@@ -57,7 +59,8 @@ def sidebar_summary(job_history: bool = False) -> None:
         st.markdown(
             f"**Data** {plain(collection.name)} · {len(collection):,} {'points' if is_precomputed() else 'images'}  \n"
             + source +
-            f"**Map** {REDUCERS[settings['method']].label}, {settings['n_components']}-D, seed {settings['random_state']}"
+            f"**Map** {REDUCERS[settings['method']].label}, {settings['n_components']}-D, "
+            f"seed {settings['random_state']}"
         )
     share_panel()
     jobs_panel(job_history)
@@ -91,7 +94,8 @@ def jobs_panel(history: bool = False) -> None:
             st.caption("Extractions")
         for job in jobs:
             if job.active:
-                st.progress(job.fraction, text=f"{plain(job.label)}: {plain(job.describe(ahead=runner().position(job)))}")
+                st.progress(job.fraction,
+                            text=f"{plain(job.label)}: {plain(job.describe(ahead=runner().position(job)))}")
                 if st.button("Cancel", key=f"sidebar_cancel_{job.id}"):
                     job.cancel()
             else:

@@ -97,14 +97,16 @@ def test_a_browser_is_one_viewer_across_xsrf_masks_and_two_browsers_are_two():
         mask = os.urandom(4)
         return f"2|{mask.hex()}|{bytes(b ^ mask[i % 4] for i, b in enumerate(tok)).hex()}|{int(time.time())}"
 
-    one, again, two = browser_viewer(cookie(token), "s1"), browser_viewer(cookie(token), "s2"), browser_viewer(cookie(other), "s1")
+    one, again = browser_viewer(cookie(token), "s1"), browser_viewer(cookie(token), "s2")
+    two = browser_viewer(cookie(other), "s1")
     assert one.id == again.id and one.id != two.id
     assert not one.signed_in and token.hex() not in one.id
     # no usable cookie (XSRF off): the session alone
     assert browser_viewer(None, "s1").id != browser_viewer(None, "s2").id
     assert browser_viewer("garbage", "s1").id == browser_viewer(None, "s1").id
     # a cookie seen in a real browser, before and after a reload: one viewer
-    seen = ["2|9517e4e8|8fdebc6967f27462c14506d69d81adb1|1795511315", "2|4b7343c1|51ba1b40b996d34b1f21a1ff43e50a98|1795511315"]
+    seen = ["2|9517e4e8|8fdebc6967f27462c14506d69d81adb1|1795511315",
+            "2|4b7343c1|51ba1b40b996d34b1f21a1ff43e50a98|1795511315"]
     assert browser_viewer(seen[0], "s1").id == browser_viewer(seen[1], "s2").id
     assert signed_in_viewer(" Alice@Example.org ").id == "user:alice@example.org"
 
