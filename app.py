@@ -23,13 +23,15 @@ score = accuracy(samples)
 cols[2].metric("Accuracy" + (" (test)" if score and score.scope == "test" else ""),
                f"{score.value:.1%}" if score else "—",
                help=f"{score.mistakes} mistakes in {score.count:,} images" if score else "needs labels the model knows")
-cols[3].metric("Feature size", f"{view.features.features.shape[1]:,}", help=f"layer {ui.plain(view.features.manifest.get('layer'))}")
+cols[3].metric("Feature size", f"{view.features.features.shape[1]:,}",
+               help=f"layer {ui.plain(view.features.manifest.get('layer'))}")
 cols[4].metric("Map", f"{REDUCERS[view.embedding.method].label} {view.embedding.n_components}-D",
                help=f"computed in {view.embedding.seconds:.1f} s")
 
 color = "label" if "label" in samples.columns else None
 st.markdown(f"**{ui.plain(view.collection.name)}** through **{ui.plain(ui.model_label(model))}**, "
-            f"layer `{str(view.features.manifest.get('layer')).replace('`', chr(39))}`" + (", coloured by label." if color else "."))
+            f"layer `{str(view.features.manifest.get('layer')).replace('`', chr(39))}`"
+            + (", coloured by label." if color else "."))
 st.plotly_chart(scatter_figure(view.embedding.coords, samples, color, height=560), key="home_map")
 
 st.markdown("**Next:** ")

@@ -20,7 +20,8 @@ if ui.is_precomputed():
 with ui.guard():
     collection, model = ui.current_collection(), ui.current_model()
     layer = ui.current_layer(model)
-st.markdown(f"**{ui.plain(collection.name)}** ({len(collection):,} images) through **{ui.plain(ui.model_label(model))}**, "
+st.markdown(f"**{ui.plain(collection.name)}** ({len(collection):,} images) "
+            f"through **{ui.plain(ui.model_label(model))}**, "
             f"layer `{str(layer).replace('`', chr(39))}`.")
 
 ui.engine_control()

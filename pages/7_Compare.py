@@ -75,7 +75,8 @@ with main:
             with cells[i - start]:
                 st.markdown(f"**{i + 1}. {ui.plain(labels[i])}**")
                 figure = scatter_figure(compare.coords(maps, i), samples, style, mask=mask, highlight=rows, height=420)
-                st.plotly_chart(figure, key=f"compare_map_{i}", on_select="rerun", selection_mode=("points", "box", "lasso"))
+                st.plotly_chart(figure, key=f"compare_map_{i}", on_select="rerun",
+                                selection_mode=("points", "box", "lasso"))
     if len(rows):
         st.caption(f"{len(rows):,} points selected, ringed in every map. Select again in any map to change it.")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[1]
 _HEAVY = {"torch", "torchvision", "numpy", "sklearn", "openTSNE", "umap", "pandas", "PIL"}
 

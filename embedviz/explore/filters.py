@@ -155,7 +155,8 @@ def why_nothing_shown(samples: pd.DataFrame, filters: Sequence[Filter]) -> str |
     if empty:
         spec = empty[0]
         if isinstance(spec, CategoryFilter) and not spec.values:
-            return f"{start}: no value of {spec.column} is chosen. Pick some, or take {spec.column} out of \"Filter on\"."
+            return (f"{start}: no value of {spec.column} is chosen. "
+                    f"Pick some, or take {spec.column} out of \"Filter on\".")
         return f"{start}: no point has {describe_filter(spec)}. Widen that filter or take it away."
     said = "; ".join(describe_filter(spec) for spec in filters)
     return f"{start}: each filter keeps some, but no point passes all of them ({said}). Loosen one of them."

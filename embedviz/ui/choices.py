@@ -27,7 +27,31 @@ from embedviz.maps.reducers import get_reducer, param_specs
 from embedviz.ui.server import server_roots
 from embedviz.ui.uploads import workspace_room
 
-__all__ = ["dataset_spec", "set_dataset", "is_precomputed", "precomputed_features", "model_spec", "set_model", "set_preprocessing", "set_layer", "class_index", "set_class_index", "current_collection", "current_model", "current_layer", "model_label", "model_for", "model_name", "image_hashes", "stored_by_key", "feature_choice", "stored_features", "source_label", "pixels_input", "reducer_settings"]
+__all__ = [
+    "dataset_spec",
+    "set_dataset",
+    "is_precomputed",
+    "precomputed_features",
+    "model_spec",
+    "set_model",
+    "set_preprocessing",
+    "set_layer",
+    "class_index",
+    "set_class_index",
+    "current_collection",
+    "current_model",
+    "current_layer",
+    "model_label",
+    "model_for",
+    "model_name",
+    "image_hashes",
+    "stored_by_key",
+    "feature_choice",
+    "stored_features",
+    "source_label",
+    "pixels_input",
+    "reducer_settings",
+]
 
 
 _DEMO_SPEC = {"kind": "demo"}
@@ -138,7 +162,8 @@ def _collection(spec_json: str, classes: str | None) -> ImageCollection:
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _model(architecture: str, weights: str | None, classes: str | None, preprocessing: str | None = None) -> LoadedModel:
+def _model(architecture: str, weights: str | None, classes: str | None,
+           preprocessing: str | None = None) -> LoadedModel:
     from embedviz.errors import ModelError
     from embedviz.extract.models import needs_weights
 

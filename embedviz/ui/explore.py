@@ -113,7 +113,8 @@ def highlight_rows(samples: pd.DataFrame) -> tuple[np.ndarray, str]:
     cells = confusion_cells() if has_predictions(samples) else []
     if cells:
         rows.append(cell_rows(samples, cells))
-        said.append(", ".join(f"label {plain(a)} predicted {plain(b)}" for a, b in cells[:4]) + (" ..." if len(cells) > 4 else ""))
+        said.append(", ".join(f"label {plain(a)} predicted {plain(b)}" for a, b in cells[:4])
+                    + (" ..." if len(cells) > 4 else ""))
     shown = st.session_state.get("ev_show_set", "(none)")
     if shown != "(none)" and set_column(shown) in samples.columns:
         rows.append(np.flatnonzero(samples[set_column(shown)].to_numpy(dtype=bool)))

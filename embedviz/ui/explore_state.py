@@ -18,7 +18,8 @@ SETS = "explore_sets"  # {name: [sample_id, ...]}: named selections, kept for th
 CLUSTERS = "explore_clusters"  # (identity of what was clustered, Clustering, _Scope of the points clustered)
 
 
-KEPT_SELECTION = "explore_kept_sel"  # (map key, sample ids) selected when "Find clusters" recoloured the map (a new chart)
+# (map key, sample ids) selected when "Find clusters" recoloured the map (a new chart)
+KEPT_SELECTION = "explore_kept_sel"
 
 
 COLOURS = "explore_colours"  # {column: {category: "#rrggbb"}}: colours the user chose

@@ -130,13 +130,15 @@ def clusters_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray, mas
             st.session_state[CLUSTERS] = (identity, clustering, scope)
             st.session_state["explore_colour_next"] = "cluster"
             if len(rows):  # the new colouring is a new chart, without the selection: keep it here
-                st.session_state[KEPT_SELECTION] = (view.embedding.key, samples["sample_id"].astype(str).iloc[rows].tolist())
+                st.session_state[KEPT_SELECTION] = (view.embedding.key,
+                                                    samples["sample_id"].astype(str).iloc[rows].tolist())
             st.rerun()  # the new column shows in the colour and filter lists
     clustering = clusters_for(view)
     if clustering is None:
         st.caption("Sub-groups inside a class, or a class split in two, show up as clusters. The clusters become "
                    "a column, `cluster`, to colour and filter the map by."
-                   + (f" Clusters are found among the {scope.points:,} points the filters keep." if scope.filters else ""))
+                   + (f" Clusters are found among the {scope.points:,} points the filters keep."
+                      if scope.filters else ""))
         return
     found: _Scope = st.session_state[CLUSTERS][2]
     kept = f" (the points kept by: {plain(found.filters)})" if found.filters else ""
@@ -232,11 +234,12 @@ def exports_section(view: MapView, samples: pd.DataFrame, style: MapStyle, mask:
                       file_name="metascatter.csv", mime="text/csv", on_click="ignore", icon=":material/table:",
                       help="Paths, X-Coord, Y-Coord and the metadata, as Metascatter reads them.")
     source = _map_source(view)
-    note = ("Shown: " + "; ".join(describe_filter(f) for f in filters)) if filters and len(shown) < len(samples) else None
+    note = (("Shown: " + "; ".join(describe_filter(f) for f in filters))
+            if filters and len(shown) < len(samples) else None)
     a.download_button("This view as interactive HTML (works offline)",
-                      lambda: view_html(embedding, samples, style, mask, source=source, note=note), file_name="map.html",
-                      mime="text/html", on_click="ignore",
-                      icon=":material/html:", help="The map with its colours, legend and filters; plotly.js is embedded.")
+                      lambda: view_html(embedding, samples, style, mask, source=source, note=note),
+                      file_name="map.html", mime="text/html", on_click="ignore", icon=":material/html:",
+                      help="The map with its colours, legend and filters; plotly.js is embedded.")
     b.download_button("This view as a picture (PNG)",
                       lambda: map_png(embedding.coords, samples, style, mask, note=note,
                                       title=map_title(embedding, len(shown), source=source, total=len(samples))),

@@ -134,7 +134,8 @@ def wait_for(job: Job) -> None:
     while job.active:
         time.sleep(0.25)
         verb = "Extracting" if job.status == "running" else "Queued:"
-        bar.progress(job.fraction, text=f"{verb} {plain(job.label)}: {plain(job.describe(ahead=runner().position(job)))}")
+        bar.progress(job.fraction,
+                     text=f"{verb} {plain(job.label)}: {plain(job.describe(ahead=runner().position(job)))}")
     bar.empty()
     cancel.empty()
     if job.status == "failed":

@@ -14,7 +14,8 @@ from embedviz.maps.sampling import auto_sample, chosen_sample
 from embedviz.ui.choices import reducer_settings
 from embedviz.ui.session import DEFAULTS
 
-__all__ = ["settle_method", "set_map_filters", "clear_map_filters", "map_filters", "default_sample", "sample_choice", "map_token", "stop_requested", "continue_map"]
+__all__ = ["settle_method", "set_map_filters", "clear_map_filters", "map_filters", "default_sample", "sample_choice",
+           "map_token", "stop_requested", "continue_map"]
 
 
 def settle_method(dim: int) -> list[str]:

@@ -37,7 +37,8 @@ from embedviz.ui.map_settings import map_filters, map_token, sample_choice, sett
 from embedviz.ui.runs import note_map
 from embedviz.ui.server import cluster_address
 
-__all__ = ["require_features", "map_progress", "require_embedding", "map_quality", "MapView", "note_map_run", "current_map"]
+__all__ = ["require_features", "map_progress", "require_embedding", "map_quality", "MapView", "note_map_run",
+           "current_map"]
 
 
 def require_features() -> FeatureSet:

@@ -62,7 +62,8 @@ def selection_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray) ->
         note, clear = st.columns([4, 1])
         note.caption("Kept from before the clusters coloured the map (a new colouring clears the map's own "
                      "selection); select on the map to replace it.")
-        clear.button("Clear the selection", key="explore_kept_clear", on_click=lambda: st.session_state.pop(KEPT_SELECTION, None))
+        clear.button("Clear the selection", key="explore_kept_clear",
+                     on_click=lambda: st.session_state.pop(KEPT_SELECTION, None))
     if len(selected):
         first = str(selected["sample_id"].iloc[0])
         # a link, not a button and st.switch_page: the Point page's widgets are bound to the address,
@@ -112,8 +113,8 @@ def _sets_list(view: MapView, samples: pd.DataFrame) -> None:
         left.text(f"{name}: {len(rows):,} points" + ("" if len(rows) == len(ids) else
                                                      f" here ({len(ids) - len(rows):,} are not in this data)"))
         mid.download_button("Ids and paths (CSV)", lambda rows=rows: to_csv(selection_table(rows)),
-                            file_name=f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.csv", mime="text/csv", on_click="ignore",
-                            key=f"explore_set_csv_{name}")
+                            file_name=f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}.csv", mime="text/csv",
+                            on_click="ignore", key=f"explore_set_csv_{name}")
         if right.button("Delete", key=f"explore_set_delete_{name}"):
             del sets[name]
             st.rerun()

@@ -3,6 +3,7 @@ the folders it shares and the Ray cluster it names."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import streamlit as st
@@ -13,14 +14,22 @@ from embedviz.extract.ray_options import configured_address
 
 __all__ = ["secrets_section", "use_server_settings", "server_roots", "cluster_address"]
 
+log = logging.getLogger(__name__)
+
 
 def secrets_section(name: str) -> Any:
-    """A section of ``.streamlit/secrets.toml``, or ``None`` (no file, or no such section)."""
+    """A section of ``.streamlit/secrets.toml``, or ``None`` (no file, or no such section).
+
+    A file that does not parse is ``None`` too: Streamlit catches its ``StreamlitSecretNotFoundError``
+    (a ``FileNotFoundError``) in ``load_if_toml_exists`` and logs it at startup. What it lets through is a
+    file it cannot open or decode (``PermissionError``, a secrets folder it cannot list, bytes that are not
+    UTF-8); those are said in the server's log, and the page goes on without the section."""
     try:
         if not st.secrets.load_if_toml_exists():
             return None
         return st.secrets.get(name)
-    except Exception:  # an unreadable secrets file: Streamlit reports it itself
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("Cannot read the secrets file, so no [%s] section: %s", name, exc)
         return None
 
 

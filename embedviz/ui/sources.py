@@ -69,7 +69,8 @@ def data_source_panel() -> None:
                 set_dataset({"kind": "path", "via": "upload", "path": str(save_images(files))})
         elif source == "Upload":
             files = st.file_uploader("Features or map (.npy, .npz, .parquet, Metascatter .csv, or tensors.tsv with "
-                                     "metadata.tsv)", accept_multiple_files=True, type=["npy", "npz", "parquet", "csv", "tsv"])
+                                     "metadata.tsv)", accept_multiple_files=True,
+                                     type=["npy", "npz", "parquet", "csv", "tsv"])
             meta_file = st.file_uploader("Metadata table (optional; CSV/Parquet, one row per feature row, in order)",
                                          type=["csv", "parquet", "tsv"])
             id_column = st.text_input("Metadata column with sample ids (optional; found by name otherwise)")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
+from embedviz.errors import EmbedVizError
 from embedviz.extract.models import needs_weights
 from embedviz.maps.reducers import REDUCERS
 from embedviz.ui.auth import viewer
@@ -23,24 +26,32 @@ from embedviz.ui.widgets import plain
 
 __all__ = ["sidebar_summary", "jobs_panel"]
 
+log = logging.getLogger(__name__)
+
 
 def sidebar_summary(job_history: bool = False) -> None:
-    """A few lines on the current choice, the share link and the viewer's extractions; errors here are
-    left to the page to report. ``job_history`` (the Extract page): list every extraction that ended
-    lately, not only those whose outcome the viewer has not seen yet (see :func:`jobs_panel`)."""
+    """A few lines on the current choice, the share link and the viewer's extractions. An
+    :class:`EmbedVizError` here is left to the page's guard to report, and a file that cannot be read
+    is logged; the block is then left out. Anything else is a bug and shows. ``job_history`` (the
+    Extract page): list every extraction that ended lately, not only those whose outcome the viewer has
+    not seen yet (see :func:`jobs_panel`)."""
     try:
         collection = current_collection()
         if is_precomputed():
             made = precomputed_features()
             dim = made.features.shape[1]
-            source = (f"**Source** a map made elsewhere, {dim}-D coordinates  \n" if made.manifest.get("given_coordinates")
+            source = (f"**Source** a map made elsewhere, {dim}-D coordinates  \n"
+                      if made.manifest.get("given_coordinates")
                       else f"**Features** made elsewhere, {dim} dimensions  \n")
         elif needs_weights(model_spec()["architecture"], model_spec().get("weights")):
             source = f"**Model** {plain(model_spec()['architecture'])}, waiting for its weights  \n"
         else:
             model = current_model()
             source = f"**Model** {plain(model_label(model))}  \n**Layer** {plain(current_layer(model))}  \n"
-    except Exception:  # the page's own guard shows the message
+    except EmbedVizError:  # the page's own guard shows the message
+        return
+    except OSError:  # a folder or file that went away or cannot be read: the block is left out, not the page
+        log.warning("The sidebar summary cannot read the current data or model", exc_info=True)
         return
     settings = reducer_settings()
     with st.sidebar:
@@ -48,7 +59,8 @@ def sidebar_summary(job_history: bool = False) -> None:
         st.markdown(
             f"**Data** {plain(collection.name)} · {len(collection):,} {'points' if is_precomputed() else 'images'}  \n"
             + source +
-            f"**Map** {REDUCERS[settings['method']].label}, {settings['n_components']}-D, seed {settings['random_state']}"
+            f"**Map** {REDUCERS[settings['method']].label}, {settings['n_components']}-D, "
+            f"seed {settings['random_state']}"
         )
     share_panel()
     jobs_panel(job_history)
@@ -82,7 +94,8 @@ def jobs_panel(history: bool = False) -> None:
             st.caption("Extractions")
         for job in jobs:
             if job.active:
-                st.progress(job.fraction, text=f"{plain(job.label)}: {plain(job.describe(ahead=runner().position(job)))}")
+                st.progress(job.fraction,
+                            text=f"{plain(job.label)}: {plain(job.describe(ahead=runner().position(job)))}")
                 if st.button("Cancel", key=f"sidebar_cancel_{job.id}"):
                     job.cancel()
             else:

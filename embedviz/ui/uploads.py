@@ -26,8 +26,8 @@ from embedviz.layout import layout, mark_used
 from embedviz.limits import cap
 from embedviz.ui import auth
 
-__all__ = ["workspace", "workspace_usage", "workspace_room", "save_images", "save_features", "save_weights", "save_class_index",
-           "weight_suffixes", "WEIGHTS_HELP"]
+__all__ = ["workspace", "workspace_usage", "workspace_room", "save_images", "save_features", "save_weights",
+           "save_class_index", "weight_suffixes", "WEIGHTS_HELP"]
 
 log = logging.getLogger(__name__)
 

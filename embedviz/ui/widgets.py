@@ -120,7 +120,8 @@ def param_widgets(method: str, n_points: int) -> None:
         if key not in st.session_state:
             value = spec.default if limit is None else min(spec.default, max(spec.low, limit))
             st.session_state[key] = value
-        elif limit is not None and not spec.choices and not spec.is_flag and st.session_state[key] > max(spec.low, limit):
+        elif (limit is not None and not spec.choices and not spec.is_flag
+              and st.session_state[key] > max(spec.low, limit)):
             st.session_state[key] = type(spec.default)(max(spec.low, limit))
         _slider(spec, key, limit)
 

@@ -16,8 +16,8 @@ from streamlit.testing.v1 import AppTest
 from embedviz.ui.widgets import plain
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["pages/1_Data_and_model.py", "pages/2_Extract.py", "pages/3_Reduce.py", "pages/4_Explore.py", "pages/5_Point.py",
-         "pages/6_Runs.py", "pages/7_Compare.py"]
+PAGES = ["pages/1_Data_and_model.py", "pages/2_Extract.py", "pages/3_Reduce.py", "pages/4_Explore.py",
+         "pages/5_Point.py", "pages/6_Runs.py", "pages/7_Compare.py"]
 
 IMAGE = "![x](http://evil.example/a.png)"
 LINK = "[Session expired – sign in again](http://evil.example)"
@@ -59,7 +59,8 @@ def _markdown_strings(node, radio: bool = False):
     """Every string of a proto message that Streamlit shows as Markdown."""
     for descriptor, value in node.ListFields():
         name = descriptor.name
-        repeated = not isinstance(value, (str, bytes)) and not hasattr(value, "ListFields") and hasattr(value, "__len__")
+        repeated = (not isinstance(value, (str, bytes)) and not hasattr(value, "ListFields")
+                    and hasattr(value, "__len__"))
         values = value if repeated else [value]
         for item in values:
             if hasattr(item, "ListFields"):
@@ -75,7 +76,8 @@ def _shown(at: AppTest) -> list[tuple[str, str]]:
     def walk(node) -> None:
         proto = getattr(node, "proto", None)
         kind = getattr(node, "type", type(node).__name__)
-        if proto is not None and kind not in ("plotly_chart", "arrow_data_frame", "dataframe", "text", "code"):  # not Markdown
+        # these kinds do not render Markdown
+        if proto is not None and kind not in ("plotly_chart", "arrow_data_frame", "dataframe", "text", "code"):
             found.extend((f"{kind}.{name}", text) for name, text in _markdown_strings(proto, radio=kind == "radio"))
         for child in getattr(node, "children", {}).values():
             walk(child)
@@ -103,8 +105,9 @@ def _assert_only_text(at: AppTest, where: str) -> None:
     assert not bad, f"{where}: {bad}"
 
 
-@pytest.mark.parametrize("name", HOSTILE + [CATEGORY_COLUMN, NUMBER_COLUMN, "1. list", "# heading", "*bold* _em_ ~s~ $x$",
-                                            "bob@evil.example", "a -> b", "two\n\nlines", "&lt;b&gt;"])
+@pytest.mark.parametrize("name", HOSTILE + [CATEGORY_COLUMN, NUMBER_COLUMN, "1. list", "# heading",
+                                            "*bold* _em_ ~s~ $x$", "bob@evil.example", "a -> b", "two\n\nlines",
+                                            "&lt;b&gt;"])
 def test_plain_leaves_nothing_markdown_would_turn_into_markup(name):
     escaped = plain(name)
     assert not _problems(escaped), (escaped, _problems(escaped))
@@ -183,7 +186,8 @@ def test_the_check_finds_a_hostile_name_left_as_markdown():
         assert _problems(f"**Cluster 1** · mostly {name} (50%)"), name
         assert not _problems(f"**Cluster 1** · mostly {plain(name)} (50%)"), name
     # the old escaping (every punctuation mark backslashed) still let URLs, e-mail and icons through
-    old = re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", "see http://evil.example :material/warning: bob@evil.example")
+    old = re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1",
+                 "see http://evil.example :material/warning: bob@evil.example")
     assert {"autolinked URL", "autolinked e-mail", "icon"} <= set(_problems(old))
 
 

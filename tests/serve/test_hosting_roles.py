@@ -257,7 +257,8 @@ def test_b_cannot_list_delete_publish_or_pin_a_private_run(monkeypatch):
 def test_b_cannot_change_a_published_run_of_a(monkeypatch):
     published = _alice_upload_run(published=True)
     catalog = Catalog()
-    for act in (lambda: catalog.delete(published, "browser:bob"), lambda: catalog.publish(published, "browser:bob", False),
+    for act in (lambda: catalog.delete(published, "browser:bob"),
+                lambda: catalog.publish(published, "browser:bob", False),
                 lambda: catalog.pin(published, "browser:bob")):
         with pytest.raises(RunNotVisible, match="only they can change or delete it"):
             act()

@@ -11,8 +11,8 @@ from streamlit.testing.v1 import AppTest
 from tests.plotly_spec import figure_points, figure_rows
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ["pages/1_Data_and_model.py", "pages/2_Extract.py", "pages/3_Reduce.py", "pages/4_Explore.py", "pages/5_Point.py",
-         "pages/6_Runs.py", "pages/7_Compare.py"]
+PAGES = ["pages/1_Data_and_model.py", "pages/2_Extract.py", "pages/3_Reduce.py", "pages/4_Explore.py",
+         "pages/5_Point.py", "pages/6_Runs.py", "pages/7_Compare.py"]
 
 
 @pytest.fixture
@@ -119,7 +119,8 @@ def test_a_points_page_lists_its_feature_space_neighbours_and_follows_one(app):
     at.button(key=f"go_{first}").click().run()
     _assert_clean(at)
     assert at.selectbox(key="ev_point").value == first
-    assert not any(c.value.startswith(first + " ") for c in at.caption if "distance" in c.value)  # not its own neighbour
+    # not its own neighbour
+    assert not any(c.value.startswith(first + " ") for c in at.caption if "distance" in c.value)
     at.selectbox(key="ev_point_metric").set_value("cosine").run()
     _assert_clean(at)
 
@@ -343,7 +344,8 @@ def test_features_with_a_bad_metadata_table_say_so_then_load_without_it(app, tmp
     at.button[0].click().run()
     assert not at.exception
     assert [e.value for e in at.error] == [
-        "f.npy has 30 feature rows but the metadata has 29 rows; they are joined on row order, so the counts must match."]
+        "f.npy has 30 feature rows but the metadata has 29 rows; they are joined on row order, "
+        "so the counts must match."]
     [t for t in at.text_input if t.label.startswith("Metadata table")][0].input("")
     at.button[0].click().run()
     _assert_clean(at)
@@ -368,7 +370,8 @@ def test_server_paths_never_reach_other_sessions_uploads_or_unshared_folders(app
     at.switch_page("pages/1_Data_and_model.py").run()
     at.radio[0].set_value("Path on this server").run()
     # the same words for both: a different message for embedviz's own storage would tell where it is
-    for path, words in ((theirs, "outside the folders this server shares"), (elsewhere, "outside the folders this server shares")):
+    for path, words in ((theirs, "outside the folders this server shares"),
+                        (elsewhere, "outside the folders this server shares")):
         at.text_input[0].input(str(path))
         at.button[0].click().run()
         assert not at.exception and len(at.error) == 1 and words in at.error[0].value
@@ -463,7 +466,8 @@ def test_with_sign_in_configured_only_signed_in_people_on_the_list_get_in(app):
         return session.run()
 
     eve = signed_in("eve@elsewhere.io")
-    assert any("eve@elsewhere.io is not on this instance's list" in _shown(e.value) for e in eve.error) and not _maps(eve)
+    assert any("eve@elsewhere.io is not on this instance's list" in _shown(e.value) for e in eve.error)
+    assert not _maps(eve)
     alice = signed_in("alice@example.org")
     _assert_clean(alice)
     assert len(_maps(alice)) == 1
