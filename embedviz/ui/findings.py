@@ -34,6 +34,7 @@ from embedviz.explore.mistakes import (
 from embedviz.explore.render import MAX_THUMBNAILS, point_colours, thumbnail_map
 from embedviz.explore.summary import accuracy
 from embedviz.maps.clusters import METHODS as CLUSTER_METHODS
+from embedviz.maps.clusters import SPACES as CLUSTER_SPACES
 from embedviz.maps.clusters import cluster_points
 from embedviz.maps.reducers.neighbours import prepare
 from embedviz.ui.choices import current_layer, current_model, is_precomputed, model_label
@@ -113,7 +114,7 @@ def clusters_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray, mas
         a, b, c, d = st.columns(4)
         method = a.selectbox("Method", CLUSTER_METHODS, key="ev_cluster_method",
                              format_func=lambda m: {"kmeans": "k-means", "hdbscan": "HDBSCAN"}[m])
-        space = b.selectbox("On", ["features", "map"], key="ev_cluster_space",
+        space = b.selectbox("On", CLUSTER_SPACES, key="ev_cluster_space",
                             help="Features: groups the model's features make (PCA to 50 dimensions first). "
                                  "Map: groups you see in the picture.")
         k = c.number_input("Clusters (k-means)", 2, 200, key="ev_cluster_k")

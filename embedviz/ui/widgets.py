@@ -14,6 +14,7 @@ import streamlit as st
 from embedviz.data.thumbnails import thumbnail
 from embedviz.errors import Cancelled, EmbedVizError
 from embedviz.maps.reducers import ParamSpec, get_reducer, param_specs
+from embedviz.maps.reducers.params import perplexity_limit
 from embedviz.progress import ProgressCallback, Rate
 from embedviz.ui.session import bound
 
@@ -113,7 +114,7 @@ def param_widgets(method: str, n_points: int) -> None:
     Values live in ``ev_p_<method>_<name>`` session keys, so they survive page switches and
     :func:`embedviz.ui.choices.reducer_settings` reads them back.
     """
-    upper = {"perplexity": math.floor((n_points - 1) / 3) - 1, "n_neighbors": n_points - 1}
+    upper = {"perplexity": perplexity_limit(n_points), "n_neighbors": n_points - 1}
     for spec in param_specs(get_reducer(method).params_class):
         key = f"ev_p_{method}_{spec.name}"
         limit = upper.get(spec.name)
