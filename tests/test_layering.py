@@ -152,3 +152,23 @@ def test_the_layering_rules_catch_a_violation_and_a_cycle():
 def test_every_module_belongs_to_a_stage_or_the_base():
     stray = [m for m in _graph() if _stage(m) == "base" and len(m.split(".")) > 2]
     assert stray == [], f"modules in a folder that is not a stage: {stray}"
+
+
+def _private_imports(path: Path) -> list[str]:
+    """Names starting with ``_`` that ``path`` imports from embedviz (another module's internals)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [f"{node.module or '.'}.{alias.name}" for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("embedviz"))
+            for alias in node.names if alias.name.startswith("_")]
+
+
+def test_ui_modules_use_each_other_only_through_public_names():
+    offenders = {str(p.relative_to(ROOT)): names for p in (ROOT / "embedviz" / "ui").rglob("*.py")
+                 if (names := _private_imports(p))}
+    assert offenders == {}, f"these ui modules import another module's private names: {offenders}"
+
+
+def test_the_private_name_rule_catches_a_violation(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from embedviz.ui.session import _stored\nfrom .widgets import plain\n")
+    assert _private_imports(bad) == ["embedviz.ui.session._stored"]
