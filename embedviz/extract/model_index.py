@@ -13,7 +13,6 @@ SHA-256, or ``random``/``pretrained``) and the torch and torchvision versions th
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -60,20 +59,11 @@ def request_key(architecture: str, weights: str | Path | None) -> str | None:
             token = sha256_file(Path(weights).expanduser())
         except OSError:
             return None
-    versions = _versions()
-    if versions is None:
-        return None
-    return sha256_json({"v": _VERSION, "architecture": architecture, "weights": token, "versions": versions})[:32]
-
-
-@functools.cache
-def _versions() -> dict[str, str] | None:
-    """The torch and torchvision versions, read once per process (a request key is asked for on every page
-    run); ``None`` for an install without them."""
     try:
-        return {name: metadata.version(name) for name in ("torch", "torchvision")}
+        versions = {name: metadata.version(name) for name in ("torch", "torchvision")}
     except metadata.PackageNotFoundError:
         return None
+    return sha256_json({"v": _VERSION, "architecture": architecture, "weights": token, "versions": versions})[:32]
 
 
 def _card_path(store: FeatureStore, key: str) -> Path:
