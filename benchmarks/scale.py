@@ -71,7 +71,8 @@ def extract_part(args: argparse.Namespace) -> dict:
                                            seen.append((time.perf_counter(), done)))
             runs.append(time.perf_counter() - start)
             first = next((t, d) for t, d in seen if d > 0)  # after the first batch: actors up, model loaded
-            steady.append((seen[-1][1] - first[1]) / (seen[-1][0] - first[0]))
+            span = seen[-1][0] - first[0]  # zero when all the images fit in one batch
+            steady.append((seen[-1][1] - first[1]) / span if span > 0 else float("nan"))
         same = np.array_equal(local.features, distributed.features) and local.samples.equals(distributed.samples)
     n = len(collection)
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}; "
