@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
     from embedviz.data.featureset import FeatureSet
     from embedviz.data.images import load_folder
     from embedviz.errors import Cancelled
-    from embedviz.extract.engine import auto_batch_size, auto_workers
+    from embedviz.extract.engine import auto_batch_size, auto_workers, decode_chunk
     from embedviz.extract.features import compute_features, extract_features, resolve_device
     from embedviz.extract.models import load_model
     from embedviz.extract.preprocessing import make_preprocessing
@@ -132,12 +132,13 @@ def main(argv: list[str] | None = None) -> dict:
         model = model.with_preprocessing(make_preprocessing(args.size, 3, model.preprocessing.mean,
                                                             model.preprocessing.std, "crop"))
         batch = args.batch_size or auto_batch_size(device)
-        workers = auto_workers(len(collection), batch) if args.workers is None else args.workers
+        workers = auto_workers(len(collection), batch, device) if args.workers is None else args.workers
+        chunk = decode_chunk(len(collection), batch, workers)
         print(f"{platform.node()} · {platform.processor() or platform.machine()} · {os.cpu_count()} cores · "
               f"torch {torch.__version__} ({torch.get_num_threads()} threads) · device {device}"
               + (f" ({torch.cuda.get_device_name()})" if device.type == "cuda" else ""))
-        print(f"{len(collection)} JPEGs 400x300 -> {args.model} at {args.size} px, batch {batch}, "
-              f"{workers} decode workers")
+        print(f"{len(collection)} JPEGs 400x300 -> {args.model} at {args.size} px, batch {batch} "
+              f"(decoded and run in chunks of {chunk}), {workers} decode workers")
 
         extract_features(collection, model, device=str(device), batch_size=batch, num_workers=workers)  # warm-up
         t = time.perf_counter()

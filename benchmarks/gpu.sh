@@ -32,5 +32,5 @@ step extract 150 python3 -m benchmarks extract --device "$device" --model "$(pic
 step gpu 150 python3 -m benchmarks gpu --sizes "$(pick 100000,1000000 20000)" --images "$(pick 512 32)" \
     --model "$(pick resnet50 resnet18)" --json "$out/gpu.json"
 step ray 150 python3 -m benchmarks scale --part extract --device "$device" --model "$(pick resnet50 resnet18)" \
-    --images "$(pick 2048 64)" --batch-size 64 --num-gpus-per-worker "$(pick 0.25 0)" --repeat 2 \
+    --images "$(pick 8192 64)" --batch-size 64 --num-gpus-per-worker "$(pick 0.25 0)" --repeat 1 \
     --json "$out/ray.json"

@@ -30,15 +30,31 @@ from embedviz.extract.pooling import POOLINGS, pool
 from embedviz.progress import ProgressCallback, report
 
 __all__ = ["EngineResult", "Forward", "Shards", "run_engine", "auto_workers", "auto_batch_size",
-           "plan_shards", "decode_batch", "assemble", "ShardPlan"]
+           "decode_chunk", "plan_shards", "decode_batch", "assemble", "ShardPlan"]
 
 log = logging.getLogger(__name__)
 
-def auto_workers(count: int, batch_size: int) -> int:
-    """Decoding processes: one core stays with the model; tiny jobs are not worth the start-up."""
+def auto_workers(count: int, batch_size: int, device: torch.device | None = None) -> int:
+    """Decoding processes. On a GPU the model needs no core, so every core but one decodes (on an
+    H200 with 16 cores, 8 workers fed resnet50 1,075 images/s against a ceiling of 12,950); on a CPU
+    one core stays with the model and at most 8 decode. Tiny jobs are not worth the start-up."""
+    cores = os.cpu_count() or 2
+    if device is not None and device.type == "cuda":
+        return 0 if count <= 64 else max(1, min(32, cores - 1))
     if count <= 2 * batch_size:
         return 0
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
+    return max(1, min(8, cores - 1))
+
+
+def decode_chunk(count: int, batch_size: int, workers: int) -> int:
+    """Images per decode task and model call: the batch size, halved while the job would give fewer
+    than two tasks per worker (a short job then keeps every worker busy from the start instead of
+    waiting for whole batches), never below 16, and always a divisor of the batch size, so a chunk
+    never straddles two shards."""
+    chunk = batch_size
+    while workers and chunk % 2 == 0 and chunk // 2 >= 16 and -(-count // chunk) < 2 * workers:
+        chunk //= 2
+    return chunk
 
 
 def auto_batch_size(device: torch.device) -> int:
@@ -453,14 +469,18 @@ def run_engine(
                       batch_size=batch_size)
 
     indices = [i for s in job.todo for i in range(s, job.end(s))]
-    workers = auto_workers(len(indices), batch_size) if num_workers is None else num_workers
+    workers = auto_workers(len(indices), batch_size, forward.device) if num_workers is None else num_workers
+    # From the whole job and the machine, not from what is left of it or the workers asked for: a
+    # resumed job runs the same chunks, so its features are the same to the bit (cuDNN and oneDNN
+    # may pick another algorithm for another batch size).
+    chunk = decode_chunk(total, batch_size, auto_workers(total, batch_size, forward.device))
     dataset = torch.utils.data.Subset(_Images(collection.paths(), model.preprocessing), indices)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate,
+        dataset, batch_size=chunk, num_workers=workers, collate_fn=_collate,
         pin_memory=forward.device.type == "cuda", prefetch_factor=4 if workers else None, persistent_workers=False)
     done = job.resumed
     log.info("extracting %d of %d images (%d resumed) on %s: batches of %d, %d decode workers, layers %s",
-             len(indices), total, job.resumed, forward.device, batch_size, workers, ", ".join(layers))
+             len(indices), total, job.resumed, forward.device, chunk, workers, ", ".join(layers))
 
     def note(message: str) -> None:
         report(progress, done, total, message)

@@ -161,6 +161,28 @@ def test_workers_started_from_a_threaded_process_agree():
     np.testing.assert_array_equal(threaded.features, inline.features)
 
 
+def test_a_short_job_on_many_cores_reports_and_runs_in_chunks_that_keep_every_worker_busy(monkeypatch):
+    collection, model = _demo(150), load_model("demo")
+    whole = extract_features(collection, model, batch_size=16, num_workers=0)
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: 16)  # 8 decode workers for 3 batches of 64: too few
+    seen = []
+    chunked = extract_features(collection, model, batch_size=64, num_workers=0,
+                               progress=lambda done, total, message: seen.append(done))
+    assert [d for d in seen if d][:3] == [16, 32, 48]  # the bar moves after 16 images, not after 64
+    np.testing.assert_array_equal(chunked.features, whole.features)
+
+
+def test_decode_chunks_divide_the_batch_and_only_shrink_for_short_jobs(monkeypatch):
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: 16)
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert engine.auto_workers(2048, 256, cuda) == 15  # the GPU needs no core of its own
+    assert engine.auto_workers(2048, 32, cpu) == 8 and engine.auto_workers(40, 32, cpu) == 0
+    assert engine.decode_chunk(2048, 256, 15) == 64  # 32 chunks: two for each worker
+    assert engine.decode_chunk(1_000_000, 256, 15) == 256
+    assert engine.decode_chunk(100, 24, 15) == 24  # 12 would be below 16
+    assert engine.decode_chunk(10, 256, 0) == 256  # no workers to keep busy
+
+
 def test_shards_of_another_batch_size_are_not_reused(tmp_path):
     collection, model = _demo(120), load_model("demo")
     store = FeatureStore(tmp_path / "store")

@@ -105,20 +105,41 @@ def gpu_backend() -> str | None:
 
 # --------------------------------------------------------------------------------------------- PCA
 
-def pca_torch(x: np.ndarray, n_components: int, device: str) -> tuple[np.ndarray, float]:
-    """PCA by a thin SVD in torch (on ``device``), signs fixed as scikit-learn fixes them."""
+def pca_torch(x: np.ndarray, n_components: int, device: str, chunk: int = 65_536) -> tuple[np.ndarray, float]:
+    """PCA on ``device`` by the covariance matrix, as scikit-learn's ``covariance_eigh`` solver does.
+
+    The rows travel in chunks and the covariance sums in float64, so a million rows need neither a
+    second copy on the device nor a thin SVD of the tall matrix (on an H200, 1,000,000 x 512: 6.1 s
+    by SVD against 1.2 s for scikit-learn on 16 cores). Signs follow scikit-learn's rule: the
+    largest |loading| of each component is positive.
+    """
     import torch
 
-    t = torch.as_tensor(x, dtype=torch.float32, device=device)
-    t = t - t.mean(dim=0, keepdim=True)
-    u, s, vt = torch.linalg.svd(t, full_matrices=False)
-    u, s, vt = u[:, :n_components], s[:n_components], vt[:n_components]
-    # scikit-learn's PCA sign rule: the largest |loading| of each component is positive.
-    signs = torch.sign(vt.gather(1, vt.abs().argmax(dim=1, keepdim=True))).T
+    n, d = x.shape
+    dev = torch.device(device)
+
+    def rows(start: int) -> "torch.Tensor":
+        return torch.as_tensor(np.ascontiguousarray(x[start:start + chunk]), device=dev).to(torch.float64)
+
+    total = torch.zeros(d, dtype=torch.float64, device=dev)
+    for start in range(0, n, chunk):
+        total += rows(start).sum(dim=0)
+    mean = total / n
+    cov = torch.zeros((d, d), dtype=torch.float64, device=dev)
+    for start in range(0, n, chunk):
+        centred = rows(start) - mean
+        cov += centred.T @ centred
+    values, vectors = torch.linalg.eigh(cov)  # ascending
+    top = vectors[:, -n_components:].flip(1)  # d x k, largest first
+    signs = torch.sign(top.gather(0, top.abs().argmax(dim=0, keepdim=True)))
     signs[signs == 0] = 1
-    coords = (u * signs * s).cpu().numpy()
-    total = float((t * t).sum())
-    return coords, float((s * s).sum()) / total if total > 0 else 1.0
+    top = top * signs
+    coords = np.empty((n, n_components), dtype=np.float64)
+    for start in range(0, n, chunk):
+        coords[start:start + chunk] = ((rows(start) - mean) @ top).cpu().numpy()
+    trace = float(values.clamp(min=0).sum())
+    explained = float(values[-n_components:].clamp(min=0).sum()) / trace if trace > 0 else 1.0
+    return coords, explained
 
 
 def _fit_pca(x: np.ndarray, params: PCAParams, ctx: Context) -> tuple[np.ndarray, Any]:
