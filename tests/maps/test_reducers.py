@@ -139,6 +139,16 @@ def test_identical_and_repeated_rows_are_said(blobs):
     np.testing.assert_allclose(embedding.coords[:40], embedding.coords[100:], atol=0.05)
 
 
+@pytest.mark.parametrize("dtype, width", [(np.float32, 7), (np.float64, 3), (np.uint8, 5), (np.float32, 1)])
+def test_repeated_rows_are_counted_exactly_whatever_the_row_width(dtype, width):
+    from embedviz.maps.reducers.embedding import _duplicates
+
+    x = np.random.default_rng(width).integers(0, 3, (2000, width)).astype(dtype)  # many exact repeats
+    distinct = len(np.unique(x, axis=0))
+    assert _duplicates(x) == len(x) - distinct
+    assert _duplicates(np.unique(x, axis=0)) == 0
+
+
 def test_umap_n_neighbors_beyond_the_points_is_clamped_and_said(blobs):
     x, _ = blobs
     from embedviz.maps.reducers.methods import Context, _fit_umap
