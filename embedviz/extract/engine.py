@@ -25,6 +25,7 @@ from embedviz.data.decode import ImageRejected, open_image
 from embedviz.data.featureset import disk_full_error, is_disk_full
 from embedviz.data.images import ImageCollection
 from embedviz.errors import DataError, ModelError
+from embedviz.extract.layers import TRACING
 from embedviz.extract.models import LoadedModel
 from embedviz.extract.pooling import POOLINGS, pool
 from embedviz.progress import ProgressCallback, report
@@ -309,7 +310,8 @@ class Forward:
             # The extractor shares its submodules with ``model.module``, which the dashboard shares between
             # sessions; moving or converting them in place would change everyone's model. A private copy
             # costs 30-60 ms for resnet50 on this 2-core CPU (tracing it: 290 ms).
-            self.net = create_feature_extractor(copy.deepcopy(model.module), return_nodes=nodes).eval()
+            with TRACING:  # torch.fx tracing is not thread-safe (see extract/layers.py)
+                self.net = create_feature_extractor(copy.deepcopy(model.module), return_nodes=nodes).eval()
         self.device = _move(self.net, device)
         self.autocast_dtype = _autocast_dtype(self.device)
         self.chunk = batch_size

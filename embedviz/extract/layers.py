@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from typing import TYPE_CHECKING
 
 from embedviz.errors import ModelError
@@ -17,13 +18,23 @@ __all__ = ["list_layers", "default_layer", "output_layer", "check_layer", "has_l
 log = logging.getLogger(__name__)
 
 
+#: torch.fx tracing is not thread-safe: a tracer patches ``nn.Module.__call__`` for the whole
+#: process, so two sessions tracing at once recorded each other's calls (a model listed with one
+#: layer, or none) or failed ("CURRENT_PATCHER is None"). Every trace in embedviz holds this lock.
+TRACING = threading.RLock()
+
+
 @functools.lru_cache(maxsize=16)
 def _node_names(module: nn.Module) -> tuple[str, ...]:
     """Tracing costs tens of milliseconds and pages ask several times a rerun: once per module."""
     from torchvision.models.feature_extraction import get_graph_node_names
 
-    _, eval_nodes = get_graph_node_names(module)
-    return tuple(n for n in eval_nodes if n != "x")
+    with TRACING:
+        _, eval_nodes = get_graph_node_names(module)
+    names = tuple(n for n in eval_nodes if n != "x")
+    if not names:  # never cached: the next call traces again
+        raise RuntimeError("tracing found no layers")
+    return names
 
 
 def list_layers(model: LoadedModel) -> list[str]:
@@ -53,6 +64,8 @@ def default_layer(model: LoadedModel) -> str:
     before the output.
     """
     layers = list_layers(model)
+    if not layers:
+        raise ModelError(f"{model.architecture} has no layers to take features from; choose another model file.")
     if model.program:
         return layers[0]  # "output": what the file's forward returns
     if model.module is None:

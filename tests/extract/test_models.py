@@ -358,3 +358,34 @@ def test_architecture_names_are_read_without_importing_torchvision():
     assert result.stdout.splitlines() == ["classification segmentation detection True", "[]"]
     with pytest.raises(ModelError, match="Unknown architecture 'resnet19'"):
         models._check_architecture("resnet19")
+
+
+def test_sessions_listing_layers_while_others_start_extractions_all_see_every_layer():
+    """torch.fx tracing patches nn.Module for the whole process: unguarded, concurrent traces recorded
+    each other's calls (the demo CNN listed with one layer, or none) or failed outright."""
+    import threading
+
+    import torch
+
+    from embedviz.extract.engine import Forward
+
+    expected = list_layers(load_model("demo"))
+    seen: list[object] = []
+
+    def session(lists: bool) -> None:
+        for _ in range(15):
+            model = load_model("demo")  # a fresh module: no cached trace
+            try:
+                if lists:
+                    seen.append(list_layers(model))
+                else:
+                    Forward(model, ["classifier.1"], torch.device("cpu"))
+            except Exception as exc:  # noqa: BLE001 - any failure is the finding
+                seen.append(repr(exc))
+
+    threads = [threading.Thread(target=session, args=(i % 2 == 1,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen and all(result == expected for result in seen), [r for r in seen if r != expected][:3]
