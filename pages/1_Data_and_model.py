@@ -6,6 +6,7 @@ from embedviz import ui
 from embedviz.data.demo import EARLY_WEIGHTS
 from embedviz.extract.layers import default_layer, list_layers
 from embedviz.extract.models import DEMO, PIXELS, list_architectures, needs_weights
+from embedviz.extract.spec import ModelSpec
 from embedviz.ui.preprocessing import preprocessing_panel
 from embedviz.ui.sources import data_source_panel, precomputed_panel, server_class_index, weights_source
 from embedviz.ui.uploads import save_class_index
@@ -30,23 +31,23 @@ st.dataframe(table.head(200), hide_index=True, height=220)
 st.subheader("Model")
 architectures = list_architectures()
 current = ui.model_spec()
-architecture = st.selectbox("Architecture", architectures, index=architectures.index(current["architecture"]),
+architecture = st.selectbox("Architecture", architectures, index=architectures.index(current.architecture),
                             help="demo: the CNN trained on the digits · pixels: raw intensities, no model · "
                                  "others: torchvision classifiers and segmentation models with your weights")
 weights = None
 if architecture == DEMO:
     early = st.radio("Checkpoint", ["final (12 epochs)", "early (epoch 1)"], horizontal=True,
-                     index=1 if current.get("weights") == str(EARLY_WEIGHTS) else 0).startswith("early")
+                     index=1 if current.weights == str(EARLY_WEIGHTS) else 0).startswith("early")
     weights = str(EARLY_WEIGHTS) if early else None
 elif architecture != PIXELS:
-    weights = weights_source(architecture, current.get("weights") if architecture == current["architecture"] else None)
-if (architecture, weights) != (current["architecture"], current.get("weights")):
+    weights = weights_source(architecture, current.weights if architecture == current.architecture else None)
+if (architecture, weights) != (current.architecture, current.weights):
     with ui.guard(stop=False), st.spinner("Loading the model"):
-        ui.set_model({"architecture": architecture, "weights": weights})  # a bad file is said here; the model stays
+        ui.set_model(ModelSpec(architecture, weights))  # a bad file is said here; the model stays
 
 spec = ui.model_spec()
-if needs_weights(spec["architecture"], spec.get("weights")):
-    st.info(f"**Model:** {ui.plain(spec['architecture'])} — waiting for its weights: give a file above, or choose "
+if needs_weights(spec.architecture, spec.weights):
+    st.info(f"**Model:** {ui.plain(spec.architecture)} — waiting for its weights: give a file above, or choose "
             "Random or torchvision pretrained. Extracting needs them.", icon=":material/hourglass_empty:")
     ui.sidebar_summary()
     st.stop()

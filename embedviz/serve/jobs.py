@@ -26,6 +26,7 @@ here one server process with one child per job is the whole deployment.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import multiprocessing
 import os
@@ -41,6 +42,7 @@ from typing import Any, Callable
 from embedviz import settings
 from embedviz.errors import Cancelled, EmbedVizError, ModelError
 from embedviz.extract.ray_options import RayOptions
+from embedviz.extract.spec import ModelSpec
 from embedviz.limits import cap
 from embedviz.progress import Rate
 
@@ -573,7 +575,7 @@ class Extraction:
 
     Args:
         collection: the images.
-        model: the model spec (``architecture``, ``weights``, ``preprocessing``), as the UI keeps it.
+        model: the model spec, as the UI keeps it.
         classes: a class index file, or ``None``.
         layer: the layer to read.
         hashes: the images' SHA-256s (read once by the server).
@@ -582,7 +584,7 @@ class Extraction:
     """
 
     collection: Any
-    model: dict[str, Any]
+    model: ModelSpec
     classes: str | None
     layer: str
     hashes: list[str]
@@ -592,17 +594,16 @@ class Extraction:
     ray: RayOptions | None = None
 
 
-def load_for(spec: dict[str, Any], classes: str | None):
-    """The model a spec names (as :func:`embedviz.ui.choices.model_spec` keeps it), with its
-    preprocessing and class names: what the server loads, rebuilt in the child."""
+def load_for(spec: ModelSpec, classes: str | None):
+    """The model a spec names, with its preprocessing and class names: what the server loads,
+    rebuilt in the child."""
     from embedviz.data.classes import load_class_index
     from embedviz.extract.models import load_model
     from embedviz.extract.preprocessing import make_preprocessing
 
-    model = load_model(spec["architecture"], spec.get("weights"))
-    preprocessing = spec.get("preprocessing")
-    if preprocessing:
-        model = model.with_preprocessing(make_preprocessing(**preprocessing))
+    model = load_model(spec.architecture, spec.weights)
+    if spec.preprocessing:
+        model = model.with_preprocessing(make_preprocessing(**json.loads(spec.preprocessing)))
     return model.with_class_names(load_class_index(classes)) if classes and not model.is_pixels else model
 
 

@@ -17,11 +17,13 @@ from embedviz.data.featureset import FeatureSet
 from embedviz.data.images import ImageCollection, collection_hash, file_hashes, image_shapes, load_collection
 from embedviz.data.precomputed import images_of, load_precomputed, precomputed_key
 from embedviz.data.roots import check_server_path
+from embedviz.data.spec import DatasetSpec
 from embedviz.errors import EmbedVizError
 from embedviz.extract.features import feature_key
 from embedviz.extract.layers import check_layer, default_layer
 from embedviz.extract.models import DEMO, LoadedModel, describe, load_model
 from embedviz.extract.preprocessing import make_preprocessing, pixels_preprocessing
+from embedviz.extract.spec import ModelSpec
 from embedviz.extract.store import FeatureStore
 from embedviz.maps.reducers import get_reducer, param_specs
 from embedviz.ui.server import server_roots
@@ -29,6 +31,7 @@ from embedviz.ui.uploads import workspace_room
 
 __all__ = [
     "dataset_spec",
+    "spec_json",
     "set_dataset",
     "is_precomputed",
     "precomputed_features",
@@ -54,26 +57,27 @@ __all__ = [
 ]
 
 
-_DEMO_SPEC = {"kind": "demo"}
+def spec_json(spec: DatasetSpec | ModelSpec) -> str:
+    """A spec's serialised form as canonical JSON: the key of the caches that load it."""
+    return json.dumps(spec.to_dict(), sort_keys=True)
 
 
-_DEMO_MODEL = {"architecture": DEMO, "weights": None}
+def dataset_spec() -> DatasetSpec:
+    """The chosen data (the demo until something else is chosen)."""
+    spec = st.session_state.get("dataset")
+    return spec if isinstance(spec, DatasetSpec) else DatasetSpec.from_dict(spec)
 
 
-def dataset_spec() -> dict[str, str]:
-    return st.session_state.get("dataset", _DEMO_SPEC)
-
-
-def set_dataset(spec: dict[str, str]) -> None:
+def set_dataset(spec: DatasetSpec) -> None:
     """Make ``spec`` current if it loads; otherwise raise and keep the current data."""
-    if spec["kind"] != "demo" and spec.get("via") != "upload":  # typed paths: only what the server shares
+    if spec.kind != "demo" and not spec.uploaded:  # typed paths: only what the server shares
         roots = server_roots()
-        for field in ("path", "prefix", "metadata"):
-            if spec.get(field):
-                check_server_path(spec[field], roots)
-    _collection(json.dumps(spec, sort_keys=True), class_index())
+        for value in (spec.path, spec.prefix, spec.metadata):
+            if value:
+                check_server_path(value, roots)
+    _collection(spec_json(spec), class_index())
     st.session_state["dataset"] = spec
-    if spec["kind"] == "features":
+    if spec.kind == "features":
         features = precomputed_features()
         if features.manifest.get("given_coordinates"):  # a map made elsewhere opens as it was made
             st.session_state["ev_method"] = "precomputed"
@@ -82,62 +86,64 @@ def set_dataset(spec: dict[str, str]) -> None:
 
 def is_precomputed() -> bool:
     """Whether the current data are features (or a map) made elsewhere, with no model to run."""
-    return dataset_spec()["kind"] == "features"
+    return dataset_spec().kind == "features"
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _precomputed(spec_json: str) -> FeatureSet:
-    spec = json.loads(spec_json)
-    folder = Path(spec["path"])
-    if spec.get("via") != "upload" and folder.is_dir():  # a projector folder: every file read, links resolved
+def _precomputed(key_json: str) -> FeatureSet:
+    spec = DatasetSpec.from_dict(json.loads(key_json))
+    folder = Path(spec.path)
+    if not spec.uploaded and folder.is_dir():  # a projector folder: every file read, links resolved
         roots = server_roots()
         for tsv in (p for p in folder.iterdir() if p.suffix.lower() == ".tsv"):
             check_server_path(tsv, roots)
-    key = precomputed_key(spec["path"], spec.get("metadata") or None, spec.get("id_column") or None)
-    features = load_precomputed(spec["path"], spec.get("metadata") or None, spec.get("id_column") or None)
+    key = precomputed_key(spec.path, spec.metadata or None, spec.id_column or None)
+    features = load_precomputed(spec.path, spec.metadata or None, spec.id_column or None)
     return replace(features, key=key)
 
 
 def precomputed_features() -> FeatureSet:
-    return _precomputed(json.dumps(dataset_spec(), sort_keys=True))
+    return _precomputed(spec_json(dataset_spec()))
 
 
-def model_spec() -> dict[str, Any]:
+def model_spec() -> ModelSpec:
     """The chosen model: architecture, weights and any preprocessing the user set. Raw pixels the user
     did not set are fed as the current images are (``"preprocessing_from": "images"``: 28x28 grey digits
     give 784 values), so pages, the extraction job and the feature key all see the same input."""
     from embedviz.extract.models import PIXELS
 
-    spec = st.session_state.get("model", _DEMO_MODEL)
-    if spec["architecture"] == PIXELS and (not spec.get("preprocessing") or spec.get("preprocessing_from")):
+    spec = st.session_state.get("model")
+    spec = spec if isinstance(spec, ModelSpec) else ModelSpec.from_dict(spec)
+    if spec.architecture == PIXELS and (not spec.preprocessing or spec.preprocessing_from):
         fitted = pixels_input()
-        spec = {**{k: v for k, v in spec.items() if k != "preprocessing_from"}, "preprocessing": fitted,
-                **({"preprocessing_from": "images"} if fitted else {})}
+        spec = replace(spec, preprocessing=json.dumps(fitted, sort_keys=True) if fitted else None,
+                       preprocessing_from="images" if fitted else "")
     return spec
 
 
-def set_model(spec: dict[str, Any]) -> None:
+def set_model(spec: ModelSpec) -> None:
     """Make ``spec`` current if it loads; otherwise raise and keep the current model. An architecture
     chosen without weights yet is kept as it is, so every page can say what is missing. Weights named by
     path are read from the uploads' store, the demo's checkpoints, or the folders this server shares."""
     from embedviz.extract.models import PRETRAINED, RANDOM, needs_weights
     from embedviz.layout import layout
 
-    weights = spec.get("weights")
+    weights = spec.weights
     if weights and weights not in (PRETRAINED, RANDOM, str(EARLY_WEIGHTS)) \
             and layout().home.joinpath("weights").resolve() not in Path(weights).resolve().parents:
         check_server_path(weights, server_roots())
-    if not needs_weights(spec["architecture"], weights):
-        _model(spec["architecture"], weights, class_index(), _preprocessing_json(spec))
-    if (spec["architecture"], spec.get("weights")) != (model_spec()["architecture"], model_spec().get("weights")):
+    if not needs_weights(spec.architecture, weights):
+        _model(spec.architecture, weights, class_index(), spec.preprocessing)
+    current = model_spec()
+    if (spec.architecture, spec.weights) != (current.architecture, current.weights):
         st.session_state.pop("layer", None)
     st.session_state["model"] = spec
 
 
 def set_preprocessing(values: dict[str, Any] | None) -> None:
     """Feed the current model differently (``None``: its own default); checked before it is kept."""
-    spec = {k: v for k, v in model_spec().items() if k != "preprocessing_from"}  # the user's values now
-    set_model({**spec, "preprocessing": values})
+    set_model(replace(model_spec(), preprocessing=json.dumps(values, sort_keys=True) if values else None,
+                      preprocessing_from=""))  # the user's values now
 
 
 def set_layer(layer: str | None) -> None:
@@ -145,18 +151,17 @@ def set_layer(layer: str | None) -> None:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _collection(spec_json: str, classes: str | None) -> ImageCollection:
-    spec = json.loads(spec_json)
-    if spec["kind"] == "demo":
+def _collection(key_json: str, classes: str | None) -> ImageCollection:
+    spec = DatasetSpec.from_dict(json.loads(key_json))
+    if spec.kind == "demo":
         collection = demo_collection()
-    elif spec["kind"] == "features":
-        collection = images_of(_precomputed(spec_json), spec.get("prefix") or None,
-                               None if spec.get("via") == "upload" else server_roots())
-    elif spec.get("via") == "upload":  # unpacked inside this session's workspace, beside the upload
-        collection = load_collection(spec["path"], workspace=Path(spec["path"]).parent,
-                                     room=workspace_room(Path(spec["path"]).parent.parent))
+    elif spec.kind == "features":
+        collection = images_of(_precomputed(key_json), spec.prefix or None, None if spec.uploaded else server_roots())
+    elif spec.uploaded:  # unpacked inside this session's workspace, beside the upload
+        collection = load_collection(spec.path, workspace=Path(spec.path).parent,
+                                     room=workspace_room(Path(spec.path).parent.parent))
     else:
-        collection = load_collection(spec["path"], spec.get("prefix") or None, path_column=spec.get("column") or None,
+        collection = load_collection(spec.path, spec.prefix or None, path_column=spec.column or None,
                                      roots=server_roots())
     return name_labels(collection, load_class_index(classes)) if classes else collection
 
@@ -176,12 +181,8 @@ def _model(architecture: str, weights: str | None, classes: str | None,
     return model.with_class_names(load_class_index(classes)) if classes and not model.is_pixels else model
 
 
-def _preprocessing_json(spec: dict[str, Any]) -> str | None:
-    return json.dumps(spec["preprocessing"], sort_keys=True) if spec.get("preprocessing") else None
-
-
 @st.cache_data(max_entries=32, show_spinner=False)
-def image_hashes(spec_json: str, _collection: ImageCollection) -> list[str]:
+def image_hashes(key_json: str, _collection: ImageCollection) -> list[str]:
     """Each image file's SHA-256, read once per dataset and reused by the key and by extraction."""
     return file_hashes(_collection)
 
@@ -203,25 +204,24 @@ def set_class_index(path: str | None) -> None:
     """Use this class index if it fits the current model; otherwise raise and keep the current one."""
     if path is not None:
         spec = model_spec()
-        _model(spec["architecture"], spec.get("weights"), path, _preprocessing_json(spec))
+        _model(spec.architecture, spec.weights, path, spec.preprocessing)
     st.session_state["classes"] = path
 
 
 def current_collection() -> ImageCollection:
-    return _collection(json.dumps(dataset_spec(), sort_keys=True), class_index())
+    return _collection(spec_json(dataset_spec()), class_index())
 
 
 def current_model() -> LoadedModel:
-    spec = model_spec()
-    return _model(spec["architecture"], spec.get("weights"), class_index(), _preprocessing_json(spec))
+    return model_for(model_spec())
 
 
 def current_layer(model: LoadedModel) -> str:
     return check_layer(model, st.session_state.get("layer") or default_layer(model))
 
 
-def _demo_label(spec: dict[str, Any]) -> str:
-    return "demo CNN (early checkpoint, epoch 1)" if spec.get("weights") == str(EARLY_WEIGHTS) else \
+def _demo_label(spec: ModelSpec) -> str:
+    return "demo CNN (early checkpoint, epoch 1)" if spec.weights == str(EARLY_WEIGHTS) else \
         "demo CNN (final, 12 epochs)"
 
 
@@ -231,20 +231,20 @@ def model_label(model: LoadedModel) -> str:
     return describe(model)
 
 
-def model_for(spec: dict[str, Any]) -> LoadedModel:
-    """A model or checkpoint other than the current one (``spec`` as :func:`model_spec`), cached."""
-    return _model(spec["architecture"], spec.get("weights"), class_index(), _preprocessing_json(spec))
+def model_for(spec: ModelSpec) -> LoadedModel:
+    """The model ``spec`` names (the current one, or another model or checkpoint), cached."""
+    return _model(spec.architecture, spec.weights, class_index(), spec.preprocessing)
 
 
-def model_name(spec: dict[str, Any]) -> str:
+def model_name(spec: ModelSpec) -> str:
     """How a model spec is named to people: the demo's checkpoints by epoch, others by description."""
-    return _demo_label(spec) if spec["architecture"] == DEMO else describe(model_for(spec))
+    return _demo_label(spec) if spec.architecture == DEMO else describe(model_for(spec))
 
 
 def feature_choice() -> tuple[ImageCollection, LoadedModel, str, list[str], str]:
     collection, model = current_collection(), current_model()
     layer = current_layer(model)
-    hashes = image_hashes(json.dumps(dataset_spec(), sort_keys=True), collection)
+    hashes = image_hashes(spec_json(dataset_spec()), collection)
     return collection, model, layer, hashes, feature_key(collection_hash(collection, hashes), model, layer)
 
 
@@ -269,7 +269,7 @@ def source_label() -> str:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _shapes(spec_json: str, _collection: ImageCollection) -> list[tuple[int, int, int]]:
+def _shapes(key_json: str, _collection: ImageCollection) -> list[tuple[int, int, int]]:
     """A few images' sizes and channels, read once per dataset (see :func:`embedviz.data.images.image_shapes`)."""
     return image_shapes(_collection)
 
@@ -284,7 +284,7 @@ def pixels_input() -> dict[str, Any] | None:
         collection = current_collection()
     except EmbedVizError:
         return None
-    return pixels_preprocessing(_shapes(json.dumps(dataset_spec(), sort_keys=True), collection)).to_dict()
+    return pixels_preprocessing(_shapes(spec_json(dataset_spec()), collection)).to_dict()
 
 
 def reducer_settings() -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,9 +14,12 @@ import streamlit as st
 from embedviz.data.classes import natural_order
 from embedviz.data.demo import EARLY_WEIGHTS
 from embedviz.data.featureset import FeatureSet
+from embedviz.data.spec import DatasetSpec
+from embedviz.errors import EmbedVizError
 from embedviz.explore.selection import selected_rows
 from embedviz.extract.layers import default_layer, list_layers
 from embedviz.extract.models import DEMO
+from embedviz.extract.spec import ModelSpec
 from embedviz.maps.aligned import coords, moved_most, pairs, paths
 from embedviz.maps.compare import compare_feature_sets
 from embedviz.ui.auth import viewer
@@ -36,32 +38,34 @@ class Candidate:
     """One feature set that can be compared: a model or checkpoint and a layer of it."""
 
     label: str
-    spec: dict[str, Any]
+    spec: ModelSpec
     layer: str
 
 
-_CHECKPOINTS = [{"architecture": DEMO, "weights": str(EARLY_WEIGHTS)}, {"architecture": DEMO, "weights": None}]
+_CHECKPOINTS = [ModelSpec(DEMO, str(EARLY_WEIGHTS)), ModelSpec(DEMO)]
 
 
 def _on_demo() -> bool:
     """The demo's digits or its CNN: its early and final checkpoints are always on offer."""
-    return dataset_spec()["kind"] == "demo" or model_spec()["architecture"] == DEMO
+    return dataset_spec().kind == "demo" or model_spec().architecture == DEMO
 
 
-def _specs() -> list[dict[str, Any]]:
+def _specs() -> list[ModelSpec]:
     """The demo's two checkpoints on the demo, the current model, and every other model or
     checkpoint this viewer (or someone who published it) extracted these images with."""
     current = model_spec()
     specs = list(_CHECKPOINTS) if _on_demo() else []
-    if current["architecture"] != DEMO:
+    if current.architecture != DEMO:
         specs.append(current)
-    seen = {json.dumps(s, sort_keys=True) for s in specs}
-    here = json.dumps(dataset_spec(), sort_keys=True)
+    here = dataset_spec()
     for run in catalog().runs(viewer().id, kind="extraction"):
-        spec = run.params.get("model")
-        if spec and json.dumps(run.params.get("dataset"), sort_keys=True) == here \
-                and json.dumps(spec, sort_keys=True) not in seen:
-            seen.add(json.dumps(spec, sort_keys=True))
+        if not run.params.get("model"):
+            continue
+        try:
+            spec, dataset = ModelSpec.from_dict(run.params["model"]), DatasetSpec.from_dict(run.params.get("dataset"))
+        except EmbedVizError:  # a record written by another version: not on offer
+            continue
+        if dataset == here and spec not in specs:
             specs.append(spec)
     return specs
 
@@ -87,9 +91,9 @@ def default_choice(options: list[Candidate]) -> list[str]:
     current = model_spec()
     if _on_demo():
         layer = default_layer(model_for(_CHECKPOINTS[1]))
-        return [c.label for c in options if c.layer == layer and c.spec["architecture"] == DEMO][:2]
+        return [c.label for c in options if c.layer == layer and c.spec.architecture == DEMO][:2]
     layer = default_layer(model_for(current))
-    checkpoints = [c for c in options if c.spec["architecture"] == current["architecture"] and c.layer == layer]
+    checkpoints = [c for c in options if c.spec.architecture == current.architecture and c.layer == layer]
     if len(checkpoints) > 1:  # other checkpoints of this model were extracted: how training changed it
         by_label = {c.label: c for c in checkpoints}
         return natural_order(list(by_label))[:4]
@@ -107,7 +111,7 @@ def settle_choice(options: list[Candidate]) -> None:
     any more; sets no longer on offer drop out."""
     offered = {c.label for c in options}
     held = st.session_state.get("ev_cmp_sets")
-    here = json.dumps([dataset_spec(), model_spec()], sort_keys=True)
+    here = json.dumps([dataset_spec().to_dict(), model_spec().to_dict()], sort_keys=True)
     seen = st.session_state.get("_cmp_for")
     st.session_state["_cmp_for"] = here
     kept = [v for v in held or [] if v in offered]
@@ -126,8 +130,8 @@ def suggestion(options: list[Candidate], chosen: list[str]) -> list[Candidate]:
     if len(chosen) != 1 or chosen[0] not in by_label:
         return []
     one = by_label[chosen[0]]
-    if one.spec["architecture"] == DEMO:
-        other = [c for c in options if c.spec["architecture"] == DEMO and c.spec != one.spec and c.layer == one.layer]
+    if one.spec.architecture == DEMO:
+        other = [c for c in options if c.spec.architecture == DEMO and c.spec != one.spec and c.layer == one.layer]
         if other:
             return other[:1]
     own = [c for c in options if c.spec == one.spec and c != one]

@@ -3,10 +3,8 @@ or the operator's Ray cluster), and the progress bar with its Cancel button whil
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import replace
-from typing import Any
 
 import streamlit as st
 
@@ -17,6 +15,7 @@ from embedviz.extract.features import feature_key
 from embedviz.extract.layers import check_layer, default_layer
 from embedviz.extract.models import LoadedModel
 from embedviz.extract.ray_options import RayOptions
+from embedviz.extract.spec import ModelSpec
 from embedviz.extract.store import FeatureStore
 from embedviz.serve.jobs import Extraction, Job, JobRunner, Task, extract
 from embedviz.ui.auth import viewer
@@ -30,6 +29,7 @@ from embedviz.ui.choices import (
     model_for,
     model_name,
     model_spec,
+    spec_json,
     stored_by_key,
 )
 from embedviz.ui.runs import record_extraction
@@ -81,14 +81,14 @@ def start_extraction() -> Job:
     return _start(collection, model, model_spec(), layer, hashes, key)
 
 
-def features_for(spec: dict[str, Any], layer: str | None) -> FeatureSet:
+def features_for(spec: ModelSpec, layer: str | None) -> FeatureSet:
     """The current images' features through another model or checkpoint (``spec``, as
     :func:`model_spec`) at ``layer`` (``None``: its default): from the store, or extracted now by a
     background job while a progress bar waits."""
     collection = current_collection()
     model = model_for(spec)
     layer = check_layer(model, layer or default_layer(model))
-    hashes = image_hashes(json.dumps(dataset_spec(), sort_keys=True), collection)
+    hashes = image_hashes(spec_json(dataset_spec()), collection)
     key = feature_key(collection_hash(collection, hashes), model, layer)
     try:
         return stored_by_key(key)
@@ -98,7 +98,7 @@ def features_for(spec: dict[str, Any], layer: str | None) -> FeatureSet:
     return stored_by_key(key)
 
 
-def _start(collection: ImageCollection, model: LoadedModel, spec: dict[str, Any], layer: str, hashes: list[str],
+def _start(collection: ImageCollection, model: LoadedModel, spec: ModelSpec, layer: str, hashes: list[str],
            key: str) -> Job:
     device, batch = st.session_state["ev_device"], int(st.session_state["ev_batch_size"])
     address = cluster_address()
@@ -106,11 +106,10 @@ def _start(collection: ImageCollection, model: LoadedModel, spec: dict[str, Any]
     name = model_name(spec)
     label = f"{collection.name} through {name}, layer {layer}" + (" on the Ray cluster" if ray else "")
     owner = viewer()
-    choice = {"dataset": dataset_spec(), "model": spec, "layer": layer, "classes": class_index()}
+    choice = {"dataset": dataset_spec().to_dict(), "model": spec.to_dict(), "layer": layer, "classes": class_index()}
     images = collection_hash(collection, hashes)
 
-    work = Extraction(collection, {k: spec.get(k) for k in ("architecture", "weights", "preprocessing")},
-                      class_index(), layer, list(hashes), key, device, batch, ray)
+    work = Extraction(collection, spec, class_index(), layer, list(hashes), key, device, batch, ray)
 
     def record(job: Job) -> None:  # in this process, once the child stored the features
         features = FeatureStore().get(key)

@@ -16,8 +16,8 @@ def preprocessing_panel(model: LoadedModel) -> None:
     """Inputs seeded from the current preprocessing; applied only when they are valid."""
     pre = model.preprocessing
     spec = model_spec()
-    fitted = bool(spec.get("preprocessing_from"))  # raw pixels fed as the images are: not the user's change
-    changed = bool(spec.get("preprocessing")) and not fitted
+    fitted = bool(spec.preprocessing_from)  # raw pixels fed as the images are: not the user's change
+    changed = bool(spec.preprocessing) and not fitted
     note = " (changed)" if changed else " (fitted to the images)" if fitted else ""
     with st.expander(f"Preprocessing: {pre.describe()}{note}", expanded=changed):
         left, mid, right = st.columns(3)

@@ -3,13 +3,15 @@ viewer; the current map's run id is the ``run`` query parameter on every page.""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
+from embedviz.data.spec import DatasetSpec
+from embedviz.errors import EmbedVizError
 from embedviz.explore.filter_json import serialise_filters
+from embedviz.extract.spec import ModelSpec
 from embedviz.layout import layout, mark_used
 from embedviz.serve.access import Viewer
 from embedviz.serve.catalog import Catalog, Run
@@ -31,17 +33,20 @@ def catalog() -> Catalog:
 
 def current_choice() -> dict[str, Any]:
     """The data, model, layer and class index chosen now, as a run records them."""
-    return {"dataset": dataset_spec(), "model": model_spec(), "layer": st.session_state.get("layer"),
-            "classes": class_index()}
+    return {"dataset": dataset_spec().to_dict(), "model": model_spec().to_dict(),
+            "layer": st.session_state.get("layer"), "classes": class_index()}
 
 
 def same_choice(run: Run) -> bool:
     """Whether ``run`` was made from the current choice (a layer not chosen yet matches any)."""
     params = run.params
-    choice = current_choice()
-    return all(json.dumps(params.get(k), sort_keys=True) == json.dumps(choice[k], sort_keys=True)
-               for k in ("dataset", "model", "classes")) and (
-        choice["layer"] is None or params.get("layer") == choice["layer"])
+    try:  # through the specs, so a record that spells an empty field out still matches
+        same = (DatasetSpec.from_dict(params.get("dataset")) == dataset_spec()
+                and ModelSpec.from_dict(params.get("model")) == model_spec())
+    except EmbedVizError:  # a record of another version's making
+        return False
+    layer = st.session_state.get("layer")
+    return same and params.get("classes") == class_index() and (layer is None or params.get("layer") == layer)
 
 
 def write_link() -> None:

@@ -12,8 +12,10 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
+from embedviz.data.spec import DatasetSpec
 from embedviz.errors import EmbedVizError
 from embedviz.explore.filter_json import deserialise_filters
+from embedviz.extract.spec import ModelSpec
 from embedviz.maps.reducers import load_embedding
 from embedviz.serve.catalog import Run, is_run_id, unavailable
 from embedviz.ui.auth import viewer
@@ -32,12 +34,12 @@ def reopen(run: Run) -> None:
     pages draw what its owner saw. The map itself is read from the store, not recomputed."""
 
     params = run.params
-    dataset = params["dataset"]
-    if dataset.get("via") == "upload" and not Path(dataset["path"]).exists():
+    dataset, model = DatasetSpec.from_dict(params["dataset"]), ModelSpec.from_dict(params["model"])
+    if dataset.uploaded and not Path(dataset.path).exists():
         raise EmbedVizError("The images of this run were uploaded in a session that has since been cleaned up; "
                             "upload them again to see it.")
     st.session_state["dataset"] = dataset
-    st.session_state["model"] = params["model"]
+    st.session_state["model"] = model
     st.session_state["layer"] = params.get("layer")
     st.session_state["classes"] = params.get("classes")
     st.session_state.pop("map_filters", None)

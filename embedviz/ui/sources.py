@@ -15,6 +15,7 @@ import streamlit as st
 
 from embedviz.data.images import IMAGE_SUFFIXES, ImageCollection, load_collection
 from embedviz.data.roots import DATA_ROOTS_VAR, DataRoots, check_server_path, inside_home
+from embedviz.data.spec import UPLOAD, DatasetSpec
 from embedviz.extract.models import PRETRAINED, PROGRAM, RANDOM
 from embedviz.ui.choices import dataset_spec, precomputed_features, set_dataset
 from embedviz.ui.server import server_roots
@@ -33,14 +34,14 @@ _PATH_KEYS = {"ev_data_path": "path", "ev_data_prefix": "prefix", "ev_data_colum
               "ev_data_metadata": "metadata"}
 
 
-def _check_server_source(spec: dict[str, str], roots: DataRoots) -> None:
+def _check_server_source(spec: DatasetSpec, roots: DataRoots) -> None:
     """Refuse what the server does not share before anything is kept: each typed path, and for a manifest
     of images every image it lists (folders are walked without following links, so they need no more)."""
-    for field in ("path", "prefix", "metadata"):
-        if spec.get(field):
-            check_server_path(spec[field], roots)
-    if spec["kind"] == "path" and not os.path.isdir(spec["path"]):
-        load_collection(spec["path"], spec.get("prefix") or None, path_column=spec.get("column") or None, roots=roots)
+    for value in (spec.path, spec.prefix, spec.metadata):
+        if value:
+            check_server_path(value, roots)
+    if spec.kind == "path" and not os.path.isdir(spec.path):
+        load_collection(spec.path, spec.prefix or None, path_column=spec.column or None, roots=roots)
 
 
 def data_source_panel() -> None:
@@ -48,25 +49,25 @@ def data_source_panel() -> None:
     spec = dataset_spec()
     roots = server_roots()
     offered = SOURCES if roots else SOURCES[:2]
-    index = {"demo": 0, "upload": 1}.get(spec.get("via", spec["kind"]), 2)
+    index = {"demo": 0, UPLOAD: 1}.get(spec.via or spec.kind, 2)
     source = st.radio("Where is the data?", offered, horizontal=True, index=index if index < len(offered) else None)
     if not roots:
         st.caption(f"Paths on this server cannot be read here: its operator can share folders with {DATA_ROOTS_VAR}.")
     if source is None:  # data from a server path that is no longer shared: kept until something else is chosen
         return
     kind = KINDS[0] if source == SOURCES[0] else st.radio(
-        "What is it?", KINDS, horizontal=True, index=int(spec["kind"] == "features"),
+        "What is it?", KINDS, horizontal=True, index=int(spec.kind == "features"),
         help="Features: .npy/.npz, Parquet with a vector column, TensorBoard's tensors.tsv + metadata.tsv. "
              "A map: Metascatter's CSV (Paths, X-Coord, Y-Coord, metadata), shown without reducing anything.")
     with guard(stop=False):  # a bad choice is said here and the current data stays
         if source == SOURCES[0]:
-            if spec["kind"] != "demo":
-                set_dataset({"kind": "demo"})
+            if spec.kind != "demo":
+                set_dataset(DatasetSpec())
         elif source == "Upload" and kind == KINDS[0]:
             files = st.file_uploader("A .zip/.tar of class folders, or several images", accept_multiple_files=True,
                                      type=["zip", "tar", "gz", "tgz", *sorted(s.lstrip(".") for s in IMAGE_SUFFIXES)])
             if files and st.button("Use these images", type="primary"):
-                set_dataset({"kind": "path", "via": "upload", "path": str(save_images(files))})
+                set_dataset(DatasetSpec("path", str(save_images(files)), via=UPLOAD))
         elif source == "Upload":
             files = st.file_uploader("Features or map (.npy, .npz, .parquet, Metascatter .csv, or tensors.tsv with "
                                      "metadata.tsv)", accept_multiple_files=True,
@@ -76,12 +77,12 @@ def data_source_panel() -> None:
             id_column = st.text_input("Metadata column with sample ids (optional; found by name otherwise)")
             if files and st.button("Use these features", type="primary"):
                 path, meta_path = save_features(files, meta_file)
-                set_dataset({"kind": "features", "via": "upload", "path": str(path),
-                                "metadata": str(meta_path) if meta_path else "", "id_column": id_column.strip()})
+                set_dataset(DatasetSpec("features", str(path), via=UPLOAD, metadata=str(meta_path) if meta_path else "",
+                                        id_column=id_column.strip()))
         else:
             for key, field in _PATH_KEYS.items():  # what was typed before, or the current data's own
-                typed = spec.get("id_column" if field == "column" and spec["kind"] == "features" else field)
-                st.session_state.setdefault(key, "" if spec.get("via") == "upload" else typed or "")
+                typed = getattr(spec, "id_column" if field == "column" and spec.kind == "features" else field)
+                st.session_state.setdefault(key, "" if spec.uploaded else typed)
             path = st.text_input("Folder, archive or CSV/Parquet manifest" if kind == KINDS[0] else
                                  "Features file, TensorBoard projector folder or Metascatter CSV", key="ev_data_path",
                                  placeholder="/data/test_images" if kind == KINDS[0] else "/data/features.npy")
@@ -97,10 +98,10 @@ def data_source_panel() -> None:
                 if not path.strip():
                     st.warning("Type the path first.")
                 else:
-                    chosen = ({"kind": "path", "path": path.strip(), "prefix": prefix.strip(), "column": column.strip()}
+                    chosen = (DatasetSpec("path", path.strip(), prefix=prefix.strip(), column=column.strip())
                               if kind == KINDS[0] else
-                              {"kind": "features", "path": path.strip(), "metadata": metadata.strip(),
-                               "id_column": column.strip(), "prefix": prefix.strip()})
+                              DatasetSpec("features", path.strip(), prefix=prefix.strip(), metadata=metadata.strip(),
+                                          id_column=column.strip()))
                     _check_server_source(chosen, roots)
                     set_dataset(chosen)
 

@@ -43,8 +43,8 @@ def sidebar_summary(job_history: bool = False) -> None:
             source = (f"**Source** a map made elsewhere, {dim}-D coordinates  \n"
                       if made.manifest.get("given_coordinates")
                       else f"**Features** made elsewhere, {dim} dimensions  \n")
-        elif needs_weights(model_spec()["architecture"], model_spec().get("weights")):
-            source = f"**Model** {plain(model_spec()['architecture'])}, waiting for its weights  \n"
+        elif needs_weights((spec := model_spec()).architecture, spec.weights):
+            source = f"**Model** {plain(spec.architecture)}, waiting for its weights  \n"
         else:
             model = current_model()
             source = f"**Model** {plain(model_label(model))}  \n**Layer** {plain(current_layer(model))}  \n"

@@ -190,7 +190,9 @@ def test_an_extraction_runs_in_the_child_and_its_features_land_in_the_store(imag
     from embedviz.serve.jobs import Extraction, extract, load_for
 
     collection = load_collection(image_folder)
-    spec = {"architecture": "pixels", "weights": None, "preprocessing": None}
+    from embedviz.extract.spec import ModelSpec
+
+    spec = ModelSpec("pixels")
     model = load_for(spec, None)
     layer, hashes = default_layer(model), file_hashes(collection)
     key = feature_key(collection_hash(collection, hashes), model, layer)
