@@ -14,7 +14,7 @@ import streamlit as st
 
 from embedviz.extract.devices import DEVICES
 
-__all__ = ["DEFAULTS", "EVERY_PAGE", "BIND", "bound", "restore_bound", "seed_defaults"]
+__all__ = ["DEFAULTS", "COMPUTED", "PREFIXES", "EVERY_PAGE", "BIND", "bound", "restore_bound", "seed_defaults"]
 
 #: Every ``ev_`` widget key with a fixed first value, and that value.
 DEFAULTS: dict[str, Any] = {
@@ -41,6 +41,34 @@ DEFAULTS: dict[str, Any] = {
     "ev_f_correct": "all",
     "ev_cmp_metric": "knn_accuracy",
 }
+#: Every other ``ev_`` key: its first value depends on the data or the model, so the page that draws
+#: the widget finds it there (and puts it back in range when the data change). Key -> that first value.
+COMPUTED: dict[str, str] = {
+    "ev_sample_size": "half the points, at most 10,000 (Reduce)",
+    "ev_point": "the first selected point, else the first point (Point)",
+    "ev_cmp_sets": "the demo's two checkpoints, or this model's checkpoints or layers (Compare)",
+    "ev_cmp_pair": "the first pair of sets in the series (Compare)",
+    "ev_cmp_step": "the last set of the series (Compare)",
+    "ev_cmp_color": "label when the data have labels, else the neighbourhood overlap (Compare)",
+    "ev_show_set": "(none): no saved set ringed (Explore)",
+    "ev_symbol": "(none), and again when the column is gone (Explore)",
+    "ev_f_columns": "no filter columns; columns the data lack drop out (Explore)",
+    "ev_f_conf": "the whole range 0-1 of confidence (Explore)",
+    "ev_f_topk": "any: no top-k filter (Explore)",
+    "ev_resume": "unset: set for one run by Resume after a stopped map (Reduce)",
+    "ev_data_path": "the current data's path, empty for an upload (Data & model)",
+    "ev_data_prefix": "the current data's path prefix (Data & model)",
+    "ev_data_column": "the current table's path column, or the features' id column (Data & model)",
+    "ev_data_metadata": "the current features' metadata table (Data & model)",
+    "ev_weights_path": "the current model's weights file (Data & model)",
+    "ev_classes_path": "empty: no class index typed (Data & model)",
+    "ev_cluster_method": "the first clustering method (Explore)",
+    "ev_cluster_space": "the first space to cluster in (Explore)",
+}
+#: Families of keys named by what they hold: a reducer's parameter, a filter on a column, a colour picked for a
+#: category (and which category is being picked).
+PREFIXES = ("ev_p_", "ev_f_", "ev_colour_")
+
 #: The keys every page seeds on its first run; the others are seeded by the page that draws them.
 EVERY_PAGE = ("ev_method", "ev_dims", "ev_seed", "ev_device", "ev_batch_size", "ev_engine", "ev_color", "ev_warm",
               "ev_point_k", "ev_point_metric", "ev_sample_on", "ev_stratify")
