@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from embedviz.data.tables import first_line
+
 __all__ = ["ALLOWED_FORMATS", "ImageRejected", "accepted_formats", "image_suffixes", "open_image", "to_rgb"]
 
 log = logging.getLogger(__name__)
@@ -103,8 +105,12 @@ def to_rgb(image: "Image.Image") -> "Image.Image":  # noqa: F821 - PIL type
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def open_image(path: str | os.PathLike[str]) -> "Image.Image":  # noqa: F821 - PIL type
-    """A fully decoded, upright RGB image, or :class:`ImageRejected` with the reason."""
+def open_image(path: str | os.PathLike[str], draft: int | None = None) -> "Image.Image":  # noqa: F821 - PIL type
+    """A fully decoded, upright RGB image, or :class:`ImageRejected` with the reason.
+
+    ``draft``: a JPEG may be decoded at a reduced scale (1/2, 1/4 or 1/8) whose sides stay at least
+    ``draft`` pixels, for thumbnails; other formats are decoded whole.
+    """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
@@ -120,6 +126,8 @@ def open_image(path: str | os.PathLike[str]) -> "Image.Image":  # noqa: F821 - P
             with Image.open(path) as image:
                 if image.format not in ALLOWED_FORMATS:
                     raise ImageRejected(f"format {image.format} is not accepted")
+                if draft and image.format == "JPEG":
+                    image.draft("RGB", (draft, draft))
                 image.load()
                 upright = ImageOps.exif_transpose(image)
         except ImageRejected:
@@ -135,16 +143,11 @@ def open_image(path: str | os.PathLike[str]) -> "Image.Image":  # noqa: F821 - P
     try:
         return to_rgb(upright)
     except (ValueError, OSError) as exc:  # a mode Pillow cannot convert to RGB
-        raise ImageRejected(f"cannot convert to RGB: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:100]
+        raise ImageRejected(f"cannot convert to RGB: {first_line(exc, 100)}") from None
 
 
 def _reason(exc: BaseException) -> str:
     """One line for ``skipped.csv``; the exception's type is logged for whoever debugs a codec."""
     log.debug("decoder raised %s: %s", type(exc).__name__, exc)
-    text = _first_line(exc)
+    text = first_line(exc, 100)
     return "truncated file" if "truncated" in text.lower() else f"cannot decode: {text}"

@@ -9,7 +9,6 @@ against a path prefix.
 
 from __future__ import annotations
 
-import csv
 import errno
 import io
 import lzma
@@ -27,6 +26,7 @@ import pandas as pd
 
 from embedviz.data.decode import ALLOWED_FORMATS, image_suffixes
 from embedviz.data.roots import DataRoots, check_server_path, inside_home
+from embedviz.data.tables import PATH_COLUMN_NAMES, check_relative, first_line, read_table
 from embedviz.errors import DataError
 from embedviz.hashing import sha256_file, sha256_json
 from embedviz.layout import home_dir, layout
@@ -52,18 +52,16 @@ _SOME_SUFFIXES = ", ".join(s for s in (".png", ".jpg", ".webp", ".tif", ".bmp", 
                            if s in IMAGE_SUFFIXES) + " …"
 _ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 _JUNK_NAMES = frozenset({"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"})
-_PATH_COLUMN_NAMES = ("path", "paths", "filepath", "file_path", "image_path", "image", "filename",
-                      "file", "图像路径", "路径")
 # Member count and unpacked size are caps (limits.py: EMBEDVIZ_MAX_ARCHIVE_FILES, EMBEDVIZ_MAX_ARCHIVE_MB).
 _MAX_MEMBER_BYTES = 512 * 2**20
 #: Longest file or folder name, path and nesting written from an archive (file systems refuse longer).
 _MAX_NAME_BYTES = 255
 _MAX_PATH_BYTES = 1024
 _MAX_DEPTH = 32
-_ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA,
+ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA,
                           getattr(zipfile, "ZIP_ZSTANDARD", zipfile.ZIP_STORED)})
 #: What readers raise for a damaged or truncated archive (besides OSError, e.g. gzip's BadGzipFile).
-_DAMAGED = (tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError)
+DAMAGED = (tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError)
 #: Unpacked/packed size above which a large member (or a whole .tar.gz) counts as a bomb.
 _MAX_RATIO = 200
 _RATIO_FLOOR_BYTES = 8 * 2**20
@@ -197,7 +195,7 @@ def _check_zip_member(info: zipfile.ZipInfo, archive: str) -> None:
     if info.flag_bits & 0x1 or info.compress_type == 99:  # 99: WinZip's AES encryption
         raise DataError(f"{archive} is encrypted ({_short(info.filename)} needs a password); unpack it yourself "
                         "and upload the images in an archive without a password.")
-    if info.compress_type not in _ZIP_METHODS:
+    if info.compress_type not in ZIP_METHODS:
         raise DataError(f"{archive} uses compression method {info.compress_type} ({_short(info.filename)}), "
                         "which embedviz cannot unpack; pack it again as a standard zip (Deflate) or a .tar.gz.")
 
@@ -241,7 +239,7 @@ def _iter_archive(path: Path, wanted=lambda rel: True) -> Iterator[tuple[PurePos
                         "upload it again, or upload a .zip, .tar or .tar.gz of images.")
     try:
         tf = tarfile.open(path)
-    except (tarfile.TarError, *_DAMAGED, OSError):  # tarfile lists every decompressor it tried: say it once
+    except (tarfile.TarError, *DAMAGED, OSError):  # tarfile lists every decompressor it tried: say it once
         raise DataError(f"{path.name} is not a readable .zip or .tar archive: it is cut short or is another kind "
                         "of file; upload it again, or upload a .zip, .tar or .tar.gz of images.") from None
     with tf:
@@ -315,8 +313,8 @@ def _unpack(archive: Path, tmp: Path, room: tuple[int, int] | None = None) -> No
                 raise _write_error(exc, rel) from None
             with dst:
                 total += _copy_limited(_Reader(stream, archive.name, rel), _Writer(dst, rel), limit, too_much)
-    except (*_DAMAGED, OSError) as exc:  # damage met while reading the archive itself
-        raise DataError(f"{archive.name} is damaged or cut short ({_first_line(exc)}); upload it again, "
+    except (*DAMAGED, OSError) as exc:  # damage met while reading the archive itself
+        raise DataError(f"{archive.name} is damaged or cut short ({first_line(exc)}); upload it again, "
                         "or pack it again as a .zip or .tar.gz.") from None
 
 
@@ -329,9 +327,9 @@ class _Reader:
     def read(self, n: int) -> bytes:
         try:
             return self.stream.read(n)
-        except (*_DAMAGED, OSError) as exc:
+        except (*DAMAGED, OSError) as exc:
             raise DataError(f"{self.archive} is damaged or cut short at {_short(str(self.rel))} "
-                            f"({_first_line(exc)}); upload it again, or pack it again as a .zip or .tar.gz.") from None
+                            f"({first_line(exc)}); upload it again, or pack it again as a .zip or .tar.gz.") from None
 
 
 class _Writer:
@@ -345,11 +343,6 @@ class _Writer:
             self.dst.write(block)
         except OSError as exc:
             raise _write_error(exc, self.rel) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:120]
 
 
 def load_archive(archive: str | Path, workspace: Path | None = None,
@@ -388,105 +381,9 @@ def load_archive(archive: str | Path, workspace: Path | None = None,
     return load_folder(root, name=archive.name)
 
 
-def _check_table_file(path: Path) -> int:
-    """The file's size in bytes, refused over ``EMBEDVIZ_MAX_TABLE_MB`` before a byte is read."""
-    size, limit = path.stat().st_size, cap("max_table_mb")
-    if size > limit.bytes():
-        raise DataError(limit.message(f"{path.name} is {size / 2**20:,.1f} MiB"))
-    return size
-
-
-def _check_shape(name: str, rows: int, columns: int) -> None:
-    """Rows and columns of a table or features file against ``EMBEDVIZ_MAX_ROWS``/``_COLUMNS``."""
-    if rows > cap("max_rows").count():
-        raise DataError(cap("max_rows").message(f"{name} has {rows:,} rows"))
-    if columns > cap("max_columns").count():
-        raise DataError(cap("max_columns").message(f"{name} has {columns:,} columns"))
-
-
-_PARQUET_WIDTHS = {"BOOLEAN": 1, "INT32": 4, "INT64": 8, "INT96": 12, "FLOAT": 4, "DOUBLE": 8}
-
-
-def _parquet_layout(path: Path) -> tuple[int, int, dict[str, int], dict[str, int]]:
-    """From the footer alone: rows, columns, and per top-level column the values it holds (list
-    items count one each) and about how many bytes they decode to. A few KiB of Parquet can declare
-    hundreds of MiB (repeated values compress to nothing), so callers check these before reading."""
-    import pyarrow.parquet as pq
-
-    meta = pq.ParquetFile(path).metadata
-    values: dict[str, int] = {}
-    decoded: dict[str, int] = {}
-    for g in range(meta.num_row_groups):
-        group = meta.row_group(g)
-        for i in range(group.num_columns):
-            chunk = group.column(i)
-            top = chunk.path_in_schema.split(".")[0]
-            width = _PARQUET_WIDTHS.get(chunk.physical_type)
-            if width is None and chunk.physical_type == "FIXED_LEN_BYTE_ARRAY":
-                width = max(meta.schema.column(i).length or 0, 1)
-            if width is not None:
-                size = chunk.num_values * width
-            else:  # byte arrays: what the pages hold, or more where statistics say values are long
-                longest = 0
-                stats = chunk.statistics if chunk.is_stats_set else None
-                if stats is not None and stats.has_min_max:
-                    longest = max(len(str(stats.min)), len(str(stats.max)))
-                size = max(chunk.total_uncompressed_size, chunk.num_values * (longest + 8))
-            values[top] = values.get(top, 0) + chunk.num_values
-            decoded[top] = decoded.get(top, 0) + size
-    return meta.num_rows, meta.num_columns, values, decoded
-
-
-def _read_parquet(path: Path, budget: int, limit) -> "pa.Table":  # noqa: F821 - pyarrow type
-    """Read in batches, stopping as soon as what is decoded passes ``budget`` bytes (``limit``'s cap):
-    the footer's sizes are an estimate, the batches are counted for real."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    handle = pq.ParquetFile(path)
-    batches, decoded = [], 0
-    for batch in handle.iter_batches(batch_size=8192):
-        decoded += batch.nbytes
-        if decoded > budget:
-            raise DataError(limit.message(f"{path.name} decodes to more than {decoded / 2**20:,.0f} MiB"))
-        batches.append(batch)
-    return pa.Table.from_batches(batches, schema=handle.schema_arrow)
-
-
-def _read_table(path: Path) -> pd.DataFrame:
-    """A CSV/TSV/Parquet table (a manifest, Metascatter's map, metadata), within the table caps:
-    the file's size, its rows and columns, and for Parquet what it decodes to, checked before reading."""
-    _check_table_file(path)
-    if path.suffix.lower() == ".parquet":
-        rows, columns, _, decoded = _parquet_layout(path)
-        _check_shape(path.name, rows, columns)
-        limit = cap("max_table_mb")
-        if sum(decoded.values()) > limit.bytes():
-            raise DataError(limit.message(f"{path.name} decodes to about {sum(decoded.values()) / 2**20:,.0f} MiB"))
-        return _read_parquet(path, limit.bytes(), limit).to_pandas()
-    raw = path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030", "latin-1"):
-        try:
-            text = raw.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    del raw
-    try:  # sniff among real delimiters only: a one-column file would otherwise split on a letter
-        sep = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|").delimiter
-    except csv.Error:
-        sep = ","
-    header = next(csv.reader(io.StringIO(text[: min(len(text), 1 << 22)]), delimiter=sep), [])
-    _check_shape(path.name, 0, len(header))
-    rows = cap("max_rows").count()
-    table = pd.read_csv(io.StringIO(text), sep=sep, nrows=rows + 1)
-    _check_shape(path.name, len(table), 0)
-    return table
-
-
 def _find_path_column(table: pd.DataFrame) -> str:
     by_lower = {str(c).strip().lower(): c for c in table.columns}
-    for name in _PATH_COLUMN_NAMES:
+    for name in PATH_COLUMN_NAMES:
         if name in by_lower:
             return by_lower[name]
     for column in table.columns:
@@ -495,20 +392,9 @@ def _find_path_column(table: pd.DataFrame) -> str:
             return column
     # Never the file's own column names or cells: a table that is not a manifest shows nothing of itself.
     raise DataError(
-        f"No column of image paths found: looked for a column named {', '.join(_PATH_COLUMN_NAMES[:7])} "
+        f"No column of image paths found: looked for a column named {', '.join(PATH_COLUMN_NAMES[:7])} "
         "(or one whose values end in an image suffix); name the column 'path' or give its name."
     )
-
-
-def _check_relative(value: str) -> str:
-    """``value`` as a relative path; the message never repeats the value (it is a cell of the user's file)."""
-    rel = PurePosixPath(value.replace("\\", "/"))
-    if "://" in value:
-        raise DataError("The manifest lists a URL; embedviz reads local files only.")
-    if rel.is_absolute() or ".." in rel.parts:
-        raise DataError("The manifest lists a path that is absolute or leaves the path prefix (..); "
-                        "use paths relative to it.")
-    return str(rel)
 
 
 def _check_inside(root: Path, rel: list[str], roots: DataRoots, name: str) -> None:
@@ -542,7 +428,7 @@ def load_manifest(
     if not manifest.is_file():
         raise DataError(f"{manifest} does not exist.")
     try:
-        table = _read_table(manifest)
+        table = read_table(manifest)
     except pd.errors.ParserError as exc:  # pandas says where ("Expected 2 fields in line 3, saw 3"), not what
         where = str(exc).strip().splitlines()[-1].removeprefix("Error tokenizing data. C error: ")
         raise DataError(f"Could not read {manifest.name} as a CSV/TSV table ({where}).") from None
@@ -556,7 +442,7 @@ def load_manifest(
     rel = []
     for i, value in enumerate(table[column]):
         try:
-            rel.append(_check_relative(str(value)))
+            rel.append(check_relative(str(value)))
         except DataError as exc:
             raise DataError(f"Row {i + 1} of {manifest.name}: {exc}") from None
     if len(set(rel)) != len(rel):

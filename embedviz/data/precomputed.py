@@ -19,20 +19,18 @@ import pandas as pd
 from numpy.lib import format as npformat
 
 from embedviz.data.featureset import FeatureSet, read_feature_folder
-from embedviz.data.images import (
-    _DAMAGED,
-    _PATH_COLUMN_NAMES,
-    _ZIP_METHODS,
-    ImageCollection,
-    _check_relative,
-    _check_shape,
-    _check_table_file,
-    _first_line,
-    _parquet_layout,
-    _read_parquet,
-    _read_table,
-)
+from embedviz.data.images import DAMAGED, ZIP_METHODS, ImageCollection
 from embedviz.data.roots import DataRoots, inside_home
+from embedviz.data.tables import (
+    PATH_COLUMN_NAMES,
+    check_relative,
+    check_shape,
+    check_table_file,
+    first_line,
+    parquet_layout,
+    read_parquet,
+    read_table,
+)
 from embedviz.errors import DataError
 from embedviz.hashing import sha256_file, sha256_json
 from embedviz.limits import cap
@@ -63,9 +61,9 @@ def coordinate_columns(table: pd.DataFrame) -> list[str]:
 def _from_table(path: Path) -> tuple[np.ndarray, pd.DataFrame]:
     """A Metascatter-style table: its coordinates are the features, the other columns the metadata."""
     try:
-        table = _read_table(path)
+        table = read_table(path)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"Could not read {path.name} as a table ({_first_line(exc)}).") from None
+        raise DataError(f"Could not read {path.name} as a table ({first_line(exc)}).") from None
     coords = coordinate_columns(table)
     if not coords:
         raise DataError(f"{path.name} has no X-Coord and Y-Coord columns (Metascatter's layout); to load it as "
@@ -89,7 +87,7 @@ def _check_array(name: str, shape: tuple[int, ...], dtype: np.dtype, available: 
                         "save a numeric array (np.save(path, features.astype('float32'))).")
     rows = shape[0] if shape else 1
     columns = math.prod(shape[1:]) if len(shape) > 1 else 1
-    _check_shape(name, rows, columns)
+    check_shape(name, rows, columns)
     nbytes = math.prod(shape) * dtype.itemsize
     limit = cap("max_features_mb")
     if nbytes > limit.bytes():
@@ -106,7 +104,7 @@ def _read_header(fh, name: str) -> tuple[tuple[int, ...], np.dtype]:
         reader = npformat.read_array_header_1_0 if version == (1, 0) else npformat.read_array_header_2_0
         shape, _, dtype = reader(fh)
     except (ValueError, EOFError, OSError) as exc:
-        raise DataError(f"{name} is not a readable .npy array ({_first_line(exc)}); save it with np.save.") from None
+        raise DataError(f"{name} is not a readable .npy array ({first_line(exc)}); save it with np.save.") from None
     return tuple(int(n) for n in shape), np.dtype(dtype)
 
 
@@ -116,8 +114,8 @@ def _read_data(fh, name: str) -> np.ndarray:
         return npformat.read_array(fh, allow_pickle=False)
     except MemoryError:
         raise DataError(f"{name} does not fit in the memory this server has free; load fewer rows.") from None
-    except (ValueError, EOFError, OSError, *_DAMAGED) as exc:
-        raise DataError(f"{name} could not be read ({_first_line(exc)}); save it again.") from None
+    except (ValueError, EOFError, OSError, *DAMAGED) as exc:
+        raise DataError(f"{name} could not be read ({first_line(exc)}); save it again.") from None
 
 
 def _from_npy(path: Path) -> np.ndarray:
@@ -132,7 +130,7 @@ def _from_npz(path: Path) -> np.ndarray:
     caps before it is decompressed (a 1 MiB ``.npz`` of zeros can hold a 1 GiB array)."""
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, *_DAMAGED):
+    except (zipfile.BadZipFile, OSError, *DAMAGED):
         raise DataError(f"{path.name} is not a readable .npz (a zip of .npy arrays, as np.savez writes); "
                         "save it again.") from None
     with zf:
@@ -145,7 +143,7 @@ def _from_npz(path: Path) -> np.ndarray:
                             "'features' (np.savez(path, features=...)).")
         info = zf.getinfo(members[chosen])
         name = f"{path.name} ({chosen})"
-        if info.flag_bits & 0x1 or info.compress_type not in _ZIP_METHODS:
+        if info.flag_bits & 0x1 or info.compress_type not in ZIP_METHODS:
             raise DataError(f"{name} is encrypted or compressed in a way numpy cannot read; save it again with "
                             "np.savez or np.savez_compressed.")
         limit = cap("max_features_mb")
@@ -153,8 +151,8 @@ def _from_npz(path: Path) -> np.ndarray:
             raise DataError(limit.message(f"{name} unpacks to {info.file_size / 2**20:,.0f} MiB"))
         try:
             fh = zf.open(info)
-        except (OSError, RuntimeError, *_DAMAGED) as exc:
-            raise DataError(f"{name} could not be read ({_first_line(exc)}); save it again.") from None
+        except (OSError, RuntimeError, *DAMAGED) as exc:
+            raise DataError(f"{name} could not be read ({first_line(exc)}); save it again.") from None
         with fh:
             shape, dtype = _read_header(fh, name)
             _check_array(name, shape, dtype, available=info.file_size - fh.tell())
@@ -179,9 +177,9 @@ def _from_parquet(path: Path) -> tuple[np.ndarray, pd.DataFrame, bool]:
 
     try:
         schema = pq.read_schema(path)
-        rows, _, values, decoded = _parquet_layout(path)
+        rows, _, values, decoded = parquet_layout(path)
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path.name} is not a readable Parquet file ({_first_line(exc)}); save it again.") from None
+        raise DataError(f"{path.name} is not a readable Parquet file ({first_line(exc)}); save it again.") from None
     names = [field.name for field in schema]
     lower = {str(c).lower(): c for c in names}
     vector = next((lower[n] for n in _VECTOR_NAMES if n in lower and _is_vector_type(schema.field(lower[n]).type)),
@@ -192,7 +190,7 @@ def _from_parquet(path: Path) -> tuple[np.ndarray, pd.DataFrame, bool]:
         raise DataError(f"{path.name} has no vector column (a list per row, named e.g. 'embedding') and no "
                         f"X-Coord/Y-Coord columns; save the features as a list column named 'embedding'.")
     dims = values.get(vector, 0) // max(rows, 1)
-    _check_shape(path.name, rows, dims)
+    check_shape(path.name, rows, dims)
     features_cap, table_cap = cap("max_features_mb"), cap("max_table_mb")
     if decoded.get(vector, 0) > features_cap.bytes():
         raise DataError(features_cap.message(f"{path.name} holds {rows:,} vectors of {dims:,} values, about "
@@ -201,9 +199,9 @@ def _from_parquet(path: Path) -> tuple[np.ndarray, pd.DataFrame, bool]:
     if rest > table_cap.bytes():
         raise DataError(table_cap.message(f"{path.name}'s other columns decode to about {rest / 2**20:,.0f} MiB"))
     try:
-        table = _read_parquet(path, features_cap.bytes() + table_cap.bytes(), features_cap)
+        table = read_parquet(path, features_cap.bytes() + table_cap.bytes(), features_cap)
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path.name} could not be read ({_first_line(exc)}); save it again.") from None
+        raise DataError(f"{path.name} could not be read ({first_line(exc)}); save it again.") from None
     column = table.column(vector)
     if not _is_vector_type(column.type):
         raise DataError(f"{path.name}'s column {vector!r} is not a list per row; store one vector per row there.")
@@ -236,11 +234,11 @@ def _from_tensorboard(path: Path) -> tuple[np.ndarray, pd.DataFrame | None]:
     """The projector's ``tensors.tsv`` (and ``metadata.tsv``), their size, rows and columns checked first."""
     folder = path if path.is_dir() else path.parent
     tensors = folder / "tensors.tsv"
-    _check_table_file(tensors)
+    check_table_file(tensors)
     with open(tensors, "rb") as fh:
         first = fh.readline(1 << 24)
     columns, rows = first.count(b"\t") + 1, _count_lines(tensors)
-    _check_shape("tensors.tsv", rows, columns)
+    check_shape("tensors.tsv", rows, columns)
     limit = cap("max_features_mb")
     if rows * columns * 8 > limit.bytes():
         raise DataError(limit.message(f"tensors.tsv holds {rows:,} × {columns:,} numbers, "
@@ -248,16 +246,16 @@ def _from_tensorboard(path: Path) -> tuple[np.ndarray, pd.DataFrame | None]:
     try:
         features = np.loadtxt(tensors, delimiter="\t", dtype=np.float64, ndmin=2)
     except ValueError as exc:
-        raise DataError(f"tensors.tsv has a row that is not tab-separated numbers ({_first_line(exc)}).") from None
+        raise DataError(f"tensors.tsv has a row that is not tab-separated numbers ({first_line(exc)}).") from None
     meta_path = folder / "metadata.tsv"
     if not meta_path.is_file():
         return features, None
-    _check_table_file(meta_path)
+    check_table_file(meta_path)
     lines = meta_path.read_text(encoding="utf-8-sig").rstrip("\n").split("\n")
-    _check_shape("metadata.tsv", len(lines) - 1, 0)
+    check_shape("metadata.tsv", len(lines) - 1, 0)
     if "\t" not in lines[0]:  # the projector's one-column metadata has no header row
         return features, pd.DataFrame({"label": lines})
-    _check_shape("metadata.tsv", 0, lines[0].count("\t") + 1)
+    check_shape("metadata.tsv", 0, lines[0].count("\t") + 1)
     return features, pd.read_csv(meta_path, sep="\t", dtype=str, keep_default_na=False)
 
 
@@ -291,7 +289,7 @@ def _join(count: int, meta: pd.DataFrame | None, id_column: str | None, source: 
     rest = meta.drop(columns=[c for c in ("sample_id", "path") if c in meta.columns])
     joined = pd.concat([pd.DataFrame({"sample_id": ids.to_numpy()}), rest], axis=1)
     lower = {c.strip().lower(): c for c in meta.columns}
-    path_column = next((lower[n] for n in _PATH_COLUMN_NAMES if n in lower), None)
+    path_column = next((lower[n] for n in PATH_COLUMN_NAMES if n in lower), None)
     if path_column is not None:  # image paths for thumbnails, only those that stay under the prefix
         joined.insert(1, "path", meta[path_column].map(_confined).astype("string"))
     return joined
@@ -301,7 +299,7 @@ def _confined(value) -> str | None:
     if pd.isna(value):
         return None
     try:
-        return _check_relative(str(value))
+        return check_relative(str(value))
     except DataError:
         return None
 
@@ -358,9 +356,9 @@ def load_precomputed(path: str | Path, metadata: str | Path | None = None, id_co
     features = _check(features, path.name)
     if metadata is not None:
         try:
-            meta = _read_table(Path(metadata).expanduser())
+            meta = read_table(Path(metadata).expanduser())
         except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise DataError(f"Could not read the metadata table {Path(metadata).name} ({_first_line(exc)}).") from None
+            raise DataError(f"Could not read the metadata table {Path(metadata).name} ({first_line(exc)}).") from None
     samples = _join(features.shape[0], meta, id_column, path.name)
     bad = ~np.isfinite(features).all(axis=1)
     if bad.any():
