@@ -35,6 +35,7 @@ class Layout:
         embeddings/        maps, one <key>.npz each
           graphs/          shared neighbour graphs, one <key>.npz each
         uploads/           archives from server paths, unpacked
+        atlases/           thumbnails packed into sheets, one folder per key (embedviz.data.atlas)
         sessions/          each user's workspace (uploads, weights, class indexes)
         weights/ classes/  model weights and class indexes stored by content
         numba/             numba's compiled-code cache, and the warm-up marker
@@ -67,6 +68,11 @@ class Layout:
         return self.home / "uploads"
 
     @property
+    def atlases(self) -> Path:
+        """Thumbnails packed into sheets, one folder per image collection's content (embedviz.data.atlas)."""
+        return self.home / "atlases"
+
+    @property
     def workspaces(self) -> Path:
         return self.home / "sessions"
 
@@ -85,7 +91,7 @@ class Layout:
     @property
     def caches(self) -> tuple[Path, ...]:
         """The folders whose entries the store's cap may evict, least recently used first."""
-        return self.features, self.unpacked, self.maps, self.graphs
+        return self.features, self.unpacked, self.maps, self.graphs, self.atlases
 
     def feature_set(self, key: str) -> Path:
         """The folder of the feature set stored under ``key`` (see :class:`embedviz.extract.store.FeatureStore`)."""
