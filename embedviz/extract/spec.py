@@ -56,6 +56,11 @@ class ModelSpec:
         if unknown:
             raise ModelError(f"A model description has unknown fields: {', '.join(sorted(unknown))}.")
         preprocessing = value.get("preprocessing")
+        if isinstance(preprocessing, str) and preprocessing:  # already JSON: made canonical, so equal specs are equal
+            try:
+                preprocessing = json.loads(preprocessing)
+            except ValueError:
+                raise ModelError("A model description's preprocessing is not valid JSON.") from None
         if isinstance(preprocessing, Mapping):
             preprocessing = json.dumps(preprocessing, sort_keys=True) if preprocessing else None
         return cls(str(value.get("architecture") or DEMO), str(value["weights"]) if value.get("weights") else None,

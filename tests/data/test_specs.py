@@ -49,6 +49,21 @@ def test_a_model_spec_round_trips_its_preprocessing_and_keys_it():
     assert ModelSpec.from_dict(None).to_dict() == {"architecture": "demo", "weights": None}
 
 
+def test_records_written_before_the_specs_equal_todays_specs():
+    """Runs recorded as plain dicts (empty fields spelled out, preprocessing as a dict, None or JSON in
+    any key order) still match the current choice and reopen as the same spec."""
+    old_data = {"kind": "path", "path": "/data/pets", "via": "", "prefix": "", "column": "", "metadata": ""}
+    assert DatasetSpec.from_dict(old_data) == DatasetSpec("path", "/data/pets")
+    pre = {"size": 64, "channels": 3, "resize": "crop"}
+    today = ModelSpec("resnet18", "/w/r18.pth", json.dumps(pre, sort_keys=True))
+    for stored in (pre, json.dumps(pre), json.dumps(dict(reversed(list(pre.items()))))):
+        assert ModelSpec.from_dict({"architecture": "resnet18", "weights": "/w/r18.pth",
+                                    "preprocessing": stored}) == today
+    assert ModelSpec.from_dict({"architecture": "demo", "weights": None, "preprocessing": None}) == ModelSpec()
+    with pytest.raises(ModelError, match="not valid JSON"):
+        ModelSpec.from_dict({"architecture": "resnet18", "preprocessing": "{size: 64"})
+
+
 def test_a_model_spec_names_the_model_as_the_runs_page_does():
     from embedviz.data.demo import EARLY_WEIGHTS
 
