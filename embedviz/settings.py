@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["Setting", "SETTINGS", "setting", "value", "use_secrets", "configure_logging", "home", "data_roots",
-           "allowed", "operators", "user_header", "trusted_models", "ray_address", "warmup", "session_idle_hours",
-           "store_limit_gb", "job_nice", "KINDS"]
+           "allowed", "operators", "user_header", "trusted_models", "ray_address", "warmup", "gc_freeze",
+           "session_idle_hours", "store_limit_gb", "job_nice", "KINDS"]
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("EMBEDVIZ_RAY_ADDRESS", "str", None, "the Ray cluster extractions may run on", secret="ray_address",
        fallback="RAY_ADDRESS"),
     Setting("EMBEDVIZ_WARMUP", "bool", True, "compile UMAP in a background process at start"),
+    Setting("EMBEDVIZ_GC_FREEZE", "bool", True, "keep long-lived objects out of the collection after every script run"),
     Setting("EMBEDVIZ_SESSION_IDLE_HOURS", "float", 24.0, "hours before an unused session's uploads are deleted"),
     Setting("EMBEDVIZ_STORE_LIMIT_GB", "float", None, "cap on the store's disk use, in GiB"),
     Setting("EMBEDVIZ_JOB_NICE", "int", 10, "the priority (nice level) jobs run at, below the pages"),
@@ -223,6 +224,10 @@ def ray_address(secrets: Mapping[str, Any] | None = None) -> str | None:
 
 def warmup() -> bool:
     return value("warmup")
+
+
+def gc_freeze() -> bool:
+    return value("gc_freeze")
 
 
 def session_idle_hours() -> float:

@@ -12,6 +12,9 @@ from PIL import Image
 # Servers and AppTests started by the tests do not compile UMAP in the background (a minute of
 # both cores); tests/serve/test_warmup.py checks the warm-up itself.
 os.environ.setdefault("EMBEDVIZ_WARMUP", "0")
+# AppTests run page scripts in the test process, which imports new modules test after test: freezing
+# after each would keep every test's cyclic garbage. Servers the browser tests start freeze as deployed.
+os.environ.setdefault("EMBEDVIZ_GC_FREEZE", "0")
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from embedviz.serve.memory import freeze_new_imports
 from embedviz.ui.auth import gate
 from embedviz.ui.housekeeping import maybe_housekeep
 from embedviz.ui.nav import sidebar_nav
@@ -35,6 +36,7 @@ def page_setup(title: str) -> None:
     # A favicon served by this server: a material icon as page_icon is fetched from Google's font CDN by
     # every browser, which a hosted instance must not require (or leak its viewers to).
     st.set_page_config(page_title=f"{title} · embedviz", page_icon=str(FAVICON), layout="wide")
+    freeze_new_imports()  # what the last run imported leaves the collection Streamlit runs after each run
     use_server_settings()
     gate()
     sidebar_nav()  # first in the sidebar: the pages, with the home page called Home

@@ -35,7 +35,7 @@ def serve(home: Path, log_path: Path, env: dict[str, str] | None = None):
     """``streamlit run app.py`` with ``EMBEDVIZ_HOME=home`` (and ``env``) on a free port; yields its URL
     (:func:`benchmarks.server.serve`, which the benchmarks start the app with too)."""
     try:
-        with server.serve(home, log_path, env) as url:
+        with server.serve(home, log_path, {"EMBEDVIZ_GC_FREEZE": "1", **(env or {})}) as url:
             yield url
     except server.ServerDidNotStart as exc:
         pytest.fail(str(exc))
