@@ -4,7 +4,7 @@ Pages and the command line catch :class:`EmbedVizError` at their boundary and sh
 message; anything else is a bug.
 """
 
-__all__ = ["EmbedVizError", "DataError", "ModelError", "ReducerError", "Cancelled"]
+__all__ = ["EmbedVizError", "DataError", "ModelError", "ReducerError", "Cancelled", "first_line"]
 
 
 class EmbedVizError(Exception):
@@ -25,3 +25,10 @@ class ReducerError(EmbedVizError):
 
 class Cancelled(EmbedVizError):
     """Long work stopped because the caller asked it to."""
+
+
+def first_line(exc: BaseException, limit: int = 120) -> str:
+    """An exception's message on one line, at most ``limit`` characters (its type's name if it has none),
+    to quote a library's complaint inside a message of ours."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:limit]

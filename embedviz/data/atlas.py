@@ -151,6 +151,8 @@ def build_atlas(paths: Sequence[str | Path], hashes: Sequence[str], *, cell: int
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".{key}.{uuid.uuid4().hex[:8]}.partial"
     tmp.mkdir()
+    from PIL import Image
+
     sizes: list[tuple[int, int]] = []
     readable: list[bool] = []
     sheet = None
@@ -165,8 +167,6 @@ def build_atlas(paths: Sequence[str | Path], hashes: Sequence[str], *, cell: int
                 pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)))
                 results = pool.map(_band, bands, [cell] * len(bands), [per_row] * len(bands))
             for raw, size, band_sizes, band_readable in results:
-                from PIL import Image
-
                 first = len(sizes)
                 if first % per_sheet == 0:
                     rows = -(-min(per_sheet, len(paths) - first) // per_row)

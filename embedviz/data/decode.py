@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedviz.data.tables import first_line
+from embedviz.errors import first_line
 
 __all__ = ["ALLOWED_FORMATS", "ImageRejected", "accepted_formats", "image_suffixes", "open_image", "to_rgb"]
 

@@ -26,8 +26,8 @@ import pandas as pd
 
 from embedviz.data.decode import ALLOWED_FORMATS, image_suffixes
 from embedviz.data.roots import DataRoots, check_server_path, inside_home
-from embedviz.data.tables import PATH_COLUMN_NAMES, check_relative, first_line, read_table
-from embedviz.errors import DataError
+from embedviz.data.tables import PATH_COLUMN_NAMES, check_relative, read_table
+from embedviz.errors import DataError, first_line
 from embedviz.hashing import sha256_file, sha256_json
 from embedviz.layout import home_dir, layout
 from embedviz.limits import cap
@@ -59,7 +59,7 @@ _MAX_NAME_BYTES = 255
 _MAX_PATH_BYTES = 1024
 _MAX_DEPTH = 32
 ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA,
-                          getattr(zipfile, "ZIP_ZSTANDARD", zipfile.ZIP_STORED)})
+                         getattr(zipfile, "ZIP_ZSTANDARD", zipfile.ZIP_STORED)})
 #: What readers raise for a damaged or truncated archive (besides OSError, e.g. gzip's BadGzipFile).
 DAMAGED = (tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError)
 #: Unpacked/packed size above which a large member (or a whole .tar.gz) counts as a bomb.

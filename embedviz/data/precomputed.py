@@ -26,12 +26,11 @@ from embedviz.data.tables import (
     check_relative,
     check_shape,
     check_table_file,
-    first_line,
     parquet_layout,
     read_parquet,
     read_table,
 )
-from embedviz.errors import DataError
+from embedviz.errors import DataError, first_line
 from embedviz.hashing import sha256_file, sha256_json
 from embedviz.limits import cap
 

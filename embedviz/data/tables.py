@@ -1,6 +1,6 @@
 """Tables a user gives (manifests, Metascatter maps, metadata, features as Parquet), read within
 the server's caps: the file's size, its rows and columns, and what Parquet decodes to, each checked
-before the bytes are read; and the one-line messages those checks and readers give."""
+before the bytes are read."""
 
 from __future__ import annotations
 
@@ -13,18 +13,12 @@ import pandas as pd
 from embedviz.errors import DataError
 from embedviz.limits import cap
 
-__all__ = ["PATH_COLUMN_NAMES", "first_line", "check_table_file", "check_shape", "parquet_layout", "read_parquet",
+__all__ = ["PATH_COLUMN_NAMES", "check_table_file", "check_shape", "parquet_layout", "read_parquet",
            "read_table", "check_relative"]
 
 #: Column names taken, case-insensitively, for a table's column of image paths.
 PATH_COLUMN_NAMES = ("path", "paths", "filepath", "file_path", "image_path", "image", "filename",
                      "file", "图像路径", "路径")
-
-
-def first_line(exc: BaseException, limit: int = 120) -> str:
-    """An exception's message on one line, at most ``limit`` characters (its type's name if it has none)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:limit]
 
 
 def check_table_file(path: Path) -> int:

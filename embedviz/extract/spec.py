@@ -60,7 +60,9 @@ class ModelSpec:
             try:
                 preprocessing = json.loads(preprocessing)
             except ValueError:
-                raise ModelError("A model description's preprocessing is not valid JSON.") from None
+                preprocessing = None
+            if not isinstance(preprocessing, Mapping):
+                raise ModelError("A model description's preprocessing is not valid JSON (an object of values).")
         if isinstance(preprocessing, Mapping):
             preprocessing = json.dumps(preprocessing, sort_keys=True) if preprocessing else None
         return cls(str(value.get("architecture") or DEMO), str(value["weights"]) if value.get("weights") else None,

@@ -111,7 +111,7 @@ def settle_choice(options: list[Candidate]) -> None:
     any more; sets no longer on offer drop out."""
     offered = {c.label for c in options}
     held = st.session_state.get("ev_cmp_sets")
-    here = json.dumps([dataset_spec().to_dict(), model_spec().to_dict()], sort_keys=True)
+    here = (dataset_spec(), model_spec())
     seen = st.session_state.get("_cmp_for")
     st.session_state["_cmp_for"] = here
     kept = [v for v in held or [] if v in offered]

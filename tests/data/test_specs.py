@@ -62,6 +62,8 @@ def test_records_written_before_the_specs_equal_todays_specs():
     assert ModelSpec.from_dict({"architecture": "demo", "weights": None, "preprocessing": None}) == ModelSpec()
     with pytest.raises(ModelError, match="not valid JSON"):
         ModelSpec.from_dict({"architecture": "resnet18", "preprocessing": "{size: 64"})
+    with pytest.raises(ModelError, match="not valid JSON"):  # JSON, but not an object of values
+        ModelSpec.from_dict({"architecture": "resnet18", "preprocessing": "64"})
 
 
 def test_a_model_spec_names_the_model_as_the_runs_page_does():
