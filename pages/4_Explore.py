@@ -7,6 +7,8 @@ from embedviz import ui
 from embedviz.explore.filters import apply_filters
 from embedviz.ui import explore, findings, selection
 from embedviz.ui.filters import filter_widgets
+from embedviz.ui.map_component import map_chart
+from embedviz.ui.previews import previews_for
 
 ui.page_setup("Explore")
 st.title("Explore")
@@ -30,14 +32,18 @@ window = explore.zoom_window(view)  # zoomed in on part of a large map, or None
 with main:
     findings.nothing_shown_note(samples, filters)
     figure, large = explore.map_figure(view, samples, style, mask, highlight, window)
-    event = st.plotly_chart(figure, key="explore_map", on_select="rerun", selection_mode=("points", "box", "lasso"))
+    previews = previews_for(view.collection, samples, view.features.key)
+    event = map_chart(figure, samples, key=f"explore_map_{view.embedding.key[:16]}", color=style.color,
+                      previews=previews)
     if large is not None:
         st.caption(large.describe())
     if ringed:
         st.caption(ringed)
-    st.caption("Click a point to select it (shift-click for more), or pick Box or Lasso Select in the map's "
-               "toolbar; double-click empty space to clear." if view.embedding.n_components == 2 else
-               "In 3-D, click points to select them; box and lasso work on the 2-D map.")
+    pictures = " Zoom in until few points are in view to see them as their images." if previews else ""
+    st.caption("Rest the pointer on a point to see its image. Click a point to select it (shift-click for more), "
+               "or pick Box or Lasso Select in the map's toolbar; double-click empty space to clear." + pictures
+               if view.embedding.n_components == 2 else
+               "In 3-D, click points to select them (shift-click for more); box and lasso work on the 2-D map.")
 
 rows, too_large = selection.linked_selection(event, coords, mask if window is None else mask & window, samples,
                                            view.embedding.key)

@@ -38,3 +38,21 @@ def figure_rows(spec: str | dict, *, skip: tuple[str, ...] = ("highlighted",)) -
             values = values[:, 0]
         rows += [int(v) for v in values]
     return rows
+
+
+def figures(at) -> list[str]:
+    """The figure JSON of every plotly figure on an AppTest page, in page order: those drawn by
+    ``st.plotly_chart`` and those drawn by the map component (``embedviz.ui.map_component``)."""
+    found = []
+    for element in at.get("plotly_chart") + at.get("bidi_component"):
+        proto = element.proto
+        if element.type == "plotly_chart":
+            found.append((element, proto.spec))
+        elif proto.component_name == "embedviz.map":
+            found.append((element, json.loads(proto.json)["figure"]))
+    return [spec for _, spec in found]
+
+
+def map_payloads(at) -> list[dict]:
+    """What the map component was given on an AppTest page (figure, hover columns, atlas...)."""
+    return [json.loads(e.proto.json) for e in at.get("bidi_component") if e.proto.component_name == "embedviz.map"]

@@ -33,10 +33,12 @@ __all__ = ["Atlas", "CELL", "SHEET", "atlas_key", "build_atlas", "open_atlas"]
 
 #: The longer side of a thumbnail, in pixels (the hover preview shows it at 96-128 px).
 CELL = 96
-#: The most pixels on a sheet's side: 42 x 42 = 1,764 thumbnails of 96 px per sheet.
-SHEET = 4096
+#: The most pixels on a sheet's side: 21 x 21 = 441 thumbnails of 96 px per sheet. A browser loads a
+#: sheet when a point on it is first hovered or drawn as a picture: a 2048-px JPEG is a few hundred
+#: kilobytes and decodes in milliseconds (a 4096-px one took long enough to miss the hover target).
+SHEET = 2048
 #: Bumped when the way thumbnails are made changes, so old atlases are not reused.
-VERSION = 1
+VERSION = 2
 #: About how many pixels high one worker's task is (a band of whole rows of a sheet).
 _BAND = 512
 _MANIFEST = "atlas.json"
@@ -71,6 +73,13 @@ class Atlas:
 
     def sheet_path(self, sheet: int) -> Path:
         return self.folder / f"sheet-{sheet}.jpg"
+
+    def sheet_size(self, sheet: int) -> tuple[int, int]:
+        """``(width, height)`` of a sheet in pixels (the last one may hold fewer rows; a sheet of one
+        row only as many cells as it has images)."""
+        count = min(self.per_sheet, self.count - sheet * self.per_sheet)
+        rows = -(-count // self.per_row)
+        return (self.per_row * self.cell if rows > 1 else count * self.cell), rows * self.cell
 
     def where(self, index: int) -> tuple[int, int, int, int, int]:
         """``(sheet, x, y, width, height)`` of image ``index``'s thumbnail, in pixels of its sheet."""

@@ -46,7 +46,7 @@ from embedviz.extract.spec import ModelSpec
 from embedviz.limits import cap
 from embedviz.progress import Rate
 
-__all__ = ["Job", "JobRunner", "Task", "Extraction", "extract"]
+__all__ = ["Job", "JobRunner", "Task", "Extraction", "extract", "pack_thumbnails"]
 
 log = logging.getLogger(__name__)
 
@@ -619,3 +619,12 @@ def extract(work: Extraction, progress: Callable[[int, int, str], bool]) -> str:
     compute_features(work.collection, model, work.layer, progress=progress, hashes=work.hashes, device=work.device,
                      batch_size=work.batch_size, ray=work.ray)
     return work.key
+
+
+def pack_thumbnails(paths: list[str], hashes: list[str], progress: Callable[[int, int, str], bool]) -> str:
+    """The job of a sprite atlas (:mod:`embedviz.data.atlas`): every image's thumbnail packed into
+    sheets in the store; returns the atlas key. A job, not the page's own work: its worker processes
+    must not start from the server, whose ``__main__`` is a page script (see :func:`_process`)."""
+    from embedviz.data.atlas import build_atlas
+
+    return build_atlas(paths, hashes, progress=progress).key

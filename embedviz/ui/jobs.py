@@ -121,18 +121,18 @@ def _start(collection: ImageCollection, model: LoadedModel, spec: ModelSpec, lay
     return runner().submit(key, label, Task(extract, (work,)), owner=owner.id, on_done=record)
 
 
-def wait_for(job: Job) -> None:
+def wait_for(job: Job, work: str = "extraction", doing: str = "Extracting") -> None:
     """A progress bar (images/s, ETA) and a Cancel button while ``job`` runs; raises if it did not finish.
 
     Leaving the page or refreshing ends only this wait: the job goes on, and the next visit finds it.
     """
     cancel = st.empty()  # emptied when the job ends, so no stale button stays on the page
-    if job.active and cancel.button("Cancel extraction", key=f"cancel_{job.id}", icon=":material/stop:"):
+    if job.active and cancel.button(f"Cancel {work}", key=f"cancel_{job.id}", icon=":material/stop:"):
         job.cancel()
     bar = st.progress(job.fraction, text=f"{plain(job.label)}: {plain(job.describe(ahead=runner().position(job)))}")
     while job.active:
         time.sleep(0.25)
-        verb = "Extracting" if job.status == "running" else "Queued:"
+        verb = doing if job.status == "running" else "Queued:"
         bar.progress(job.fraction,
                      text=f"{verb} {plain(job.label)}: {plain(job.describe(ahead=runner().position(job)))}")
     bar.empty()
@@ -141,4 +141,5 @@ def wait_for(job: Job) -> None:
         raise EmbedVizError(job.error)
     if job.status == "cancelled":
         raise Cancelled(f"Extraction cancelled at {job.done:,} of {job.total:,} images; the finished part is kept, "
-                        "so extracting again resumes from there.")
+                        "so extracting again resumes from there." if work == "extraction" else
+                        f"{work.capitalize()} cancelled at {job.done:,} of {job.total:,} images.")

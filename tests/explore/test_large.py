@@ -11,7 +11,7 @@ import pandas as pd
 from embedviz.explore.figures import MapStyle, scatter_figure
 from embedviz.explore.large import DRAWN, POINTS_FROM, density_layer, plan
 from embedviz.explore.selection import selected_rows
-from tests.plotly_spec import figure_points, figure_rows
+from tests.plotly_spec import figure_points, figure_rows, figures
 
 
 def test_small_maps_draw_every_point_and_large_ones_a_fixed_sample():
@@ -112,7 +112,7 @@ def test_the_explore_page_zooms_a_large_map_to_a_selected_region(monkeypatch, tm
     at.button[0].click().run()
     at.switch_page("pages/4_Explore.py").run()
     assert not at.exception and not at.error
-    spec = [c.proto.spec for c in at.get("plotly_chart") if "embedviz-map" in c.proto.spec][0]
+    spec = [c for c in figures(at) if "embedviz-map" in c][0]
     assert figure_points(spec) <= DRAWN + 300  # a sample over the layer
     cluster = np.flatnonzero(labels == 7)
     at.session_state["_linked_sel"] = [f"img/{i}.png" for i in cluster[:150]]  # as a shared link's selection
@@ -121,13 +121,13 @@ def test_the_explore_page_zooms_a_large_map_to_a_selected_region(monkeypatch, tm
     assert "drawing every point there" in zoom.label
     zoom.click().run()
     assert not at.exception and not at.error
-    spec = [c.proto.spec for c in at.get("plotly_chart") if "embedviz-map" in c.proto.spec][0]
+    spec = [c for c in figures(at) if "embedviz-map" in c][0]
     here = next(c.value for c in at.caption if c.value.startswith("Zoomed in:"))
     count = int(here.split(":")[1].split(" of ")[0].replace(",", ""))
     assert count >= (labels == 7).sum() * 0.95 and "every one drawn as a point" in here
     assert len(set(figure_rows(spec))) == count  # real points, all of them
     next(b for b in at.button if b.key == "zoom_out").click().run()
-    spec = [c.proto.spec for c in at.get("plotly_chart") if "embedviz-map" in c.proto.spec][0]
+    spec = [c for c in figures(at) if "embedviz-map" in c][0]
     assert figure_points(spec) <= DRAWN + 300 and not any(c.value.startswith("Zoomed in:") for c in at.caption)
 
 
@@ -159,6 +159,6 @@ def test_a_map_of_more_than_200000_points_starts_as_a_stratified_sample_fit(monk
     assert at.selectbox(key="ev_stratify").value == "label"
     assert any("stratified by label sample of 50,00" in i.value and "placed" in i.value for i in at.info), \
         [i.value for i in at.info]
-    spec = [c.proto.spec for c in at.get("plotly_chart") if "embedviz-map" in c.proto.spec][0]
+    spec = [c for c in figures(at) if "embedviz-map" in c][0]
     assert figure_points(spec) <= DRAWN  # drawn as a sample over the layer, as on Explore
     assert any("210,000 points: 10,000 of them" in c.value for c in at.caption)

@@ -8,6 +8,7 @@ import pytest
 
 from embedviz.errors import DataError
 from embedviz.maps.compare import align, align_series, neighbourhood_overlap, same_rows, separation_by_class
+from tests.plotly_spec import figures
 
 
 def _turned(coords: np.ndarray, angle: float, reflect: bool, scale: float, shift) -> np.ndarray:
@@ -171,7 +172,7 @@ def test_on_the_demo_with_raw_pixels_the_two_checkpoints_are_offered_and_compare
     early, final = box.value
     assert "early checkpoint" in early and "final" in final
     assert any(o.startswith("raw pixels") for o in box.options)  # the current model is a feature set too
-    maps = [c for c in at.get("plotly_chart") if '"uirevision":"embedviz-map"' in c.proto.spec]
+    maps = [c for c in figures(at) if '"uirevision":"embedviz-map"' in c]
     assert len(maps) == 3  # two maps and the step-through
 
 

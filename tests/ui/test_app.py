@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.plotly_spec import figure_points, figure_rows
+from tests.plotly_spec import figure_points, figure_rows, figures
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["pages/1_Data_and_model.py", "pages/2_Extract.py", "pages/3_Reduce.py", "pages/4_Explore.py",
@@ -33,7 +33,7 @@ def _shown(markdown: str) -> str:
 
 def _maps(at: AppTest) -> list[str]:
     """The maps on the page (not the confusion matrix)."""
-    return [chart.proto.spec for chart in at.get("plotly_chart") if '"uirevision":"embedviz-map"' in chart.proto.spec]
+    return [chart for chart in figures(at) if '"uirevision":"embedviz-map"' in chart]
 
 
 def test_home_opens_on_the_demo_map_and_every_page_opens(app):
@@ -479,7 +479,7 @@ def test_compare_opens_on_the_demos_two_checkpoints_and_scores_the_final_one_hig
     at.switch_page("pages/7_Compare.py").run()
     _assert_clean(at)
     assert len(at.multiselect(key="ev_cmp_sets").value) == 2
-    maps = [c.proto.spec for c in at.get("plotly_chart") if '"uirevision":"embedviz-map"' in c.proto.spec]
+    maps = [c for c in figures(at) if '"uirevision":"embedviz-map"' in c]
     assert len(maps) == 3 and all(figure_points(m) == 1797 for m in maps)  # two maps and the step-through
     table = at.dataframe[-1].value
     early, final = table.columns[0], table.columns[1]

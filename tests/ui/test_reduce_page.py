@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.plotly_spec import figures
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -24,7 +26,7 @@ def _clean(at: AppTest) -> None:
 
 
 def _maps(at: AppTest) -> list[str]:
-    return [chart.proto.spec for chart in at.get("plotly_chart") if '"uirevision":"embedviz-map"' in chart.proto.spec]
+    return [chart for chart in figures(at) if '"uirevision":"embedviz-map"' in chart]
 
 
 def test_sliders_show_whole_numbers_as_whole_numbers(reduce_page):
