@@ -60,15 +60,18 @@ class Server:
 
 @contextlib.contextmanager
 def start(home: Path, log_path: Path, env: Mapping[str, str] | None = None, flags: Sequence[str] = (),
-          timeout: float = 60.0) -> Iterator[Server]:
-    """Like :func:`serve`, but yields the :class:`Server` (its process too, for benchmarks that count its CPU)."""
+          timeout: float = 60.0, root: Path = ROOT) -> Iterator[Server]:
+    """Like :func:`serve`, but yields the :class:`Server` (its process too, for benchmarks that count its CPU).
+    ``root``: the checkout whose ``app.py`` runs (another one's, to measure an earlier version beside this)."""
     port = free_port()
     environment = {**os.environ, "EMBEDVIZ_HOME": str(home), **(env or {})}
+    if Path(root).resolve() != ROOT:
+        environment["PYTHONPATH"] = os.pathsep.join([str(root), environment.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                "--server.address", "127.0.0.1", "--server.headless", "true", *flags]
     log_path = Path(log_path)
     with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=root, env=environment, stdout=log, stderr=subprocess.STDOUT)
         try:
             server = Server(f"http://127.0.0.1:{port}", process, log_path)
             _wait_for_health(server, timeout)
@@ -84,7 +87,7 @@ def start(home: Path, log_path: Path, env: Mapping[str, str] | None = None, flag
 
 @contextlib.contextmanager
 def serve(home: Path, log_path: Path, env: Mapping[str, str] | None = None, flags: Sequence[str] = (),
-          timeout: float = 60.0) -> Iterator[str]:
+          timeout: float = 60.0, root: Path = ROOT) -> Iterator[str]:
     """Start ``streamlit run app.py`` on a free port, wait until it is healthy, yield its URL, stop it.
 
     Args:
@@ -93,11 +96,12 @@ def serve(home: Path, log_path: Path, env: Mapping[str, str] | None = None, flag
         env: more environment variables (over this process's own), e.g. ``EMBEDVIZ_DATA_ROOTS``.
         flags: more ``streamlit run`` options, e.g. ``("--server.maxUploadSize", "10")``.
         timeout: seconds to wait for ``/_stcore/health`` before giving up.
+        root: the checkout to run (default: this one).
 
     Raises:
         ServerDidNotStart: the process exited first, or ``timeout`` passed.
     """
-    with start(home, log_path, env, flags, timeout) as server:
+    with start(home, log_path, env, flags, timeout, root) as server:
         yield server.url
 
 

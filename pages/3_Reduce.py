@@ -6,6 +6,8 @@ import streamlit as st
 
 from embedviz import ui
 from embedviz.maps.reducers import REDUCERS
+from embedviz.ui.map_component import map_chart
+from embedviz.ui.previews import previews_for
 from embedviz.ui.reduce import how_made, move_note
 
 started = time.perf_counter()  # a run that makes a map reports the whole wait, not the reducer's part
@@ -44,7 +46,9 @@ with plot:
         st.caption(f"How faithful: {quality.summary()}. Colour by neighbourhood_kept on Explore to see where.")
     move = move_note(features, embedding)
     figure, large = ui.preview_figure(features, embedding, move)
-    slot.plotly_chart(figure, key="reduce_map")
+    with slot:
+        map_chart(figure, samples, key="reduce_map", select=False,
+                  previews=previews_for(ui.current_collection(), samples, features.key))
     if large:
         st.caption(large)
     backend = f" with {embedding.backend}" if embedding.backend else ""

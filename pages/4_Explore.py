@@ -45,8 +45,7 @@ with main:
                if view.embedding.n_components == 2 else
                "In 3-D, click points to select them (shift-click for more); box and lasso work on the 2-D map.")
 
-rows, too_large = selection.linked_selection(event, coords, mask if window is None else mask & window, samples,
-                                           view.embedding.key)
+rows, too_large = selection.linked_selection(event, coords, mask if window is None else mask & window, samples)
 with main:  # not above the tabs: an element that comes and goes there reopens the first tab
     if too_large:
         st.caption(too_large)

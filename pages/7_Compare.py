@@ -9,6 +9,8 @@ from embedviz.explore.filters import apply_filters
 from embedviz.maps.reducers import REDUCERS
 from embedviz.ui import compare
 from embedviz.ui.filters import filter_widgets
+from embedviz.ui.map_component import map_chart
+from embedviz.ui.previews import previews_for
 
 ui.page_setup("Compare")
 st.title("Compare feature sets")
@@ -68,6 +70,8 @@ with side:
 style = MapStyle(color=color, size=5.0)
 rows = compare.selected_in_any(maps, n, mask)
 with main:
+    previews = previews_for(ui.current_collection(), samples, "|".join(s.key for s in sets))
+    ids = samples["sample_id"].astype(str).tolist()
     per_row = 2 if n in (2, 4) else 3
     for start in range(0, n, per_row):
         cells = st.columns(per_row)
@@ -75,10 +79,11 @@ with main:
             with cells[i - start]:
                 st.markdown(f"**{i + 1}. {ui.plain(labels[i])}**")
                 figure = scatter_figure(compare.coords(maps, i), samples, style, mask=mask, highlight=rows, height=420)
-                st.plotly_chart(figure, key=f"compare_map_{i}", on_select="rerun",
-                                selection_mode=("points", "box", "lasso"))
+                map_chart(figure, samples, key=f"compare_map_{i}", color=color, previews=previews, link=ids,
+                          link_group="compare")
     if len(rows):
         st.caption(f"{len(rows):,} points selected, ringed in every map. Select again in any map to change it.")
+    st.caption("Rest the pointer on a point to see its image; the same image is ringed in every other map.")
 
 tabs = st.tabs(["Step through", "Moved most", "Separation by class"])
 with tabs[0]:
@@ -95,7 +100,7 @@ with tabs[0]:
                    + (" (the first 300)" if len(rows) > 300 else "") + ".")
     else:
         st.caption("Select points in a map above to trace their way through the sets.")
-    st.plotly_chart(figure, key="compare_step")
+    map_chart(figure, samples, key="compare_step", color=color, previews=previews, select=False)
 with tabs[1]:
     moved, median = compare.moved_most(samples, overlap)
     st.markdown(f"**The 24 points whose neighbourhood changed most** from {ui.plain(labels[a])} to "

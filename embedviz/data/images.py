@@ -494,11 +494,12 @@ def load_collection(
 
 
 def file_hashes(collection: ImageCollection) -> list[str]:
-    """SHA-256 of each image file, in table order (``missing`` where it cannot be read)."""
+    """SHA-256 of each image file, in table order (``missing`` where it cannot be read, or a row of
+    features made elsewhere has no path)."""
     hashes = []
-    for path in collection.paths():
+    for rel in collection.samples["path"]:
         try:
-            hashes.append(sha256_file(path))
+            hashes.append("missing" if pd.isna(rel) else sha256_file(collection.root / rel))
         except OSError:
             hashes.append("missing")
     return hashes

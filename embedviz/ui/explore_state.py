@@ -8,7 +8,7 @@ import streamlit as st
 from embedviz.maps.clusters import Clustering
 from embedviz.ui.maps import MapView
 
-__all__ = ["SETS", "CLUSTERS", "KEPT_SELECTION", "COLOURS", "CONFUSION", "memo", "set_column", "clusters_for",
+__all__ = ["SETS", "CLUSTERS", "COLOURS", "CONFUSION", "memo", "set_column", "clusters_for",
            "confusion_cells"]
 
 
@@ -19,7 +19,6 @@ CLUSTERS = "explore_clusters"  # (identity of what was clustered, Clustering, _S
 
 
 # (map key, sample ids) selected when "Find clusters" recoloured the map (a new chart)
-KEPT_SELECTION = "explore_kept_sel"
 
 
 COLOURS = "explore_colours"  # {column: {category: "#rrggbb"}}: colours the user chose

@@ -38,7 +38,7 @@ from embedviz.maps.clusters import SPACES as CLUSTER_SPACES
 from embedviz.maps.clusters import cluster_points
 from embedviz.maps.reducers.neighbours import prepare
 from embedviz.ui.choices import current_layer, current_model, is_precomputed, model_label
-from embedviz.ui.explore_state import CLUSTERS, CONFUSION, KEPT_SELECTION, clusters_for, confusion_cells, memo
+from embedviz.ui.explore_state import CLUSTERS, CONFUSION, clusters_for, confusion_cells, memo
 from embedviz.ui.maps import MapView
 from embedviz.ui.session import seed_defaults
 from embedviz.ui.widgets import gallery, guard, plain, progress_callback
@@ -130,9 +130,6 @@ def clusters_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray, mas
             identity = view.features.key if space == "features" else view.embedding.key
             st.session_state[CLUSTERS] = (identity, clustering, scope)
             st.session_state["explore_colour_next"] = "cluster"
-            if len(rows):  # the new colouring is a new chart, without the selection: keep it here
-                st.session_state[KEPT_SELECTION] = (view.embedding.key,
-                                                    samples["sample_id"].astype(str).iloc[rows].tolist())
             st.rerun()  # the new column shows in the colour and filter lists
     clustering = clusters_for(view)
     if clustering is None:

@@ -135,22 +135,31 @@ def _hover(samples: pd.DataFrame, rows: np.ndarray, color: str | None, previews:
     return hover
 
 
-def map_chart(figure: go.Figure, samples: pd.DataFrame, *, key: str, color: str | None = None,
+def map_chart(figure: go.Figure, samples: pd.DataFrame, *, key: str | None, color: str | None = None,
               previews: Previews | None = None, select: bool = True, pictures: int = PICTURES,
-              link: Sequence[str] | None = None, link_group: str = "", height: int | None = None) -> dict:
+              link: Sequence[str] | None = None, link_group: str = "", height: int | None = None,
+              hover: bool = True, static: bool = False) -> dict:
     """Draw ``figure`` (a map of ``samples``' rows) and return the selection in ``st.plotly_chart``'s
     event shape (``{"selection": {"points", "box", "lasso"}}``; empty before the first).
 
     ``previews`` gives the hover preview and pictures their images; ``link`` (one id per row of
-    ``samples``) joins every map mounted with the same ``link_group`` in linked hover.
+    ``samples``) joins every map mounted with the same ``link_group`` in linked hover. ``static``
+    (no key, no hover): a picture of the map, e.g. a live frame of a map being optimised, drawn in
+    the same element the finished map then takes, so the page never goes blank between them.
     """
-    rows = drawn_rows(figure)
     height = int(height or figure.layout.height or 560)
-    data = {"figure": figure.to_json(validate=False), "height": height, "select": bool(select),
-            "pictures": int(pictures) if previews is not None else 0,
-            "hover": _hover(samples, rows, color, previews)}
+    data: dict[str, Any] = {"figure": figure.to_json(validate=False), "height": height,
+                            "select": bool(select and not static),
+                            "pictures": int(pictures) if previews is not None and not static else 0,
+                            "hover": _hover(samples, drawn_rows(figure), color, previews)
+                            if hover and not static else None}
+    if static:
+        data["config"] = {"staticPlot": True}
     if link is not None:
         data["link"] = {"group": link_group, "ids": [str(i) for i in link]}
+    if not data["select"]:
+        _mount()(key=key, data=data, height=height)
+        return {"selection": {}}
     result = _mount()(key=key, data=data, default={"selection": None}, height=height,
                       on_selection_change=lambda: None)
     selection = result.get("selection") if hasattr(result, "get") else getattr(result, "selection", None)

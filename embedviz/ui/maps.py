@@ -33,6 +33,7 @@ from embedviz.ui.choices import (
     stored_by_key,
 )
 from embedviz.ui.jobs import runner, start_extraction, wait_for
+from embedviz.ui.map_component import map_chart
 from embedviz.ui.map_settings import map_filters, map_token, sample_choice, settle_method
 from embedviz.ui.runs import note_map
 from embedviz.ui.server import cluster_address
@@ -155,16 +156,18 @@ def require_embedding(features: FeatureSet, frames: Any = None) -> Embedding:
             was = previous[2].n_components
             note = None if was == settings["n_components"] else \
                 f"The {was}-D map, shown while the {settings['n_components']}-D map is computed"
-            frames.plotly_chart(frame_figure(previous[2].coords, features.samples, title=note),
-                                config={"staticPlot": True})
+            with frames:
+                map_chart(frame_figure(previous[2].coords, features.samples, title=note), features.samples,
+                          key=None, static=True)
 
         def on_frame(coords: np.ndarray, done: int, total: int) -> None:
             st.session_state["map_frame"] = {"settings": settings_json, "features": features.key, "coords": coords,
                                              "done": done, "total": total, "rows": fit_rows, "n": len(features)}
             if time.monotonic() - shown["at"] >= every:
                 shown["at"] = time.monotonic()
-                frames.plotly_chart(frame_figure(coords, frame_samples.reset_index(drop=True)),
-                                    config={"staticPlot": True})
+                with frames:
+                    map_chart(frame_figure(coords, frame_samples.reset_index(drop=True)), frame_samples, key=None,
+                              static=True)
     with map_progress(f"Computing the {label} map") as progress:
         embedding = compute_embedding(features.features, features_key=features.key, progress=progress,
                                       on_frame=on_frame, init=init, sample=sample, strata=strata,

@@ -42,6 +42,11 @@ def _positions(atlas_key_: str, features_key: str, _collection_ids: pd.Series, _
     return where.get_indexer(_feature_ids.astype(str)).astype(np.int32)
 
 
+def _paths(collection: ImageCollection) -> list[str]:
+    """Each image's file; a row without a path (features made elsewhere) gets an empty cell."""
+    return ["" if pd.isna(rel) else str(collection.root / rel) for rel in collection.samples["path"]]
+
+
 def _atlas(collection: ImageCollection) -> Atlas | None:
     hashes = image_hashes(spec_json(dataset_spec()), collection)
     if not hashes or all(h == "missing" for h in hashes):
@@ -56,7 +61,7 @@ def _atlas(collection: ImageCollection) -> Atlas | None:
     if job is not None and job.status == "cancelled":
         return None  # this viewer said no; the map goes on without previews until the next server start
     job = runner().submit(job_key, f"Thumbnails of {collection.name} for the map's previews",
-                          Task(pack_thumbnails, ([str(p) for p in collection.paths()], list(hashes))), owner=owner)
+                          Task(pack_thumbnails, (_paths(collection), list(hashes))), owner=owner)
     wait_for(job, work="packing thumbnails", doing="Packing")
     return _opened(key)
 

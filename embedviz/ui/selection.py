@@ -15,10 +15,7 @@ from embedviz.explore.export import (
     to_csv,
 )
 from embedviz.explore.selection import rows_for_ids
-from embedviz.ui.explore_state import (
-    KEPT_SELECTION,
-    SETS,
-)
+from embedviz.ui.explore_state import SETS
 from embedviz.ui.maps import MapView
 from embedviz.ui.session import DEFAULTS
 from embedviz.ui.share import linked_ids, set_linked_ids
@@ -27,26 +24,16 @@ from embedviz.ui.widgets import gallery, plain
 __all__ = ["linked_selection", "selection_section"]
 
 
-def _kept_ids(map_key: str | None) -> list[str] | None:
-    held = st.session_state.get(KEPT_SELECTION)
-    return held[1] if held and held[0] == map_key else None
-
-
-def linked_selection(event: Any, coords: np.ndarray, mask: np.ndarray, samples: pd.DataFrame,
-                     map_key: str | None = None) -> tuple[np.ndarray, str | None]:
-    """The selected rows: those selected on the map, else those kept when clusters recoloured the
-    map (``map_key``'s), else those a link carried (until the user selects something); the
-    selection goes into the address. Returns the rows and a note when the selection is too large
-    for the link."""
+def linked_selection(event: Any, coords: np.ndarray, mask: np.ndarray,
+                     samples: pd.DataFrame) -> tuple[np.ndarray, str | None]:
+    """The selected rows: those selected on the map (the map keeps them through a new colouring),
+    else those a link carried (until the user selects something); the selection goes into the
+    address. Returns the rows and a note when the selection is too large for the link."""
     from embedviz.explore.selection import positions_for_ids, selected_rows
 
     rows = selected_rows(event, coords, mask)
     if len(rows):
         st.session_state.pop("_linked_sel", None)
-        st.session_state.pop(KEPT_SELECTION, None)  # the user selected anew
-    elif _kept_ids(map_key):
-        rows = positions_for_ids(samples, _kept_ids(map_key))
-        rows = rows[mask[rows]]
     elif linked_ids():
         rows = positions_for_ids(samples, linked_ids())
         rows = rows[mask[rows]]
@@ -58,12 +45,6 @@ def selection_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray) ->
     """The selected points' images, saving them as a named set, and the sets made so far."""
     selected = samples.iloc[rows]
     st.subheader(f"Selection · {len(selected):,} image{'' if len(selected) == 1 else 's'}")
-    if len(selected) and _kept_ids(view.embedding.key):
-        note, clear = st.columns([4, 1])
-        note.caption("Kept from before the clusters coloured the map (a new colouring clears the map's own "
-                     "selection); select on the map to replace it.")
-        clear.button("Clear the selection", key="explore_kept_clear",
-                     on_click=lambda: st.session_state.pop(KEPT_SELECTION, None))
     if len(selected):
         first = str(selected["sample_id"].iloc[0])
         # a link, not a button and st.switch_page: the Point page's widgets are bound to the address,

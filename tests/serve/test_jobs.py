@@ -113,3 +113,30 @@ def test_a_jobs_start_end_and_failure_with_its_traceback_reach_the_servers_log(c
     assert "ZeroDivisionError" in failure[0]
     assert any(level == "WARNING" and line.startswith(f"job {crash.id} (key features-bug) failed after")
                for level, line in lines)
+
+
+def test_an_atlas_is_packed_by_a_job_whose_workers_do_not_run_the_servers_main(tmp_path, monkeypatch, image_folder):
+    """The page script is ``__main__`` in the server; the atlas's worker processes start from the job's
+    child, so no page runs again in them, and the atlas lands in the store."""
+    import sys
+    import types
+
+    from embedviz.data.atlas import open_atlas
+    from embedviz.data.images import file_hashes, load_collection
+    from embedviz.serve.jobs import pack_thumbnails
+
+    marker = tmp_path / "page-ran"
+    page = tmp_path / "page.py"
+    page.write_text(f"open({str(marker)!r}, 'a').write('x')\n")
+    fake_main = types.ModuleType("__main__")
+    fake_main.__file__ = str(page)  # what Streamlit leaves in sys.modules while a page runs
+    monkeypatch.setitem(sys.modules, "__main__", fake_main)
+    collection = load_collection(image_folder)
+    hashes = file_hashes(collection)
+    paths = [str(p) for p in collection.paths()]
+    job = JobRunner().submit("atlas", "thumbnails", Task(pack_thumbnails, (paths, hashes)))
+    _wait(job, seconds=120)
+    assert job.status == "done", job.error
+    atlas = open_atlas(job.result)
+    assert atlas is not None and atlas.count == len(collection) == job.total
+    assert not marker.exists()

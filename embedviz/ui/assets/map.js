@@ -329,7 +329,8 @@ class MapInstance {
     const cx = (cellIndex % a.per_row) * a.cell, cy = Math.floor(cellIndex / a.per_row) * a.cell;
     const w = a.sizes[2 * slot], h = a.sizes[2 * slot + 1];
     const scale = a.show / Math.max(w, h);
-    this.sheet(sheet);  // starts loading it when it is not yet
+    const ready = this.sheet(sheet);  // starts loading it when it is not yet
+    box.dataset.ready = ready ? "1" : "0";
     Object.assign(box.style, {
       display: "block", width: `${Math.round(w * scale)}px`, height: `${Math.round(h * scale)}px`,
       backgroundImage: `url("${a.urls[sheet]}")`, backgroundRepeat: "no-repeat",
@@ -351,7 +352,13 @@ class MapInstance {
     if (!entry) {
       const img = new Image();
       entry = { img, ready: false };
-      img.onload = () => { entry.ready = true; this.drawSoon(); };
+      img.onload = () => {
+        entry.ready = true;
+        if (this.tipImage.dataset.index && Math.floor(Number(this.tipImage.dataset.index) / this.atlas.per_sheet) === i) {
+          this.tipImage.dataset.ready = "1";
+        }
+        this.drawSoon();
+      };
       img.src = this.atlas.urls[i];
       this.sheets[i] = entry;
     }
@@ -401,6 +408,7 @@ class MapInstance {
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, width, height);
     this.root.dataset.pictures = "0";
+    this.root.dataset.inview = "";
     if (!fl || this.is3d || !fl.xaxis || !fl.yaxis || !fl._size) return;
     const xa = fl.xaxis, ya = fl.yaxis, size = fl._size;
     const [xlo, xhi] = [Math.min(...xa.range), Math.max(...xa.range)];
@@ -460,6 +468,7 @@ class MapInstance {
     }
     ctx.globalAlpha = 1;
     this.root.dataset.pictures = String(drawn);
+    this.root.dataset.inview = String(n);
   }
 
   frameColour(t, j) {
