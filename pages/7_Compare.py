@@ -10,7 +10,6 @@ from embedviz.maps.reducers import REDUCERS
 from embedviz.ui import compare
 from embedviz.ui.filters import filter_widgets
 from embedviz.ui.map_component import map_chart
-from embedviz.ui.previews import previews_for
 
 ui.page_setup("Compare")
 st.title("Compare feature sets")
@@ -70,19 +69,7 @@ with side:
 style = MapStyle(color=color, size=5.0)
 rows = compare.selected_in_any(maps, n, mask)
 with main:
-    previews = previews_for(ui.current_collection(), samples, "|".join(s.key for s in sets))
-    ids = samples["sample_id"].astype(str).tolist()
-    per_row = 2 if n in (2, 4) else 3
-    for start in range(0, n, per_row):
-        cells = st.columns(per_row)
-        for i in range(start, min(start + per_row, n)):
-            with cells[i - start]:
-                st.markdown(f"**{i + 1}. {ui.plain(labels[i])}**")
-                figure = scatter_figure(compare.coords(maps, i), samples, style, mask=mask, highlight=rows, height=420)
-                map_chart(figure, samples, key=f"compare_map_{i}", color=color, previews=previews, link=ids,
-                          link_group="compare")
-    if len(rows):
-        st.caption(f"{len(rows):,} points selected, ringed in every map. Select again in any map to change it.")
+    previews = compare.linked_maps(maps, samples, sets, labels, style, mask, rows)
     st.caption("Rest the pointer on a point to see its image; the same image is ringed in every other map.")
 
 tabs = st.tabs(["Step through", "Moved most", "Separation by class"])

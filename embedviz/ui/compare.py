@@ -16,6 +16,7 @@ from embedviz.data.demo import EARLY_WEIGHTS
 from embedviz.data.featureset import FeatureSet
 from embedviz.data.spec import DatasetSpec
 from embedviz.errors import EmbedVizError
+from embedviz.explore.figures import MapStyle, scatter_figure
 from embedviz.explore.selection import selected_rows
 from embedviz.extract.layers import default_layer, list_layers
 from embedviz.extract.models import DEMO
@@ -23,14 +24,17 @@ from embedviz.extract.spec import ModelSpec
 from embedviz.maps.aligned import coords, moved_most, pairs, paths
 from embedviz.maps.compare import compare_feature_sets
 from embedviz.ui.auth import viewer
-from embedviz.ui.choices import dataset_spec, model_for, model_name, model_spec, reducer_settings
+from embedviz.ui.choices import current_collection, dataset_spec, model_for, model_name, model_spec, reducer_settings
 from embedviz.ui.jobs import features_for
+from embedviz.ui.map_component import Previews, map_chart
+from embedviz.ui.previews import previews_for
 from embedviz.ui.runs import catalog
 from embedviz.ui.session import bound, seed_defaults
 from embedviz.ui.widgets import plain
 
 __all__ = ["Candidate", "candidates", "default_choice", "settle_choice", "suggestion", "too_few", "offer_another",
-           "comparison", "pairs", "coords", "selected_in_any", "paths", "moved_most", "separation_section"]
+           "comparison", "pairs", "coords", "linked_maps", "selected_in_any", "paths", "moved_most",
+           "separation_section"]
 
 
 @dataclass(frozen=True)
@@ -194,6 +198,26 @@ def comparison(chosen: list[Candidate]) -> tuple[list[FeatureSet], pd.DataFrame,
         maps, separation = _compared(tuple(s.key for s in sets), names, json.dumps(settings, sort_keys=True),
                                      tuple(sets))
     return sets, maps, separation, settings["method"]
+
+
+def linked_maps(maps: pd.DataFrame, samples: pd.DataFrame, sets: list[FeatureSet], labels: list[str],
+                style: MapStyle, mask: np.ndarray, rows: np.ndarray) -> Previews | None:
+    """The sets' maps in a grid, each selectable, with hover previews and linked hover (the image
+    under the pointer ringed in every other map); returns the previews, for the page's other maps."""
+    n = len(sets)
+    previews = previews_for(current_collection(), samples, "|".join(s.key for s in sets))
+    per_row = 2 if n in (2, 4) else 3
+    for start in range(0, n, per_row):
+        cells = st.columns(per_row)
+        for i in range(start, min(start + per_row, n)):
+            with cells[i - start]:
+                st.markdown(f"**{i + 1}. {plain(labels[i])}**")
+                figure = scatter_figure(coords(maps, i), samples, style, mask=mask, highlight=rows, height=420)
+                map_chart(figure, samples, key=f"compare_map_{i}", color=style.color, previews=previews,
+                          link_group="compare")
+    if len(rows):
+        st.caption(f"{len(rows):,} points selected, ringed in every map. Select again in any map to change it.")
+    return previews
 
 
 def selected_in_any(maps: pd.DataFrame, n: int, mask: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,7 @@ import streamlit as st
 from embedviz.data.atlas import Atlas
 from embedviz.explore.figures import HOVER_COLUMNS, HOVER_TEXT_LIMIT
 
-__all__ = ["PICTURES", "PREVIEW", "Previews", "map_chart", "drawn_rows"]
+__all__ = ["PICTURES", "PREVIEW", "Previews", "map_chart", "drawn_rows", "sheet_urls"]
 
 #: At most this many points in view are drawn as their images (more, and they stay dots).
 PICTURES = 1500
@@ -51,11 +51,13 @@ def _mount() -> Any:
 
 @dataclass(frozen=True)
 class Previews:
-    """The images behind a map's rows: the atlas and, for each row of the samples table, the index of
-    its image in the atlas (``-1``: none)."""
+    """The images behind a map's rows: the atlas, for each row of the samples table the index of its
+    image in the atlas (``-1``: none), and the sheets' URLs for this script run (:func:`sheet_urls`;
+    made once per run and shared by every map on the page)."""
 
     atlas: Atlas
     index: np.ndarray
+    urls: tuple[str, ...]
 
 
 def _typed(values: np.ndarray) -> dict:
@@ -92,23 +94,24 @@ def _column(samples: pd.DataFrame, name: str, rows: np.ndarray) -> dict:
             "codes": _typed(codes.astype(np.int32))}
 
 
-def _sheet_urls(atlas: Atlas) -> list[str] | None:
-    """The atlas's sheets as URLs this app serves (Streamlit's media files, kept while this session's
-    page shows the map); ``None`` outside a running app."""
+def sheet_urls(atlas: Atlas) -> tuple[str, ...] | None:
+    """The atlas's sheets as URLs this app serves: Streamlit's media files, which hold a file while a
+    session's latest run added it, so each run that draws a map adds them again (their bytes are read
+    once and kept; Streamlit hashes each to name it, about 0.4 ms a sheet). ``None`` outside a
+    running app."""
     from streamlit import runtime
 
     if not runtime.exists():
         return None
     manager = runtime.get_instance().media_file_mgr
-    return [manager.add(_sheet_bytes(str(atlas.sheet_path(s))), "image/jpeg", f"embedviz-atlas-{atlas.key[:20]}-{s}")
-            for s in range(atlas.sheets)]
+    return tuple(manager.add(data, "image/jpeg", f"embedviz-atlas-{atlas.key[:20]}-{s}")
+                 for s, data in enumerate(_sheets(atlas.key, atlas)))
 
 
-@st.cache_resource(max_entries=512, show_spinner=False)
-def _sheet_bytes(path: str) -> bytes:
-    # read once: Streamlit hashes only the ends of a large file, so adding it again each run is cheap
-    with open(path, "rb") as handle:
-        return handle.read()
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _sheets(key: str, _atlas: Atlas) -> tuple[bytes, ...]:
+    """An atlas's sheets, read from the store once (a few atlases at a time)."""
+    return tuple(_atlas.sheet_path(s).read_bytes() for s in range(_atlas.sheets))
 
 
 def _hover(samples: pd.DataFrame, rows: np.ndarray, color: str | None, previews: Previews | None) -> dict:
@@ -120,8 +123,8 @@ def _hover(samples: pd.DataFrame, rows: np.ndarray, color: str | None, previews:
     if len(rows) <= HOVER_TEXT_LIMIT:
         hover["ids"] = samples["sample_id"].astype(str).iloc[rows].tolist()
     if previews is not None:
-        urls = _sheet_urls(previews.atlas)
-        if urls is not None:
+        urls = list(previews.urls)
+        if urls:
             atlas = previews.atlas
             index = previews.index[rows].astype(np.int32)
             have = index >= 0
@@ -135,28 +138,47 @@ def _hover(samples: pd.DataFrame, rows: np.ndarray, color: str | None, previews:
     return hover
 
 
+def _figure_json(figure: go.Figure, custom_hover: bool) -> str:
+    """The figure as plotly.js reads it; with our own hover, without plotly's hover text (ids and
+    metadata travel once, in the hover columns)."""
+    if not custom_hover:
+        return figure.to_json(validate=False)
+    from plotly.io.json import to_json_plotly
+
+    spec = figure.to_plotly_json()
+    for trace in spec.get("data", []):
+        if trace.get("type") in ("scattergl", "scatter", "scatter3d"):
+            for field in ("text", "hovertext", "hovertemplate"):
+                trace.pop(field, None)
+    return to_json_plotly(spec)
+
+
 def map_chart(figure: go.Figure, samples: pd.DataFrame, *, key: str | None, color: str | None = None,
               previews: Previews | None = None, select: bool = True, pictures: int = PICTURES,
-              link: Sequence[str] | None = None, link_group: str = "", height: int | None = None,
-              hover: bool = True, static: bool = False) -> dict:
+              link_group: str | None = None, height: int | None = None, hover: bool = True,
+              static: bool = False) -> dict:
     """Draw ``figure`` (a map of ``samples``' rows) and return the selection in ``st.plotly_chart``'s
     event shape (``{"selection": {"points", "box", "lasso"}}``; empty before the first).
 
-    ``previews`` gives the hover preview and pictures their images; ``link`` (one id per row of
-    ``samples``) joins every map mounted with the same ``link_group`` in linked hover. ``static``
+    ``previews`` gives the hover preview and pictures their images; maps mounted with the same
+    ``link_group`` (each a map of the same ``samples`` rows) share linked hover. ``static``
     (no key, no hover): a picture of the map, e.g. a live frame of a map being optimised, drawn in
     the same element the finished map then takes, so the page never goes blank between them.
     """
     height = int(height or figure.layout.height or 560)
-    data: dict[str, Any] = {"figure": figure.to_json(validate=False), "height": height,
+    custom = hover and not static
+    data: dict[str, Any] = {"figure": _figure_json(figure, custom), "height": height,
                             "select": bool(select and not static),
                             "pictures": int(pictures) if previews is not None and not static else 0,
-                            "hover": _hover(samples, drawn_rows(figure), color, previews)
-                            if hover and not static else None}
+                            "hover": _hover(samples, drawn_rows(figure), color, previews) if custom else None}
     if static:
         data["config"] = {"staticPlot": True}
-    if link is not None:
-        data["link"] = {"group": link_group, "ids": [str(i) for i in link]}
+    if link_group:
+        data["link"] = {"group": link_group}
+    if data["select"] and key:  # what the map showed selected before this run, drawn on the new figure
+        held = st.session_state.get(key)
+        selected = held.get("selection") if hasattr(held, "get") else None
+        data["selected"] = dict(selected) if hasattr(selected, "keys") else None
     if not data["select"]:
         _mount()(key=key, data=data, height=height)
         return {"selection": {}}

@@ -16,7 +16,7 @@ from embedviz.serve.jobs import Task, pack_thumbnails
 from embedviz.ui.auth import viewer
 from embedviz.ui.choices import dataset_spec, image_hashes, spec_json
 from embedviz.ui.jobs import runner, wait_for
-from embedviz.ui.map_component import Previews
+from embedviz.ui.map_component import Previews, sheet_urls
 from embedviz.ui.widgets import plain
 
 __all__ = ["previews_for", "MAX_IMAGES"]
@@ -36,10 +36,9 @@ def _opened(key: str) -> Atlas:
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _positions(atlas_key_: str, features_key: str, _collection_ids: pd.Series, _feature_ids: pd.Series) -> np.ndarray:
     """For each row of the features, the position of its image in the collection (``-1``: none)."""
-    where = pd.Index(_collection_ids.astype(str))
-    if not where.is_unique:
-        where = where.drop_duplicates()
-    return where.get_indexer(_feature_ids.astype(str)).astype(np.int32)
+    first = pd.Series(np.arange(len(_collection_ids), dtype=np.int32), index=_collection_ids.astype(str).to_numpy())
+    first = first[~first.index.duplicated()]  # an id given twice: its first image
+    return first.reindex(_feature_ids.astype(str).to_numpy()).fillna(-1).to_numpy(dtype=np.int32)
 
 
 def _paths(collection: ImageCollection) -> list[str]:
@@ -81,4 +80,7 @@ def previews_for(collection: ImageCollection, samples: pd.DataFrame, features_ke
         return None
     if atlas is None:
         return None
-    return Previews(atlas, _positions(atlas.key, features_key, table["sample_id"], samples["sample_id"]))
+    urls = sheet_urls(atlas)
+    if not urls:
+        return None
+    return Previews(atlas, _positions(atlas.key, features_key, table["sample_id"], samples["sample_id"]), urls)

@@ -129,6 +129,8 @@ def test_a_box_drawn_on_the_component_fills_the_gallery(app_server, browser, art
 
 
 def test_hovering_a_point_on_compare_rings_the_same_image_in_the_other_map(app_server, browser, artifacts):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     url, _ = app_server
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     _open(page, url, "Compare", maps=2)
@@ -138,11 +140,11 @@ def test_hovering_a_point_on_compare_rings_the_same_image_in_the_other_map(app_s
         try:
             page.wait_for_function("([e, row]) => e.dataset.linked === row", arg=[second.element_handle(), row],
                                    timeout=5_000)
-        except Exception:
+        except PlaywrightTimeout as timeout:
             page.screenshot(path=str(artifacts / "map_linked_hover_failed.png"))
             raise AssertionError(page.evaluate("() => [...document.querySelectorAll('.embedviz-map')].map(m => "
                                                "[m.dataset.state, m.offsetWidth, m.dataset.linked, "
-                                               "m.querySelector('.embedviz-map-preview').dataset.row])"))
+                                               "m.querySelector('.embedviz-map-preview').dataset.row])")) from timeout
     page.screenshot(path=str(artifacts / "map_linked_hover_compare.png"))
     page.mouse.move(5, 5)  # off the map: the ring goes
     page.wait_for_function("e => !e.dataset.linked", arg=second.element_handle(), timeout=5_000)

@@ -4,6 +4,10 @@
 // (linked hover on Compare). Every string that comes from a user's file is set as text, never as HTML.
 
 const PLOTLY_URL = new URL("./plotly-4.1.1.min.js", import.meta.url).href;
+// The app's own address, base path included (this script is served under <base>/_stcore/...): the
+// server names media files from the site root ("/media/..."), as Streamlit's own elements get them.
+const APP_BASE = import.meta.url.split("/_stcore/")[0];
+const media = (url) => (url.startsWith("/") ? APP_BASE + url : url);
 const INSTANCES = new WeakMap();
 const LINK_EVENT = "embedviz-map-hover";
 
@@ -18,7 +22,11 @@ function loadPlotly() {
       script.src = PLOTLY_URL;
       script.async = true;
       script.onload = () => resolve(window.Plotly);
-      script.onerror = () => reject(new Error("plotly.js could not be loaded"));
+      script.onerror = () => {
+        window.__embedvizPlotly = null;  // the next map tries again
+        script.remove();
+        reject(new Error("plotly.js could not be loaded; reload the page"));
+      };
       document.head.appendChild(script);
     });
   }
@@ -120,14 +128,18 @@ class MapInstance {
       border: "1px solid #bbb", borderRadius: "4px", padding: "6px", boxShadow: "0 2px 8px rgba(0,0,0,.18)",
       font: "12px sans-serif", color: "#222", maxWidth: "260px", whiteSpace: "normal",
     });
+    this.error = document.createElement("div");
+    this.error.className = "embedviz-map-error";
+    this.error.style.display = "none";
     this.tipImage = document.createElement("div");
     this.tipImage.className = "embedviz-map-preview-image";
     this.tipText = document.createElement("div");
     this.tip.append(this.tipImage, this.tipText);
-    this.root.append(this.plot, this.overlay, this.tip);
+    this.root.append(this.error, this.plot, this.overlay, this.tip);
     parent.appendChild(this.root);
     this.figureText = null;
-    this.sheets = [];
+    this.restText = null;
+    this.sheets = new Map();  // sheet URL -> {img, ready}
     this.linked = -1;
     this.mouse = { x: 0, y: 0 };
     this.shownPictures = false;
@@ -149,15 +161,22 @@ class MapInstance {
     this.root.style.height = `${data.height}px`;
     this.root.dataset.state = "loading";
     const Plotly = await loadPlotly();
-    if (data.figure === this.figureText) {
+    this.error.style.display = "none";
+    const rest = JSON.stringify(Object.assign({}, data, { figure: null }));
+    if (data.figure === this.figureText && rest === this.restText) {
       this.root.dataset.state = "ready";
       return;
     }
+    const figure = data.figure === this.figureText ? this.figure : decodeAll(JSON.parse(data.figure));
     this.figureText = data.figure;
-    const figure = decodeAll(JSON.parse(data.figure));
+    this.restText = rest;
+    this.figure = figure;
     this.prepare(data, figure);
     const layout = Object.assign({}, figure.layout, { height: data.height, autosize: true });
-    if (data.select) layout.clickmode = "event+select";
+    if (data.select) {
+      layout.clickmode = "event+select";
+      this.showSelection(figure, layout, data.selected);
+    }
     if (this.custom) layout.hovermode = "closest";
     const config = Object.assign({ displaylogo: false, responsive: true }, data.config || {});
     const first = !this.plot.classList.contains("js-plotly-plot");
@@ -166,6 +185,42 @@ class MapInstance {
     this.root.dataset.state = "ready";
     this.root.dataset.points = String(this.positions.count);
     this.drawSoon();
+  }
+
+  fail(error) {
+    this.root.dataset.state = "error";
+    this.error.style.display = "block";
+    this.error.textContent = `The map could not be drawn: ${error && error.message ? error.message : error}`;
+  }
+
+  // The selection Python holds (kept through a new colouring) drawn on the new figure, so what the
+  // map shows and what a shift-click adds to are the same.
+  showSelection(figure, layout, selected) {
+    const boxes = (selected && selected.box) || [];
+    const lassos = (selected && selected.lasso) || [];
+    const rows = new Set(((selected && selected.points) || []).map((p) => pointRow(p)).filter((r) => r >= 0));
+    const shapes = [];
+    for (const b of boxes) {
+      if (b.x && b.y && b.x.length === 2) {
+        shapes.push({ type: "rect", xref: "x", yref: "y", x0: b.x[0], x1: b.x[1], y0: b.y[0], y1: b.y[1] });
+      }
+    }
+    for (const l of lassos) {
+      if (l.x && l.x.length >= 3) {
+        shapes.push({ type: "path", xref: "x", yref: "y",
+          path: `M${l.x.map((x, i) => `${x},${l.y[i]}`).join("L")}Z` });
+      }
+    }
+    if (shapes.length && !this.is3d) layout.selections = shapes;
+    if (rows.size && !shapes.length) {
+      for (const t of figure.data) {
+        if (!t.customdata || !t.x) continue;
+        const picked = [];
+        for (let j = 0; j < t.x.length; j++) if (rows.has(rowOf(t.customdata, j))) picked.push(j);
+        t.selectedpoints = picked;
+      }
+    }
+    this.picked3d = this.is3d ? [...rows].map((row) => ({ customdata: row })) : [];
   }
 
   // What the hover preview and the pictures need, from the figure and the data beside it.
@@ -184,7 +239,7 @@ class MapInstance {
       this.ids = hover.ids || null;
       const atlas = hover.atlas || null;
       this.atlas = atlas ? Object.assign({}, atlas, { index: decode(atlas.index), sizes: decode(atlas.sizes) }) : null;
-      if (this.atlas && this.atlas.urls.length !== this.sheets.length) this.sheets = this.atlas.urls.map(() => null);
+      if (this.atlas) this.atlas.urls = this.atlas.urls.map(media);
       for (const trace of figure.data) {
         if (trace.type === "scattergl" || trace.type === "scatter" || trace.type === "scatter3d") {
           trace.hoverinfo = "none";
@@ -196,16 +251,23 @@ class MapInstance {
       this.ids = null;
       this.atlas = null;
     }
-    this.linkIds = data.link ? data.link.ids : null;
-    this.linkRows = null;
+    this.linkGroup = data.link ? data.link.group : null;
+    this.linked = -1;
+    this.root.dataset.linked = "";
     // every drawn point's position, by trace, for pictures and the linked ring
     const traces = [];
     let count = 0;
     figure.data.forEach((t, i) => {
-      if ((t.type === "scattergl" || t.type === "scatter") && t.x && t.y && t.customdata
+      const marker = t.marker || {};
+      const ring = typeof t.name === "string" && t.name.startsWith("highlighted");  // drawn again on top
+      if ((t.type === "scattergl" || t.type === "scatter") && t.x && t.y && t.customdata && !ring
           && String(t.mode || "markers").includes("markers")) {
-        traces.push({ index: i, x: t.x, y: t.y, customdata: t.customdata, marker: t.marker || {},
-          grey: t.marker && typeof t.marker.color === "string" && t.marker.color.toLowerCase() === "#c8c8c8" });
+        let lo = Infinity, hi = -Infinity;
+        if (marker.color && typeof marker.color !== "string" && marker.color.length) {
+          for (const v of marker.color) if (typeof v === "number" && Number.isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+        }
+        traces.push({ index: i, x: t.x, y: t.y, customdata: t.customdata, marker, lo, hi,
+          grey: typeof marker.color === "string" && marker.color.toLowerCase() === "#c8c8c8" });
         count += t.x.length;
       }
     });
@@ -217,7 +279,7 @@ class MapInstance {
     gd.on("plotly_hover", (ev) => this.hover(ev));
     gd.on("plotly_unhover", () => { this.hideTip(); this.broadcast(null); });
     gd.on("plotly_selected", (ev) => this.selected(ev));
-    gd.on("plotly_deselect", () => this.report({ points: [], box: [], lasso: [] }));
+    gd.on("plotly_deselect", () => { this.picked3d = []; this.report({ points: [], box: [], lasso: [] }); });
     gd.on("plotly_click", (ev) => { if (this.is3d) this.clicked3d(ev); });
     gd.on("plotly_afterplot", () => this.drawSoon());
     gd.on("plotly_relayout", () => this.drawSoon());
@@ -348,39 +410,38 @@ class MapInstance {
 
   sheet(i) {
     if (!this.atlas) return null;
-    let entry = this.sheets[i];
+    const url = this.atlas.urls[i];
+    let entry = this.sheets.get(url);
     if (!entry) {
       const img = new Image();
       entry = { img, ready: false };
-      img.onload = () => {
+      this.sheets.set(url, entry);
+      img.src = url;
+      // decoded off the main thread, several at once: a zoom that needs many sheets does not wait
+      // for each decode in turn when the canvas first draws it
+      img.decode().then(() => {
         entry.ready = true;
-        if (this.tipImage.dataset.index && Math.floor(Number(this.tipImage.dataset.index) / this.atlas.per_sheet) === i) {
+        const shown = this.tipImage.dataset.index;
+        if (shown && this.atlas && this.atlas.urls[Math.floor(Number(shown) / this.atlas.per_sheet)] === url) {
           this.tipImage.dataset.ready = "1";
         }
         this.drawSoon();
-      };
-      img.src = this.atlas.urls[i];
-      this.sheets[i] = entry;
+      }, () => {
+        this.sheets.delete(url);  // not served (yet): asked for again the next time it is needed
+      });
     }
     return entry.ready ? entry.img : null;
   }
 
-  // --- linked hover ---
+  // --- linked hover: the maps of one group draw the same samples table, so a row is the same image ---
   broadcast(row) {
-    if (!this.linkIds) return;
-    const slot = row === null ? undefined : row;
-    const id = slot === undefined || slot < 0 || slot >= this.linkIds.length ? null : this.linkIds[slot];
-    window.dispatchEvent(new CustomEvent(LINK_EVENT, { detail: { group: this.data.link.group, id, from: this } }));
+    if (!this.linkGroup) return;
+    window.dispatchEvent(new CustomEvent(LINK_EVENT, { detail: { group: this.linkGroup, row, from: this } }));
   }
 
   linkedHover(detail) {
-    if (!this.linkIds || !detail || detail.from === this || detail.group !== this.data.link.group) return;
-    if (!this.linkRows) {
-      this.linkRows = new Map();
-      this.linkIds.forEach((id, row) => this.linkRows.set(id, row));
-    }
-    const row = detail.id === null ? undefined : this.linkRows.get(detail.id);
-    this.linked = row === undefined ? -1 : row;
+    if (!this.linkGroup || !detail || detail.from === this || detail.group !== this.linkGroup) return;
+    this.linked = detail.row === null || detail.row === undefined ? -1 : detail.row;
     this.root.dataset.linked = this.linked >= 0 ? String(this.linked) : "";
     this.drawSoon();
   }
@@ -414,6 +475,15 @@ class MapInstance {
     const [xlo, xhi] = [Math.min(...xa.range), Math.max(...xa.range)];
     const [ylo, yhi] = [Math.min(...ya.range), Math.max(...ya.range)];
     ctx.save();
+    try {
+      this.drawInside(ctx, xa, ya, size, xlo, xhi, ylo, yhi);
+    } finally {
+      ctx.restore();
+    }
+  }
+
+  drawInside(ctx, xa, ya, size, xlo, xhi, ylo, yhi) {
+    const gd = this.plot;
     ctx.beginPath();
     ctx.rect(size.l, size.t, size.w, size.h);
     ctx.clip();
@@ -435,7 +505,6 @@ class MapInstance {
       if (inView.length && inView.length <= limit) this.drawPictures(ctx, inView, xa, ya, size);
     }
     if (this.linked >= 0) this.drawRing(ctx, xa, ya, size);
-    ctx.restore();
   }
 
   drawPictures(ctx, inView, xa, ya, size) {
@@ -477,7 +546,7 @@ class MapInstance {
     if (c && c.length) {
       const v = c[j];
       if (typeof v === "string") return v;
-      const lo = t.marker.cmin ?? Math.min(...c), hi = t.marker.cmax ?? Math.max(...c);
+      const lo = t.marker.cmin ?? t.lo, hi = t.marker.cmax ?? t.hi;
       const scale = Array.isArray(t.marker.colorscale) ? t.marker.colorscale
         : (this.plot._fullData[t.index].marker || {}).colorscale;
       return scaleColour(scale, hi > lo ? (v - lo) / (hi - lo) : 0.5);
@@ -486,7 +555,9 @@ class MapInstance {
   }
 
   drawRing(ctx, xa, ya, size) {
+    const visible = (this.plot._fullData || []).map((t) => t.visible === true);
     for (const t of this.positions.traces) {
+      if (!visible[t.index]) continue;
       for (let j = 0; j < t.x.length; j++) {
         if (rowOf(t.customdata, j) !== this.linked) continue;
         const px = size.l + xa.l2p(t.x[j]), py = size.t + ya.l2p(t.y[j]);
@@ -513,10 +584,7 @@ export default function (component) {
     instance = new MapInstance(parentElement);
     INSTANCES.set(parentElement, instance);
   }
-  instance.update(data, setStateValue).catch((error) => {
-    instance.root.dataset.state = "error";
-    instance.root.textContent = `The map could not be drawn: ${error && error.message ? error.message : error}`;
-  });
+  instance.update(data, setStateValue).catch((error) => instance.fail(error));
   return () => {
     // called when Streamlit unmounts the element (or before it calls this function again)
     setTimeout(() => {
