@@ -33,12 +33,13 @@ __all__ = ["Atlas", "CELL", "SHEET", "atlas_key", "build_atlas", "open_atlas"]
 
 #: The longer side of a thumbnail, in pixels (the hover preview shows it at 96-128 px).
 CELL = 96
-#: The most pixels on a sheet's side: 21 x 21 = 441 thumbnails of 96 px per sheet. A browser loads a
-#: sheet when a point on it is first hovered or drawn as a picture: a 2048-px JPEG is a few hundred
-#: kilobytes and decodes in milliseconds (a 4096-px one took long enough to miss the hover target).
-SHEET = 2048
+#: The most pixels on a sheet's side: 10 x 10 = 100 thumbnails of 96 px per sheet. A browser loads a
+#: sheet when a point on it is first hovered or drawn as a picture, and decodes it before it shows: a
+#: 1,024-px JPEG decodes well within the hover target in headless Chromium, a 2,048-px one did not
+#: (docs/benchmarks.md, the Explore page).
+SHEET = 1024
 #: Bumped when the way thumbnails are made changes, so old atlases are not reused.
-VERSION = 2
+VERSION = 3
 #: About how many pixels high one worker's task is (a band of whole rows of a sheet).
 _BAND = 512
 _MANIFEST = "atlas.json"
