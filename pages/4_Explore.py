@@ -50,14 +50,15 @@ with main:  # not above the tabs: an element that comes and goes there reopens t
     if too_large:
         st.caption(too_large)
     explore.zoom_controls(view, mask, rows, window)
+# The open tab is remembered (a rerun stays on it) and the images of a closed one are not made
 selected, mistakes, clusters, images, exports = st.tabs(
-    ["Selection", "Mistakes", "Clusters", "Images on the map", "Export"])
+    ["Selection", "Mistakes", "Clusters", "Images on the map", "Export"], key="explore_tab", on_change="rerun")
 with selected:
     selection.selection_section(view, samples, rows)
 with mistakes:
-    findings.mistakes_section(view, samples)
+    findings.mistakes_section(view, samples, pictures=mistakes.open is not False)
 with clusters:
-    findings.clusters_section(view, samples, rows, mask, filters)
+    findings.clusters_section(view, samples, rows, mask, filters, pictures=clusters.open is not False)
 with images:
     findings.images_on_map_section(view, samples, style, mask)
 with exports:

@@ -46,8 +46,10 @@ from embedviz.ui.widgets import gallery, guard, plain, progress_callback
 __all__ = ["nothing_shown_note", "mistakes_section", "clusters_section", "images_on_map_section", "exports_section"]
 
 
-def mistakes_section(view: MapView, samples: pd.DataFrame) -> None:
-    """The confusion matrix (a cell selects its samples, ringed on the map) and the answers worth a look."""
+def mistakes_section(view: MapView, samples: pd.DataFrame, pictures: bool = True) -> None:
+    """The confusion matrix (a cell selects its samples, ringed on the map) and the answers worth a look
+    (their images only when ``pictures``: the tab is open; the matrix is drawn either way, as it holds
+    the chosen cells that the map rings)."""
     reason = why_no_mistakes(samples)
     if reason is not None:
         st.info(plain(reason))
@@ -69,6 +71,8 @@ def mistakes_section(view: MapView, samples: pd.DataFrame) -> None:
         st.plotly_chart(confusion_figure(table, height=int(min(900, max(420, 60 + side * 34)))), key=CONFUSION,
                         on_select="rerun", selection_mode=("points", "box"))
     cells = confusion_cells()
+    if not pictures:
+        return
     with chosen:
         if cells:
             rows = samples.iloc[cell_rows(samples, cells)]
@@ -104,10 +108,10 @@ def _scope(mask: np.ndarray, filters: list[Filter]) -> _Scope:
 
 
 def clusters_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray, mask: np.ndarray,
-                     filters: list[Filter]) -> None:
+                     filters: list[Filter], pictures: bool = True) -> None:
     """Find clusters, on the features or the map, of the points the filters keep; show each
-    cluster's size, make-up and typical images (all of the same points). Finding them colours the
-    map by cluster and keeps the selection (``rows``), which the new colouring clears on the chart."""
+    cluster's size, make-up and typical images (all of the same points; the images only when
+    ``pictures``: the tab is open). Finding them colours the map by cluster; the map keeps its selection."""
     seed_defaults("ev_cluster_k", "ev_cluster_min")
     scope = _scope(mask, filters)
     with st.form("explore_clusters_form", border=False):
@@ -149,7 +153,7 @@ def clusters_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray, mas
     st.dataframe(summary, hide_index=True, width="stretch",
                  column_config={"share": st.column_config.ProgressColumn("share", format="percent", min_value=0,
                                                                          max_value=1)})
-    for _, row in summary.head(20).iterrows():
+    for _, row in summary.head(20 if pictures else 0).iterrows():
         name = str(row["cluster"])
         reps = clustering.representatives.get(name, [])
         if not reps:

@@ -164,9 +164,14 @@ def test_hostile_names_render_as_text_on_every_page(tmp_path, monkeypatch):
     at.selectbox(key="ev_cluster_method").set_value("kmeans")
     at.number_input(key="ev_cluster_k").set_value(2)
     at.button[[b.label for b in at.button].index("Find clusters")].click().run()
+    at.session_state["explore_tab"] = "Clusters"  # a closed tab does not make its images
+    at.run()
     _assert_only_text(at, "Explore with clusters")
     cluster_lines = [m.value for m in at.markdown if m.value.startswith("**Cluster ")]
     assert len(cluster_lines) == 2 and all("mostly" in line for line in cluster_lines)
+    at.session_state["explore_tab"] = "Mistakes"
+    at.run()
+    _assert_only_text(at, "Explore, the Mistakes tab")
     assert any("accuracy" in c.value.lower() for c in at.caption)  # the Mistakes tab has its galleries
     gallery = [c.value for c in at.caption if " · pred " in c.value]
     assert gallery, "the Mistakes tab shows its samples' ids, labels and predictions"

@@ -485,3 +485,18 @@ def test_compare_opens_on_the_demos_two_checkpoints_and_scores_the_final_one_hig
     early, final = table.columns[0], table.columns[1]
     assert "early" in early and "final" in final
     assert table[final].mean() > table[early].mean()  # k-NN accuracy per class: training separated the digits
+
+
+def test_explore_makes_the_images_of_the_open_tab_only_and_stays_on_it(app):
+    """Issue 22: a rerun of Explore does not build the Mistakes tab's galleries while another tab is
+    open; opening it shows them, and later reruns stay on it."""
+    at = app.switch_page("pages/4_Explore.py").run()
+    _assert_clean(at)
+    pictures = lambda: at.get("image")  # noqa: E731 - the gallery's thumbnails
+    assert not pictures()
+    at.session_state["explore_tab"] = "Mistakes"
+    at.run()
+    _assert_clean(at)
+    assert len(pictures()) >= 24  # 12 most confident mistakes, 12 least sure right answers
+    at.run()
+    assert at.session_state["explore_tab"] == "Mistakes" and len(pictures()) >= 24
