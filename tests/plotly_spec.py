@@ -48,11 +48,12 @@ def figures(at) -> list[str]:
         proto = element.proto
         if element.type == "plotly_chart":
             found.append((element, proto.spec))
-        elif proto.component_name == "embedviz.map":
+        elif proto.component_name == "embedviz.map" and "figure" in json.loads(proto.json):
             found.append((element, json.loads(proto.json)["figure"]))
     return [spec for _, spec in found]
 
 
 def map_payloads(at) -> list[dict]:
     """What the map component was given on an AppTest page (figure, hover columns, atlas...)."""
-    return [json.loads(e.proto.json) for e in at.get("bidi_component") if e.proto.component_name == "embedviz.map"]
+    found = [json.loads(e.proto.json) for e in at.get("bidi_component") if e.proto.component_name == "embedviz.map"]
+    return [data for data in found if not data.get("preload")]

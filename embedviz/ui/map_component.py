@@ -30,7 +30,7 @@ import streamlit as st
 from embedviz.data.atlas import Atlas
 from embedviz.explore.figures import HOVER_COLUMNS, HOVER_TEXT_LIMIT
 
-__all__ = ["PICTURES", "PREVIEW", "Previews", "map_chart", "drawn_rows", "sheet_urls"]
+__all__ = ["PICTURES", "PREVIEW", "Previews", "map_chart", "drawn_rows", "preload", "sheet_urls"]
 
 #: At most this many points in view are drawn as their images (more, and they stay dots).
 PICTURES = 1500
@@ -136,6 +136,13 @@ def _hover(samples: pd.DataFrame, rows: np.ndarray, color: str | None, previews:
                               "sizes": _typed(sizes.reshape(-1)),
                               "sheet_sizes": [[int(v) for v in atlas.sheet_size(s)] for s in range(atlas.sheets)]}
     return hover
+
+
+def preload() -> None:
+    """Load the map's plotly.js in the browser now, from any page, so the first map a session opens
+    does not wait for it (4.8 MB to parse, once per browser tab; Streamlit's own charts bundle theirs).
+    An empty element: call it where a gap does not show (the sidebar's end)."""
+    _mount()(key="embedviz_map_preload", data={"preload": True})
 
 
 def _figure_json(figure: go.Figure, custom_hover: bool) -> str:

@@ -10,6 +10,7 @@ import streamlit as st
 from embedviz.serve.memory import freeze_new_imports
 from embedviz.ui.auth import gate
 from embedviz.ui.housekeeping import maybe_housekeep
+from embedviz.ui.map_component import preload
 from embedviz.ui.nav import sidebar_nav
 from embedviz.ui.runs import write_link
 from embedviz.ui.server import use_server_settings
@@ -40,6 +41,8 @@ def page_setup(title: str) -> None:
     use_server_settings()
     gate()
     sidebar_nav()  # first in the sidebar: the pages, with the home page called Home
+    with st.sidebar:
+        preload()  # the map's plotly.js loads while the user is on any page
     _warm_up_umap()
     apply_link()
     seed_defaults(*EVERY_PAGE)

@@ -123,7 +123,8 @@ def test_a_box_drawn_on_the_component_fills_the_gallery(app_server, browser, art
                            timeout=60_000)
     count = int(heading.inner_text().split("·")[1].split("image")[0].replace(",", ""))
     assert 50 < count < 1797
-    assert page.locator("[data-testid='stImage']").count() >= 6  # the gallery's first page
+    page.wait_for_function("() => document.querySelectorAll('[role=tabpanel] [data-testid=stImage]').length >= 6",
+                           timeout=30_000)  # the gallery's first page, in the open Selection tab
     page.screenshot(path=str(artifacts / "map_box_selection.png"), full_page=True)
     page.close()
 

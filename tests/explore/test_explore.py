@@ -286,6 +286,7 @@ def test_explore_page_clusters_the_filtered_points_shows_every_label_and_says_wh
     at.multiselect(key="ev_f_label").set_value(["4", "9"]).run()
     kept = int(at.metric[0].value.replace(",", ""))
     at.number_input(key="ev_cluster_k").set_value(4)
+    at.session_state["explore_tab"] = "Clusters"  # the tab a user presses the button on, open
     at.button[[b.label for b in at.button].index("Find clusters")].click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     said = " ".join(c.value for c in at.caption)

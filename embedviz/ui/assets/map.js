@@ -579,6 +579,10 @@ class MapInstance {
 
 export default function (component) {
   const { data, parentElement, setStateValue } = component;
+  if (data && data.preload) {  // an empty element that only loads plotly.js ahead of the first map
+    loadPlotly().catch(() => undefined);
+    return undefined;
+  }
   let instance = INSTANCES.get(parentElement);
   if (!instance) {
     instance = new MapInstance(parentElement);
