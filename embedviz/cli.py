@@ -182,6 +182,39 @@ def _projector(args: argparse.Namespace) -> None:
     print(f"{len(features):,} points -> TensorBoard projector files{sprite} in {folder}")
 
 
+def _audit(args: argparse.Namespace) -> None:
+    from embedviz.data.precomputed import load_feature_set
+    from embedviz.explore.audit import audit, content_hashes, write_report
+
+    if Path(args.out).suffix.lower() not in (".csv", ".parquet", ".html"):
+        raise EmbedVizError(f"Cannot write {Path(args.out).name}: --out must end in .csv, .parquet or .html.")
+    if args.metadata or args.id_column:
+        from embedviz.data.precomputed import load_precomputed
+
+        features = load_precomputed(args.features, args.metadata, args.id_column)
+    else:
+        features = load_feature_set(args.features)
+    hashes = None
+    if args.images:
+        images = Path(args.images).expanduser()
+        if not images.is_dir():
+            raise EmbedVizError(f"--images {args.images}: no such folder; give the folder the samples' paths start "
+                                "from.")
+        if "path" not in features.samples.columns:
+            raise EmbedVizError("--images needs a path column in the samples' table to find each image.")
+        hashes = content_hashes(images, features.samples["path"].tolist())
+    result = audit(features.features, features.samples, features_key=features.key or None,
+                   source=args.probabilities, hashes=hashes, progress=_progress_printer("audit", "steps"))
+    write_report(result, args.out)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    counts = result.counts()
+    groups = result.table["duplicate_group"].nunique()
+    print(f"{len(result):,} samples audited in {result.seconds:.1f} s: {counts['label']:,} suspected label errors, "
+          f"{counts['duplicate']:,} in {groups:,} duplicate groups ({counts['leak']:,} across splits), "
+          f"{counts['outlier']:,} outliers; wrote {args.out}")
+
+
 def _layers(args: argparse.Namespace) -> None:
     from embedviz.extract.layers import default_layer, list_layers
     from embedviz.extract.models import DEMO, PIXELS, RANDOM, load_model
@@ -337,6 +370,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True,
                    help="folder for tensors.tsv, metadata.tsv, sprite.png, projector_config.pbtxt")
     p.set_defaults(run=_projector)
+
+    p = sub.add_parser("audit", help="suspected label errors, duplicates, leaks and outliers, one row per sample")
+    p.add_argument("--features", required=True, help="as for reduce")
+    p.add_argument("--metadata", help="CSV/Parquet joined to precomputed features on row order")
+    p.add_argument("--id-column", help="the metadata column holding sample ids")
+    p.add_argument("--probabilities", default="auto", choices=("auto", "from-model", "knn"),
+                   help="what predicts each label: the model's probabilities (p_<class> columns) or the k nearest "
+                        "neighbours' labels on the features (auto: the model's when its classes are the labels)")
+    p.add_argument("--images", help="the folder the samples' paths start from, to find exact duplicates by content")
+    p.add_argument("--out", required=True, help="the report: .csv, .parquet or .html")
+    p.set_defaults(run=_audit)
 
     p = sub.add_parser("compare", help="aligned maps of several feature sets of the same images (layers, checkpoints)")
     p.add_argument("--features", action="append", help="a folder written by extract; give it 2+ times")

@@ -73,6 +73,11 @@ class Layout:
         return self.home / "atlases"
 
     @property
+    def audits(self) -> Path:
+        """Data audits (:mod:`embedviz.explore.audit`), by key."""
+        return self.home / "audits"
+
+    @property
     def workspaces(self) -> Path:
         return self.home / "sessions"
 
@@ -91,7 +96,7 @@ class Layout:
     @property
     def caches(self) -> tuple[Path, ...]:
         """The folders whose entries the store's cap may evict, least recently used first."""
-        return self.features, self.unpacked, self.maps, self.graphs, self.atlases
+        return self.features, self.unpacked, self.maps, self.graphs, self.atlases, self.audits
 
     def feature_set(self, key: str) -> Path:
         """The folder of the feature set stored under ``key`` (see :class:`embedviz.extract.store.FeatureStore`)."""
