@@ -5,7 +5,7 @@ import streamlit as st
 
 from embedviz import ui
 from embedviz.explore.filters import apply_filters
-from embedviz.ui import explore, findings, selection
+from embedviz.ui import audit, explore, findings, selection
 from embedviz.ui.filters import filter_widgets
 from embedviz.ui.map_component import map_chart
 from embedviz.ui.previews import previews_for
@@ -27,7 +27,7 @@ with side:
     st.metric(f"Points shown, of {len(samples):,}", f"{int(mask.sum()):,}")
     explore.map_filter_button(view, filters)
     ui.map_filters_note()
-highlight, ringed = explore.highlight_rows(samples)
+highlight, ringed = explore.highlight_rows(samples, view)
 window = explore.zoom_window(view)  # zoomed in on part of a large map, or None
 with main:
     findings.nothing_shown_note(samples, filters)
@@ -51,12 +51,15 @@ with main:  # not above the tabs: an element that comes and goes there reopens t
         st.caption(too_large)
     explore.zoom_controls(view, mask, rows, window)
 # The open tab is remembered (a rerun stays on it) and the images of a closed one are not made
-selected, mistakes, clusters, images, exports = st.tabs(
-    ["Selection", "Mistakes", "Clusters", "Images on the map", "Export"], key="explore_tab", on_change="rerun")
+selected, mistakes, issues, clusters, images, exports = st.tabs(
+    ["Selection", "Mistakes", "Issues", "Clusters", "Images on the map", "Export"], key="explore_tab",
+    on_change="rerun")
 with selected:
     selection.selection_section(view, samples, rows)
 with mistakes:
     findings.mistakes_section(view, samples, pictures=mistakes.open is not False)
+with issues:
+    audit.issues_section(view, samples, pictures=issues.open is not False)
 with clusters:
     findings.clusters_section(view, samples, rows, mask, filters, pictures=clusters.open is not False)
 with images:

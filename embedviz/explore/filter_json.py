@@ -6,11 +6,11 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Any
 
-from embedviz.explore.filters import CategoryFilter, Filter, RangeFilter, TextFilter, TopKFilter
+from embedviz.explore.filters import CategoryFilter, Filter, FlaggedFilter, RangeFilter, TextFilter, TopKFilter
 
 __all__ = ["serialise_filters", "deserialise_filters"]
 
-_FILTERS = {cls.__name__: cls for cls in (CategoryFilter, RangeFilter, TextFilter, TopKFilter)}
+_FILTERS = {cls.__name__: cls for cls in (CategoryFilter, RangeFilter, TextFilter, TopKFilter, FlaggedFilter)}
 
 
 def serialise_filters(filters: Iterable[Filter]) -> list[dict[str, Any]]:

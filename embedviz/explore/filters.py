@@ -10,8 +10,8 @@ import pandas as pd
 
 from embedviz.errors import DataError
 
-__all__ = ["CategoryFilter", "RangeFilter", "TextFilter", "TopKFilter", "Filter", "apply_filters", "column_kind",
-           "prediction_columns", "describe_filter", "filter_columns", "why_nothing_shown"]
+__all__ = ["CategoryFilter", "RangeFilter", "TextFilter", "TopKFilter", "FlaggedFilter", "Filter", "apply_filters",
+           "column_kind", "prediction_columns", "describe_filter", "filter_columns", "why_nothing_shown"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,16 @@ class TopKFilter:
     contains: bool = True
 
 
-Filter = Union[CategoryFilter, RangeFilter, TextFilter, TopKFilter]
+@dataclass(frozen=True)
+class FlaggedFilter:
+    """Leave out the samples the data audit stored under ``audit`` flags (suspected label errors and
+    outliers, and every copy in a duplicate group but its first; see :mod:`embedviz.explore.audit`)."""
+
+    audit: str
+    count: int = 0  # how many it leaves out, for the description
+
+
+Filter = Union[CategoryFilter, RangeFilter, TextFilter, TopKFilter, FlaggedFilter]
 
 
 def prediction_columns(samples: pd.DataFrame) -> list[str]:
@@ -84,9 +93,21 @@ def _top_k_mask(samples: pd.DataFrame, spec: TopKFilter) -> np.ndarray:
     return known & (found if spec.contains else ~found)
 
 
+def _flagged_mask(samples: pd.DataFrame, spec: FlaggedFilter) -> np.ndarray:
+    from embedviz.explore.audit import left_out_ids
+
+    ids = left_out_ids(spec.audit)
+    if ids is None:
+        raise DataError("The audit that filter names is no longer stored; audit the features again on Explore's "
+                        "Issues tab, or take the filter away.")
+    return ~samples["sample_id"].astype(str).isin(ids).to_numpy()
+
+
 def _mask(samples: pd.DataFrame, spec: Filter) -> np.ndarray:
     if isinstance(spec, TopKFilter):
         return _top_k_mask(samples, spec)
+    if isinstance(spec, FlaggedFilter):
+        return _flagged_mask(samples, spec)
     if spec.column not in samples.columns:
         raise DataError(f"There is no column {spec.column!r} to filter on.")
     column = samples[spec.column]
@@ -129,6 +150,8 @@ def describe_filter(spec: Filter) -> str:
     """The filter in a few words, as the page says it: ``label is 3 or 8``."""
     if isinstance(spec, TopKFilter):
         return f"label {'among' if spec.contains else 'not among'} the top {spec.k} predictions"
+    if isinstance(spec, FlaggedFilter):
+        return f"no sample the audit flags ({spec.count:,} left out)"
     if isinstance(spec, CategoryFilter):
         values = list(spec.values)
         shown = " or ".join(values[:5]) + (f" (+{len(values) - 5} more)" if len(values) > 5 else "")
@@ -142,6 +165,8 @@ def filter_columns(spec: Filter) -> tuple[str, ...]:
     """The columns a filter reads."""
     if isinstance(spec, TopKFilter):
         return ("label", "prediction")
+    if isinstance(spec, FlaggedFilter):
+        return ("sample_id",)
     return (spec.column,)
 
 

@@ -31,8 +31,8 @@ from embedviz.layout import Layout, home_dir, layout
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Run", "Catalog", "RunNotFound", "RunNotVisible", "KINDS", "runs_table", "is_run_id", "unavailable",
-           "made_from", "describe_run"]
+__all__ = ["Run", "Catalog", "RunNotFound", "RunNotVisible", "KINDS", "MARKS", "Mark", "runs_table", "is_run_id",
+           "unavailable", "made_from", "describe_run"]
 
 KINDS = ("extraction", "map")
 log = logging.getLogger(__name__)
@@ -58,7 +58,19 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_owner ON runs (owner, dedupe);
 CREATE INDEX IF NOT EXISTS runs_published ON runs (published);
+CREATE TABLE IF NOT EXISTS marks (
+    owner TEXT NOT NULL,
+    features TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    label TEXT,
+    at REAL NOT NULL,
+    PRIMARY KEY (owner, features, sample_id)
+);
 """
+
+#: What a user may decide about a sample the audit flags (:mod:`embedviz.explore.audit`).
+MARKS = ("keep", "relabel", "drop")
 
 
 class RunNotFound(EmbedVizError):
@@ -107,6 +119,14 @@ class Run:
     @property
     def features_key(self) -> str:
         return str(self.inputs.get("features", ""))
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A user's decision about one sample: keep it, relabel it to ``label``, or drop it."""
+
+    action: str
+    label: str | None = None
 
 
 def _row(row: sqlite3.Row) -> Run:
@@ -229,6 +249,30 @@ class Catalog:
             db.executemany("DELETE FROM runs WHERE id = ?", [(r["id"],) for r in rows])
         log.info("runs deleted by %s: %s", viewer, ", ".join(r["id"] for r in rows))
         return [_row(r) for r in rows]
+
+    def mark(self, owner: str, features_key: str, sample_id: str, mark: Mark | None) -> None:
+        """Keep ``owner``'s decision about a sample of the features ``features_key`` (``None``: forget it).
+        Marks belong to their owner's runs of these features: others read them only through a run
+        they may open (:meth:`marks`), and never write them."""
+        if mark is not None and mark.action not in MARKS:
+            raise ValueError(f"a mark is one of {MARKS}, not {mark.action!r}")
+        if mark is not None and mark.action == "relabel" and not (mark.label or "").strip():
+            raise EmbedVizError("Name the label to relabel it to.")
+        with self._connect() as db:
+            if mark is None:
+                db.execute("DELETE FROM marks WHERE owner = ? AND features = ? AND sample_id = ?",
+                           (owner, features_key, sample_id))
+            else:
+                db.execute("INSERT OR REPLACE INTO marks VALUES (?, ?, ?, ?, ?, ?)",
+                           (owner, features_key, sample_id, mark.action,
+                            mark.label.strip()[:200] if mark.action == "relabel" else None, time.time()))
+
+    def marks(self, owner: str, features_key: str) -> dict[str, Mark]:
+        """``owner``'s marks on the features ``features_key``, by sample id."""
+        with self._connect() as db:
+            rows = db.execute("SELECT sample_id, action, label FROM marks WHERE owner = ? AND features = ?",
+                              (owner, features_key)).fetchall()
+        return {r["sample_id"]: Mark(r["action"], r["label"]) for r in rows}
 
     def referenced(self) -> tuple[set[str], set[str]]:
         """Feature keys and map keys some run still refers to."""

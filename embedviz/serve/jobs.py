@@ -46,7 +46,7 @@ from embedviz.extract.spec import ModelSpec
 from embedviz.limits import cap
 from embedviz.progress import Rate
 
-__all__ = ["Job", "JobRunner", "Task", "Extraction", "extract", "pack_thumbnails"]
+__all__ = ["Job", "JobRunner", "Task", "Extraction", "extract", "pack_thumbnails", "audit_data"]
 
 log = logging.getLogger(__name__)
 
@@ -628,3 +628,15 @@ def pack_thumbnails(paths: list[str], hashes: list[str], progress: Callable[[int
     from embedviz.data.atlas import build_atlas
 
     return build_atlas(paths, hashes, progress=progress).key
+
+
+def audit_data(features, samples, features_key: str, source: str, hashes: list[str] | None, key: str,
+               progress: Callable[[int, int, str], bool]) -> str:
+    """The job of a data audit (:mod:`embedviz.explore.audit`): the report kept in the store under
+    ``key``, which it returns. A job so that an audit of many samples runs beside the page, with a
+    Cancel button, under the per-user job limits."""
+    from embedviz.explore.audit import audit, save_audit
+
+    save_audit(audit(features, samples, features_key=features_key, source=source, hashes=hashes, progress=progress),
+               key)
+    return key

@@ -19,6 +19,7 @@ from embedviz.explore.mistakes import (
     has_predictions,
 )
 from embedviz.explore.render import point_colours
+from embedviz.ui.audit import audit_columns, ringed_findings
 from embedviz.ui.explore_state import (
     COLOURS,
     SETS,
@@ -38,13 +39,15 @@ __all__ = ["map_figure", "map_filter_button", "zoom_window", "zoom_controls", "d
 
 
 def with_extra_columns(view: MapView) -> pd.DataFrame:
-    """The samples, plus a ``cluster`` column once clusters were found for this map and a
-    ``set: NAME`` column (True/False) for each named selection: all can colour and filter the map."""
+    """The samples, plus a ``cluster`` column once clusters were found for this map, the audit's scores
+    and flags once the data was audited, and a ``set: NAME`` column (True/False) for each named
+    selection: all can colour and filter the map."""
     samples = view.samples
     extra: dict[str, Any] = {}
     clustering = clusters_for(view)
     if clustering is not None:
         extra["cluster"] = pd.array(clustering.names, dtype="string")
+    extra.update(audit_columns(view))
     ids = samples["sample_id"].astype(str)
     for name, members in st.session_state.get(SETS, {}).items():
         extra[set_column(name)] = ids.isin(members).to_numpy()
@@ -103,9 +106,10 @@ def _default_colours(color: str) -> None:
         del st.session_state[key]
 
 
-def highlight_rows(samples: pd.DataFrame) -> tuple[np.ndarray, str]:
-    """Rows to ring on the map: the confusion matrix cells picked on the Mistakes tab, the named set
-    chosen to show and the selection a link carried; with a line that says what is ringed."""
+def highlight_rows(samples: pd.DataFrame, view: MapView | None = None) -> tuple[np.ndarray, str]:
+    """Rows to ring on the map: the confusion matrix cells picked on the Mistakes tab, the findings shown
+    on the Issues tab, the named set chosen to show and the selection a link carried; with a line that
+    says what is ringed."""
     rows, said = [], []
     selection = (st.session_state.get("explore_map") or {}).get("selection") or {}
     if any(selection.get(kind) for kind in ("points", "box", "lasso")):
@@ -115,6 +119,10 @@ def highlight_rows(samples: pd.DataFrame) -> tuple[np.ndarray, str]:
         rows.append(cell_rows(samples, cells))
         said.append(", ".join(f"label {plain(a)} predicted {plain(b)}" for a, b in cells[:4])
                     + (" ..." if len(cells) > 4 else ""))
+    findings = ringed_findings(view) if view is not None else None
+    if findings is not None:
+        rows.append(findings[0])
+        said.append(findings[1])
     shown = st.session_state.get("ev_show_set", "(none)")
     if shown != "(none)" and set_column(shown) in samples.columns:
         rows.append(np.flatnonzero(samples[set_column(shown)].to_numpy(dtype=bool)))

@@ -121,20 +121,24 @@ def _start(collection: ImageCollection, model: LoadedModel, spec: ModelSpec, lay
     return runner().submit(key, label, Task(extract, (work,)), owner=owner.id, on_done=record)
 
 
-def wait_for(job: Job, work: str = "extraction", doing: str = "Extracting") -> None:
+def wait_for(job: Job, work: str = "extraction", doing: str = "Extracting", unit: str = "images") -> None:
     """A progress bar (images/s, ETA) and a Cancel button while ``job`` runs; raises if it did not finish.
+    With another ``unit`` than images, the job's own message (the step it is in) leads the text.
 
     Leaving the page or refreshing ends only this wait: the job goes on, and the next visit finds it.
     """
+    def text(verb: str) -> str:
+        said = job.describe(unit, ahead=runner().position(job))
+        step = f"{job.message}, " if unit != "images" and job.message and job.status == "running" else ""
+        return f"{verb}{plain(job.label)}: {plain(step + said)}"
+
     cancel = st.empty()  # emptied when the job ends, so no stale button stays on the page
     if job.active and cancel.button(f"Cancel {work}", key=f"cancel_{job.id}", icon=":material/stop:"):
         job.cancel()
-    bar = st.progress(job.fraction, text=f"{plain(job.label)}: {plain(job.describe(ahead=runner().position(job)))}")
+    bar = st.progress(job.fraction, text=text(""))
     while job.active:
         time.sleep(0.25)
-        verb = doing if job.status == "running" else "Queued:"
-        bar.progress(job.fraction,
-                     text=f"{verb} {plain(job.label)}: {plain(job.describe(ahead=runner().position(job)))}")
+        bar.progress(job.fraction, text=text(f"{doing} " if job.status == "running" else "Queued: "))
     bar.empty()
     cancel.empty()
     if job.status == "failed":
@@ -142,4 +146,4 @@ def wait_for(job: Job, work: str = "extraction", doing: str = "Extracting") -> N
     if job.status == "cancelled":
         raise Cancelled(f"Extraction cancelled at {job.done:,} of {job.total:,} images; the finished part is kept, "
                         "so extracting again resumes from there." if work == "extraction" else
-                        f"{work.capitalize()} cancelled at {job.done:,} of {job.total:,} images.")
+                        f"{work.capitalize()} cancelled at {job.done:,} of {job.total:,} {unit}.")
