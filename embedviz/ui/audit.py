@@ -31,7 +31,7 @@ from embedviz.serve.catalog import Mark
 from embedviz.serve.jobs import Task, audit_data
 from embedviz.ui.auth import viewer
 from embedviz.ui.choices import dataset_spec, image_hashes, is_precomputed, spec_json
-from embedviz.ui.explore_state import clusters_for
+from embedviz.ui.explore_state import clusters_for, memo
 from embedviz.ui.jobs import runner, wait_for
 from embedviz.ui.map_settings import map_filters, set_map_filters
 from embedviz.ui.maps import MapView
@@ -243,7 +243,7 @@ def _finding(view: MapView, found: Audit, row: int, kind: str, marks: dict[str, 
     item = table.iloc[row]
     sample_id = str(item["sample_id"])
     with st.container(border=True):
-        picture, about, near, decide = st.columns([1, 2, 4, 2])
+        picture, about, near, decide = st.columns([1, 2, 4, 3])
         with picture:
             _image(view, item, 96)
         with about:
@@ -305,9 +305,10 @@ def _mark(view: MapView, sample_id: str, mark: Mark | None, mine: bool, classes:
 
 
 def _summaries(view: MapView, found: Audit) -> None:
+    key = st.session_state.get(_SHOWN)
     with st.expander("Per class, the labels most often suggested instead, and per cluster"):
-        st.dataframe(class_summary(found), hide_index=True)
-        pairs = confused_pairs(found)
+        st.dataframe(memo("audit_classes", key, lambda: class_summary(found)), hide_index=True)
+        pairs = memo("audit_pairs", key, lambda: confused_pairs(found))
         if len(pairs):
             st.caption("Suspected label errors: their label, and the label suggested instead.")
             st.dataframe(pairs, hide_index=True)

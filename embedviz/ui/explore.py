@@ -145,8 +145,9 @@ def map_filter_button(view: MapView, filters: list[Filter]) -> None:
     if usable and usable != map_filters():
         st.button("Make a new map of only these points", on_click=set_map_filters, args=(usable,),
                   icon=":material/filter_alt:", key="map_these_points",
-                  help="Reduce again with only the points these filters keep. Filters on clusters, sets or "
-                       "neighbourhood_kept are not carried over.")
+                  help="Reduce again with only the points these filters keep. Filters on clusters, sets, the audit's "
+                       "columns or neighbourhood_kept are not carried over (the Issues tab leaves out what the audit "
+                       "flags).")
 
 
 def map_figure(view: MapView, samples: pd.DataFrame, style: MapStyle, mask: np.ndarray, highlight: np.ndarray,
