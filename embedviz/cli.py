@@ -215,6 +215,38 @@ def _audit(args: argparse.Namespace) -> None:
           f"{counts['outlier']:,} outliers; wrote {args.out}")
 
 
+def _search(args: argparse.Namespace) -> None:
+    from embedviz.data.precomputed import load_feature_set
+    from embedviz.explore.export import to_csv
+    from embedviz.explore.search import search_model, similarity, top, unit_features
+
+    if bool(args.text) == bool(args.image):
+        raise EmbedVizError("Give --text \"...\" or --image FILE (one of them).")
+    if args.top < 1:
+        raise EmbedVizError("--top must be at least 1.")
+    features = load_feature_set(args.features)
+    model = search_model(features.manifest, args.weights)
+    if args.text:
+        query = model.encode_text([args.text])[0]
+    else:
+        from embedviz.data.decode import open_image
+
+        try:
+            image = open_image(Path(args.image).expanduser())
+        except (OSError, ValueError) as exc:
+            raise EmbedVizError(f"--image {args.image}: not an image this server reads ({exc}).") from None
+        query = model.encode_image(image)
+    scores = similarity(unit_features(features.features), query)
+    rows = top(scores, args.top)
+    columns = [c for c in ("sample_id", "path", "label") if c in features.samples.columns]
+    table = features.samples.iloc[rows][columns].assign(similarity=scores[rows].round(4)).reset_index(drop=True)
+    if args.out:
+        Path(args.out).expanduser().write_text(to_csv(table), encoding="utf-8")
+        print(f"{len(table):,} most similar of {len(features):,} written to {args.out}")
+    else:
+        sys.stdout.write(to_csv(table))
+
+
 def _layers(args: argparse.Namespace) -> None:
     from embedviz.extract.layers import default_layer, list_layers
     from embedviz.extract.models import DEMO, PIXELS, RANDOM, load_model
@@ -381,6 +413,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--images", help="the folder the samples' paths start from, to find exact duplicates by content")
     p.add_argument("--out", required=True, help="the report: .csv, .parquet or .html")
     p.set_defaults(run=_audit)
+
+    p = sub.add_parser("search", help="rank the images of CLIP/SigLIP features by similarity to a text or an image")
+    p.add_argument("--features", required=True, help="a folder written by extract with a clip:NAME model")
+    p.add_argument("--text", help="what to look for, e.g. \"a dog on grass\"")
+    p.add_argument("--image", help="or: an image to find the most similar to")
+    p.add_argument("--weights", help="the weights file the features were extracted with (default: random, when they "
+                                     "were)")
+    p.add_argument("--top", type=int, default=50, help="how many to list (default 50)")
+    p.add_argument("--out", help="write the list as CSV here instead of printing it")
+    p.set_defaults(run=_search)
 
     p = sub.add_parser("compare", help="aligned maps of several feature sets of the same images (layers, checkpoints)")
     p.add_argument("--features", action="append", help="a folder written by extract; give it 2+ times")

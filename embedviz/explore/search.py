@@ -1,0 +1,192 @@
+"""Search a map by text or image, zero-shot labels, and where two feature spaces disagree.
+
+With features taken at a CLIP/SigLIP image tower's output (``clip:NAME``, its default layer), a text
+query goes through the same model's text tower and every point is ranked by cosine similarity; an
+image query goes through the image tower, and "more like these" averages the chosen points' vectors.
+Zero-shot labels are the class names (as "a photo of a {name}.") each image is most similar to,
+softmaxed at CLIP's temperature (100). The text tower is built once per model and kept
+(:func:`embedviz.extract.clip.text_tower`); the unit-length features once per feature set.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from embedviz.errors import DataError, ModelError
+
+__all__ = ["SearchModel", "search_model", "unit", "unit_features", "similarity", "top", "zero_shot",
+           "zero_shot_agreement", "neighbours_disagree", "TEMPLATE", "NOT_CLIP"]
+
+#: How a class name becomes a text query for zero-shot labels (CLIP's own prompt).
+TEMPLATE = "a photo of a {}."
+NOT_CLIP = ("Search by text needs features from a CLIP or SigLIP model's image tower (a clip:NAME model, "
+            "at its default layer); these come from {what}.")
+_lock = threading.Lock()
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norms > 0, norms, 1.0)
+
+
+_units: OrderedDict[str, np.ndarray] = OrderedDict()
+
+
+def unit_features(features: np.ndarray, key: str | None = None) -> np.ndarray:
+    """``features`` scaled to unit length, kept per ``key`` (a feature set's key) for the next query."""
+    if key is None:
+        return unit(features)
+    with _lock:
+        found = _units.get(key)
+        if found is not None and len(found) == len(features):
+            _units.move_to_end(key)
+            return found
+    made = unit(features)
+    with _lock:
+        _units[key] = made
+        while len(_units) > 4:
+            _units.popitem(last=False)
+    return made
+
+
+def similarity(unit_rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every row (already unit length) with ``query`` (one vector)."""
+    return unit_rows @ unit(np.asarray(query, dtype=np.float32).reshape(-1))
+
+
+def top(scores: np.ndarray, k: int, within: np.ndarray | None = None) -> np.ndarray:
+    """The rows of the ``k`` highest scores, best first (only rows ``within`` is true for, when given)."""
+    rows = np.arange(len(scores)) if within is None else np.flatnonzero(within)
+    k = max(0, min(int(k), len(rows)))
+    if not k:
+        return np.zeros(0, dtype=np.int64)
+    part = rows[np.argpartition(-scores[rows], k - 1)[:k]]
+    return part[np.argsort(-scores[part], kind="stable")]
+
+
+@dataclass(frozen=True)
+class SearchModel:
+    """The CLIP model behind a feature set: its towers, and how an image is fed to it."""
+
+    architecture: str
+    weights: str
+    preprocessing: dict[str, Any]
+
+    def encode_text(self, texts: Sequence[str]) -> np.ndarray:
+        from embedviz.extract.clip import text_tower
+
+        return text_tower(self.architecture, self.weights).encode(list(texts))
+
+    def encode_image(self, image) -> np.ndarray:
+        """One PIL image through the image tower (the same preprocessing as the features)."""
+        import torch
+
+        from embedviz.extract.preprocessing import Preprocessing
+
+        prep = Preprocessing(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.preprocessing.items()})
+        model = _image_model(self.architecture, self.weights)
+        with _lock, torch.inference_mode():
+            vector = model.encode_image(prep(image.convert("RGB" if prep.channels == 3 else "L"))[None]).float()
+        return unit(vector.numpy())[0]
+
+
+def _image_model(architecture: str, weights: str):
+    from embedviz.extract.clip import shared_clip
+
+    return shared_clip(architecture, weights)
+
+
+def search_model(manifest: Mapping[str, Any], weights: str | None) -> SearchModel:
+    """The CLIP model a feature set's ``manifest`` names, with ``weights`` (the file it was extracted
+    with, or ``random``); raises with one line when the features are not a CLIP image embedding, or the
+    weights are not the ones the features were made with."""
+    from embedviz.extract.clip import is_clip
+    from embedviz.hashing import sha256_file
+
+    architecture = str(manifest.get("model") or "")
+    if not is_clip(architecture):
+        raise DataError(NOT_CLIP.format(what=f"{architecture or 'an unknown model'}"))
+    want = manifest.get("weights_sha256")
+    if weights is None:
+        if want != "random:seed0":
+            raise DataError(f"Give the weights file these features were extracted with ({manifest.get('weights')}); "
+                            "the text tower is read from it.")
+        weights = "random"
+    elif weights == "random" and want not in (None, "random:seed0"):
+        raise DataError(f"These features were extracted with {manifest.get('weights')}, not random weights; give that "
+                        "file.")
+    elif weights != "random" and want and Path(weights).is_file() and sha256_file(weights) != want:
+        raise DataError(f"{Path(weights).name} is not the weights file these features were extracted with "
+                        f"({manifest.get('weights')}).")
+    try:
+        output = _output_node(architecture, weights)
+    except ModelError as error:
+        raise DataError(str(error)) from None
+    if manifest.get("layer") not in (None, output):
+        raise DataError(NOT_CLIP.format(what=f"its layer {manifest.get('layer')}, not the image tower's output "
+                                             f"({output})"))
+    return SearchModel(architecture, weights, dict(manifest.get("preprocessing") or {}))
+
+
+@functools.lru_cache(maxsize=4)
+def _output_node(architecture: str, weights: str) -> str:
+    """The image tower's output node (its features are the embedding the text tower matches)."""
+    from torchvision.models.feature_extraction import get_graph_node_names
+
+    from embedviz.extract.layers import TRACING
+
+    model = _image_model(architecture, weights)
+    with TRACING:
+        _, nodes = get_graph_node_names(model.visual)
+    return nodes[-1]
+
+
+def zero_shot(unit_rows: np.ndarray, class_names: Sequence[str], model: SearchModel,
+              template: str = TEMPLATE) -> pd.DataFrame:
+    """``zero_shot`` (the most similar class name) and ``zero_shot_confidence`` per row."""
+    names = [str(n).strip() for n in class_names if str(n).strip()]
+    if len(names) < 2:
+        raise DataError("Zero-shot labels need at least two class names.")
+    texts = model.encode_text([template.format(n) for n in names])
+    logits = 100.0 * (unit_rows @ texts.T)
+    logits -= logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits)
+    probs /= probs.sum(axis=1, keepdims=True)
+    best = probs.argmax(axis=1)
+    return pd.DataFrame({"zero_shot": pd.array(np.asarray(names, dtype=object)[best], dtype="string"),
+                         "zero_shot_confidence": probs[np.arange(len(best)), best]})
+
+
+def zero_shot_agreement(zero: pd.Series, labels: pd.Series) -> float | None:
+    """The share of labelled samples whose zero-shot label is their label (``None``: no labels)."""
+    known = labels.notna().to_numpy()
+    if not known.any():
+        return None
+    same = zero.astype("string").str.lower().to_numpy(dtype=object)[known] == \
+        labels.astype("string").str.lower().to_numpy(dtype=object)[known]
+    return float(np.mean(same))
+
+
+def neighbours_disagree(a: np.ndarray, b: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per row, the share of its ``k`` nearest neighbours in space ``a`` that are not among its ``k``
+    nearest in space ``b`` (0: the two spaces agree on its neighbourhood, 1: they share none)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    if len(a) != len(b):
+        raise DataError(f"The two feature sets have {len(a):,} and {len(b):,} rows; they must be the same images.")
+    k = min(k, len(a) - 1)
+    if k < 1:
+        raise DataError("Neighbourhoods need at least two images.")
+    first = NearestNeighbors(n_neighbors=k).fit(unit(a)).kneighbors(return_distance=False)
+    second = NearestNeighbors(n_neighbors=k).fit(unit(b)).kneighbors(return_distance=False)
+    shared = np.array([len(np.intersect1d(x, y, assume_unique=True)) for x, y in zip(first, second)])
+    return 1.0 - shared / k
