@@ -5,7 +5,7 @@ import streamlit as st
 
 from embedviz import ui
 from embedviz.explore.filters import apply_filters
-from embedviz.ui import audit, explore, findings, selection
+from embedviz.ui import audit, explore, findings, search, selection
 from embedviz.ui.filters import filter_widgets
 from embedviz.ui.map_component import map_chart
 from embedviz.ui.previews import previews_for
@@ -51,11 +51,15 @@ with main:  # not above the tabs: an element that comes and goes there reopens t
         st.caption(too_large)
     explore.zoom_controls(view, mask, rows, window)
 # The open tab is remembered (a rerun stays on it) and the images of a closed one are not made
-selected, mistakes, issues, clusters, images, exports = st.tabs(
-    ["Selection", "Mistakes", "Issues", "Clusters", "Images on the map", "Export"], key="explore_tab",
-    on_change="rerun")
+names = ["Selection", *(["Search"] if search.search_available(view) else []), "Mistakes", "Issues", "Clusters",
+         "Images on the map", "Export"]
+tabs = dict(zip(names, st.tabs(names, key="explore_tab", on_change="rerun")))
+selected, mistakes, issues, clusters, images, exports = (tabs[n] for n in names if n != "Search")
 with selected:
     selection.selection_section(view, samples, rows)
+if "Search" in tabs:
+    with tabs["Search"]:
+        search.search_section(view, samples, rows, pictures=tabs["Search"].open is not False)
 with mistakes:
     findings.mistakes_section(view, samples, pictures=mistakes.open is not False)
 with issues:

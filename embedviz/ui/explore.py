@@ -30,6 +30,7 @@ from embedviz.ui.explore_state import (
 )
 from embedviz.ui.map_settings import map_filters, set_map_filters
 from embedviz.ui.maps import MapView
+from embedviz.ui.search import ringed_search, search_columns
 from embedviz.ui.session import bound, seed_defaults
 from embedviz.ui.share import linked_ids
 from embedviz.ui.widgets import plain
@@ -48,6 +49,7 @@ def with_extra_columns(view: MapView) -> pd.DataFrame:
     if clustering is not None:
         extra["cluster"] = pd.array(clustering.names, dtype="string")
     extra.update(audit_columns(view))
+    extra.update(search_columns(view))
     ids = samples["sample_id"].astype(str)
     for name, members in st.session_state.get(SETS, {}).items():
         extra[set_column(name)] = ids.isin(members).to_numpy()
@@ -119,10 +121,10 @@ def highlight_rows(samples: pd.DataFrame, view: MapView | None = None) -> tuple[
         rows.append(cell_rows(samples, cells))
         said.append(", ".join(f"label {plain(a)} predicted {plain(b)}" for a, b in cells[:4])
                     + (" ..." if len(cells) > 4 else ""))
-    findings = ringed_findings(view) if view is not None else None
-    if findings is not None:
-        rows.append(findings[0])
-        said.append(findings[1])
+    for found in (ringed_findings(view), ringed_search(view)) if view is not None else ():
+        if found is not None:
+            rows.append(found[0])
+            said.append(found[1])
     shown = st.session_state.get("ev_show_set", "(none)")
     if shown != "(none)" and set_column(shown) in samples.columns:
         rows.append(np.flatnonzero(samples[set_column(shown)].to_numpy(dtype=bool)))
