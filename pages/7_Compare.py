@@ -55,12 +55,13 @@ with side:
                         **ui.bound("ev_cmp_pair")) if n > 2 else 0
     a, b = compare.pairs(n)[pair]
     overlap = maps[f"overlap_{a + 1}_{b + 1}"].to_numpy()
-    samples = samples.assign(neighbourhood_overlap=overlap)
+    samples = samples.assign(neighbourhood_overlap=overlap, neighbours_disagree=1.0 - overlap)
     columns = [c for c in samples.columns if c not in ("sample_id", "path")]
     st.session_state.setdefault("ev_cmp_color", "label" if "label" in columns else "neighbourhood_overlap")
     color = st.selectbox("Colour every map by", columns, **ui.bound("ev_cmp_color"),
                          help="neighbourhood_overlap: the share of a point's 10 nearest neighbours that are the "
-                              "same in both feature sets (low: it moved)")
+                              "same in both feature sets (low: it moved); neighbours_disagree: the share that are not "
+                              "(e.g. a CLIP model's space against your classifier's)")
     with ui.guard():
         filters = filter_widgets(samples)
         mask = apply_filters(samples, filters)

@@ -178,15 +178,12 @@ def zero_shot_agreement(zero: pd.Series, labels: pd.Series) -> float | None:
 
 def neighbours_disagree(a: np.ndarray, b: np.ndarray, k: int = 10) -> np.ndarray:
     """Per row, the share of its ``k`` nearest neighbours in space ``a`` that are not among its ``k``
-    nearest in space ``b`` (0: the two spaces agree on its neighbourhood, 1: they share none)."""
-    from sklearn.neighbors import NearestNeighbors
+    nearest in space ``b`` (0: the two spaces agree on its neighbourhood, 1: they share none), on unit
+    vectors (cosine order, as CLIP spaces are compared). Compare shows it as ``neighbours_disagree``."""
+    from embedviz.maps.compare import neighbourhood_overlap
 
     if len(a) != len(b):
         raise DataError(f"The two feature sets have {len(a):,} and {len(b):,} rows; they must be the same images.")
-    k = min(k, len(a) - 1)
-    if k < 1:
+    if len(a) < 2:
         raise DataError("Neighbourhoods need at least two images.")
-    first = NearestNeighbors(n_neighbors=k).fit(unit(a)).kneighbors(return_distance=False)
-    second = NearestNeighbors(n_neighbors=k).fit(unit(b)).kneighbors(return_distance=False)
-    shared = np.array([len(np.intersect1d(x, y, assume_unique=True)) for x, y in zip(first, second)])
-    return 1.0 - shared / k
+    return 1.0 - neighbourhood_overlap(unit(a), unit(b), k)

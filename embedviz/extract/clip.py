@@ -109,8 +109,32 @@ class TextTower:
 
         with _lock, torch.inference_mode():
             tokens = self._tokenizer([str(t)[:1000] for t in texts])
-            vectors = self._model.encode_text(tokens).float()
+            vectors = _encode_text(self._model, tokens).float()
         return _unit(vectors.numpy())
+
+
+def _encode_text(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """``model.encode_text(tokens)``, over only as many positions as the longest text fills when that
+    gives the same vectors: CLIP's text transformer is causal and pools at the end-of-text token, so
+    the padding after it changes nothing (a query of a few words: 5-10x less work than all 77).
+    Other text towers (SigLIP's, which pools the last position) get open_clip's own call."""
+    from open_clip.model import CLIP as OpenClip
+    from open_clip.transformer import text_global_pool
+    from torch import nn as torch_nn
+
+    mask = getattr(model, "attn_mask", None)
+    if type(model) is not OpenClip or getattr(model, "text_pool_type", "") != "argmax" or mask is None:
+        return model.encode_text(tokens)
+    n = int(tokens.argmax(dim=-1).max()) + 1  # the end-of-text token has the highest id
+    tokens = tokens[:, :n]
+    cast = model.transformer.get_cast_dtype()
+    x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:n].to(cast)
+    x = model.ln_final(model.transformer(x, attn_mask=mask[:n, :n]))
+    x = text_global_pool(x, tokens, "argmax")
+    projection = model.text_projection
+    if projection is None:
+        return x
+    return projection(x) if isinstance(projection, torch_nn.Module) else x @ projection
 
 
 def _tokenizer(name: str):

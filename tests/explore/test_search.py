@@ -141,3 +141,14 @@ def test_the_search_command_lists_the_planted_image_first(tiny, tmp_path, capsys
     assert lines[1].startswith(f"img{planted['a dog on grass']:03d},")
     assert main(["search", "--features", str(folder), "--top", "3"]) == 2
     assert "Give --text" in capsys.readouterr().err
+
+
+def test_a_short_query_is_encoded_as_open_clip_encodes_it(tiny):
+    import torch
+
+    from embedviz.extract.clip import _encode_text, clip_model
+
+    model = clip_model(tiny, "random")
+    tokens = open_clip.get_tokenizer("ViT-B-32")(["a dog", "a much longer sentence about several things on a table"])
+    with torch.inference_mode():
+        assert torch.allclose(_encode_text(model, tokens), model.encode_text(tokens), atol=1e-5)
