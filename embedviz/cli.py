@@ -186,8 +186,11 @@ def _audit(args: argparse.Namespace) -> None:
     from embedviz.data.precomputed import load_feature_set
     from embedviz.explore.audit import audit, content_hashes, write_report
 
-    if Path(args.out).suffix.lower() not in (".csv", ".parquet", ".html"):
-        raise EmbedVizError(f"Cannot write {Path(args.out).name}: --out must end in .csv, .parquet or .html.")
+    out = Path(args.out).expanduser()
+    if out.suffix.lower() not in (".csv", ".parquet", ".html"):
+        raise EmbedVizError(f"Cannot write {out.name}: --out must end in .csv, .parquet or .html.")
+    if out.is_dir() or (out.parent.exists() and not out.parent.is_dir()):
+        raise EmbedVizError(f"Cannot write {args.out}: it is a folder, or its parent is a file; give a file name.")
     if args.metadata or args.id_column:
         from embedviz.data.precomputed import load_precomputed
 
@@ -205,7 +208,10 @@ def _audit(args: argparse.Namespace) -> None:
         hashes = content_hashes(images, features.samples["path"].tolist())
     result = audit(features.features, features.samples, features_key=features.key or None,
                    source=args.probabilities, hashes=hashes, progress=_progress_printer("audit", "steps"))
-    write_report(result, args.out)
+    try:
+        write_report(result, out)
+    except OSError as exc:
+        raise EmbedVizError(f"Cannot write {args.out}: {exc.strerror or exc}.") from None
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     counts = result.counts()
@@ -341,10 +347,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("extract", help="run images through a model and store features")
     p.add_argument("--data", required=True,
                    help="folder (class sub-folders become label), .zip/.tar, CSV/Parquet manifest, or 'demo'")
-    p.add_argument("--model", required=True, help="torchvision architecture name, 'pixels' or 'demo'")
-    p.add_argument("--weights", help=".safetensors or .pt/.pth state_dict; 'pretrained' downloads torchvision's, "
-                                     "'random' is untrained")
-    p.add_argument("--layer", help="graph node to take features from (default: the final classifier's input); "
+    p.add_argument("--model", required=True,
+                   help="torchvision architecture name, timm:NAME (timm:convnext_tiny), clip:NAME (clip:ViT-B-32: "
+                        "the image tower), 'pixels' or 'demo'")
+    p.add_argument("--weights", help=".safetensors or .pt/.pth state_dict; 'pretrained' downloads torchvision's "
+                                     "(or timm's), 'random' is untrained")
+    p.add_argument("--layer", help="graph node to take features from (default: the final classifier's input, or "
+                                   "an embedding model's output); "
                                    "several, comma-separated, are taken in one pass, each into --out/<layer>")
     p.add_argument("--pooling", default="avg", choices=POOLINGS,
                    help="how a spatial or token map becomes a vector (flatten: at most 8,192 values)")
@@ -448,8 +457,8 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_housekeep)
 
     p = sub.add_parser("layers", help="list the layers a model offers")
-    p.add_argument("--model", required=True)
-    p.add_argument("--weights")
+    p.add_argument("--model", required=True, help="as for extract: a torchvision name, timm:NAME, clip:NAME, 'demo'")
+    p.add_argument("--weights", help="as for extract (default: random)")
     p.set_defaults(run=_layers)
     return parser
 

@@ -74,7 +74,9 @@ class Layout:
 
     @property
     def audits(self) -> Path:
-        """Data audits (:mod:`embedviz.explore.audit`), by key."""
+        """Data audits (:mod:`embedviz.explore.audit`), by key. Not among the caches the store's cap
+        evicts: a map made without the flagged samples names its audit, and an audit is small (about
+        10 MB for 100,000 samples)."""
         return self.home / "audits"
 
     @property
@@ -96,7 +98,7 @@ class Layout:
     @property
     def caches(self) -> tuple[Path, ...]:
         """The folders whose entries the store's cap may evict, least recently used first."""
-        return self.features, self.unpacked, self.maps, self.graphs, self.atlases, self.audits
+        return self.features, self.unpacked, self.maps, self.graphs, self.atlases
 
     def feature_set(self, key: str) -> Path:
         """The folder of the feature set stored under ``key`` (see :class:`embedviz.extract.store.FeatureStore`)."""

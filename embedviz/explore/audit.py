@@ -90,7 +90,7 @@ class Audit:
             return rows[np.argsort(-table["label_issue_score"].to_numpy()[rows], kind="stable")]
         if kind == "outlier":
             return rows[np.argsort(-table["outlier_score"].to_numpy()[rows], kind="stable")]
-        groups = table["duplicate_group"].to_numpy()[rows]
+        groups = np.array([int(g[1:]) for g in table["duplicate_group"].to_numpy()[rows]])  # "d12" after "d2"
         return rows[np.lexsort((rows, groups))]
 
 
@@ -177,7 +177,13 @@ def model_probabilities(samples: pd.DataFrame) -> tuple[np.ndarray, list[str]] |
     labels = set(samples["label"].dropna().astype(str))
     if not labels or not labels <= set(names):
         return None
-    return samples[columns].to_numpy(dtype=np.float64), names
+    try:
+        probs = samples[columns].to_numpy(dtype=np.float64)
+    except (TypeError, ValueError):  # p_ columns of a user's table that are not numbers
+        return None
+    if not np.isfinite(probs).all() or (probs < 0).any():
+        return None
+    return probs, names
 
 
 def _check(features: np.ndarray, samples: pd.DataFrame) -> None:
@@ -224,8 +230,8 @@ def _label_issues(samples: pd.DataFrame, indices: np.ndarray, source: str, notes
     else:
         classes = natural_order(labels[known].unique())
     if len(set(labels[known])) < 2:
-        notes.append(f"Every labelled sample has the label {labels[known].iloc[0]}: with one class there are no "
-                     "label errors to find.")
+        notes.append(f"Every labelled sample has the label {str(labels[known].iloc[0])[:80]}: with one class there "
+                     "are no label errors to find.")
         return none
     lookup = {name: i for i, name in enumerate(classes)}
     codes = np.array([lookup.get(v, -1) if v is not pd.NA else -1 for v in labels.to_numpy(dtype=object)])

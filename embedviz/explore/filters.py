@@ -151,7 +151,7 @@ def describe_filter(spec: Filter) -> str:
     if isinstance(spec, TopKFilter):
         return f"label {'among' if spec.contains else 'not among'} the top {spec.k} predictions"
     if isinstance(spec, FlaggedFilter):
-        return f"no sample the audit flags ({spec.count:,} left out)"
+        return f"no sample the audit {spec.audit[:8]} flags ({spec.count:,} left out)"
     if isinstance(spec, CategoryFilter):
         values = list(spec.values)
         shown = " or ".join(values[:5]) + (f" (+{len(values) - 5} more)" if len(values) > 5 else "")

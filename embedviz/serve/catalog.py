@@ -64,6 +64,8 @@ CREATE TABLE IF NOT EXISTS marks (
     sample_id TEXT NOT NULL,
     action TEXT NOT NULL,
     label TEXT,
+    was TEXT,
+    path TEXT,
     at REAL NOT NULL,
     PRIMARY KEY (owner, features, sample_id)
 );
@@ -123,10 +125,13 @@ class Run:
 
 @dataclass(frozen=True)
 class Mark:
-    """A user's decision about one sample: keep it, relabel it to ``label``, or drop it."""
+    """A user's decision about one sample: keep it, relabel it to ``label``, or drop it; with the label it
+    had (``was``) and its file (``path``), so the exports need nothing else."""
 
     action: str
     label: str | None = None
+    was: str | None = None
+    path: str | None = None
 
 
 def _row(row: sqlite3.Row) -> Run:
@@ -258,21 +263,23 @@ class Catalog:
             raise ValueError(f"a mark is one of {MARKS}, not {mark.action!r}")
         if mark is not None and mark.action == "relabel" and not (mark.label or "").strip():
             raise EmbedVizError("Name the label to relabel it to.")
+        if mark is not None and any(len(v or "") > 4096 for v in (mark.label, mark.was, mark.path)):
+            raise EmbedVizError("A label or path this long cannot be kept in a mark (at most 4,096 characters).")
         with self._connect() as db:
             if mark is None:
                 db.execute("DELETE FROM marks WHERE owner = ? AND features = ? AND sample_id = ?",
                            (owner, features_key, sample_id))
             else:
-                db.execute("INSERT OR REPLACE INTO marks VALUES (?, ?, ?, ?, ?, ?)",
+                db.execute("INSERT OR REPLACE INTO marks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                            (owner, features_key, sample_id, mark.action,
-                            mark.label.strip()[:200] if mark.action == "relabel" else None, time.time()))
+                            mark.label if mark.action == "relabel" else None, mark.was, mark.path, time.time()))
 
     def marks(self, owner: str, features_key: str) -> dict[str, Mark]:
         """``owner``'s marks on the features ``features_key``, by sample id."""
         with self._connect() as db:
-            rows = db.execute("SELECT sample_id, action, label FROM marks WHERE owner = ? AND features = ?",
-                              (owner, features_key)).fetchall()
-        return {r["sample_id"]: Mark(r["action"], r["label"]) for r in rows}
+            rows = db.execute("SELECT sample_id, action, label, was, path FROM marks WHERE owner = ? AND features = ? "
+                              "ORDER BY at", (owner, features_key)).fetchall()
+        return {r["sample_id"]: Mark(r["action"], r["label"], r["was"], r["path"]) for r in rows}
 
     def referenced(self) -> tuple[set[str], set[str]]:
         """Feature keys and map keys some run still refers to."""

@@ -6,8 +6,6 @@ audit's scores are also columns of the map (colour by, filter on, sort the galle
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -26,6 +24,7 @@ from embedviz.explore.audit import (
     load_audit,
     model_probabilities,
 )
+from embedviz.explore.export import to_csv
 from embedviz.explore.filters import FlaggedFilter
 from embedviz.serve.catalog import Mark
 from embedviz.serve.jobs import Task, audit_data
@@ -91,6 +90,11 @@ def _audit(view: MapView, source: str, start: bool) -> Audit | None:
     if job is None or not job.active:
         if not start:
             return None
+        if job is not None and job.status in ("cancelled", "failed") and not st.session_state.pop("audit_again", False):
+            st.info(plain(f"The audit was {job.status}" + (f": {first_line(job.error, 300)}" if job.error else ".")))
+            st.button("Audit again", key="audit_retry", on_click=lambda: st.session_state.__setitem__("audit_again",
+                                                                                                        True))
+            return None
         samples = view.samples[[c for c in view.samples.columns if c in ("sample_id", "path", "label", "split")
                                 or c.startswith("p_")]]
         job = runner().submit(job_key, f"The audit of {len(samples):,} samples",
@@ -137,7 +141,9 @@ def _marks_owner(view: MapView) -> tuple[str, bool]:
     run = st.session_state.get("current_run")
     me = viewer().id
     if run is not None and run.owner != me and same_choice(run):
-        return run.owner, False
+        current = catalog().get(run.id)  # unpublished or deleted since it was opened: no longer shown
+        if current is not None and current.visible_to(me):
+            return run.owner, False
     return me, True
 
 
@@ -198,7 +204,7 @@ def _overview(view: MapView, found: Audit) -> None:
                                                                    "nearly the same image.")
     cells[2].metric("Leaks across splits", f"{counts['leak']:,}", help="Duplicates whose group spans splits.")
     cells[3].metric("Outliers", f"{counts['outlier']:,}")
-    st.caption(" ".join(found.notes) + f" Audited in {found.seconds:.1f} s. The scores are columns of the map: "
+    st.caption(plain(" ".join(found.notes)) + f" Audited in {found.seconds:.1f} s. The scores are columns of the map: "
                "colour by label_issue_score or outlier_score, filter on is_label_issue, sort the gallery.")
     dropped = int(leave_out(found.table).sum())
     left, right = st.columns(2)
@@ -228,7 +234,7 @@ def _findings(view: MapView, found: Audit, marks: dict[str, Mark], mine: bool, o
     page = right.number_input(f"Page (of {pages})", 1, pages, 1, key=f"audit_page_{kind}") if pages > 1 else 1
     classes = natural_order(found.table["label"].dropna().unique())
     for row in rows[(page - 1) * _PER_PAGE : page * _PER_PAGE]:
-        _finding(view, found, int(row), kind, marks, mine, classes)
+        _finding(view, found, int(row), kind, marks, mine, classes, owner)
 
 
 def _image(view: MapView, row: pd.Series, width: int) -> None:
@@ -238,7 +244,7 @@ def _image(view: MapView, row: pd.Series, width: int) -> None:
 
 
 def _finding(view: MapView, found: Audit, row: int, kind: str, marks: dict[str, Mark], mine: bool,
-             classes: list[str]) -> None:
+             classes: list[str], owner: str) -> None:
     table = found.table
     item = table.iloc[row]
     sample_id = str(item["sample_id"])
@@ -262,7 +268,7 @@ def _finding(view: MapView, found: Audit, row: int, kind: str, marks: dict[str, 
         with near:
             _neighbours(view, found, row, kind)
         with decide:
-            _mark(view, sample_id, marks.get(sample_id), mine, classes, item)
+            _mark(view, sample_id, marks.get(sample_id), mine, classes, item, owner)
 
 
 def _neighbours(view: MapView, found: Audit, row: int, kind: str) -> None:
@@ -282,25 +288,41 @@ def _neighbours(view: MapView, found: Audit, row: int, kind: str) -> None:
             st.caption(plain(f"{label}{split}"))
 
 
-def _mark(view: MapView, sample_id: str, mark: Mark | None, mine: bool, classes: list[str], item: pd.Series) -> None:
+def _mark(view: MapView, sample_id: str, mark: Mark | None, mine: bool, classes: list[str], item: pd.Series,
+          owner: str) -> None:
+    """Keep, relabel or drop. The controls show what the store holds whenever it differs from what they
+    showed last (another tab of the same user, the owner's marks seen through a link before one's own):
+    they never write a mark the user did not choose."""
     actions = {"keep": "Keep", "relabel": "Relabel", "drop": "Drop"}
-    key = f"audit_mark_{sample_id}"
-    if key not in st.session_state or not mine:
+    key, label_key = f"audit_mark_{sample_id}", f"audit_relabel_{sample_id}"
+    seen: dict = st.session_state.setdefault("_audit_marks_seen", {})
+    source = (owner, _marks_key(view), mark)
+    if not mine or seen.get(sample_id) != source:
+        seen[sample_id] = source
         st.session_state[key] = mark.action if mark else None
+        st.session_state.pop(label_key, None)
     choice = st.segmented_control("Mark", list(actions), format_func=actions.get, key=key, disabled=not mine,
                                   label_visibility="collapsed")
+    wanted = Mark(choice) if choice else None
     if choice == "relabel":
-        label_key = f"audit_relabel_{sample_id}"
-        if label_key not in st.session_state or not mine:
+        if label_key not in st.session_state:
             suggested = item["suggested_label"] if pd.notna(item["suggested_label"]) else None
             st.session_state[label_key] = (mark.label if mark and mark.label in classes else
                                            suggested if suggested in classes else classes[0] if classes else None)
         new = st.selectbox("Relabel to", classes, key=label_key, disabled=not mine)
         wanted = Mark("relabel", new) if new is not None else None
-    else:
-        wanted = Mark(choice) if choice else None
+    if wanted is not None:
+        path = item["path"] if "path" in item.index and pd.notna(item["path"]) else None
+        label = item["label"] if pd.notna(item["label"]) else None
+        wanted = Mark(wanted.action, wanted.label, None if label is None else str(label),
+                      None if path is None else str(path))
     if mine and wanted != mark:
-        catalog().mark(viewer().id, _marks_key(view), sample_id, wanted)
+        try:
+            catalog().mark(viewer().id, _marks_key(view), sample_id, wanted)
+        except EmbedVizError as error:
+            st.error(plain(first_line(error)))
+            return
+        seen[sample_id] = (owner, _marks_key(view), wanted)
         st.rerun()
 
 
@@ -318,22 +340,16 @@ def _summaries(view: MapView, found: Audit) -> None:
             st.dataframe(cluster_summary(found, clustering.names), hide_index=True)
 
 
-def corrected_labels(found: Audit, marks: dict[str, Mark]) -> pd.DataFrame:
-    """One row per relabelled sample: ``sample_id``, ``path``, ``label``, ``corrected_label``."""
-    table = found.table
-    relabelled = {sid: m.label for sid, m in marks.items() if m.action == "relabel"}
-    rows = table[table["sample_id"].isin(relabelled)]
-    out = pd.DataFrame({"sample_id": rows["sample_id"], "path": rows.get("path", pd.Series(pd.NA, index=rows.index)),
-                        "label": rows["label"], "corrected_label": rows["sample_id"].map(relabelled)})
-    return out.reset_index(drop=True)
+def corrected_labels(marks: dict[str, Mark]) -> pd.DataFrame:
+    """One row per relabelled sample: ``sample_id``, ``path``, ``label``, ``corrected_label`` (every mark
+    of the feature set, also of samples a map without the flagged ones left out)."""
+    rows = [(sid, m.path, m.was, m.label) for sid, m in marks.items() if m.action == "relabel"]
+    return pd.DataFrame(rows, columns=["sample_id", "path", "label", "corrected_label"])
 
 
-def files_to_drop(found: Audit, marks: dict[str, Mark]) -> list[str]:
-    """The path (else the id) of every sample marked drop, in the features' order."""
-    table = found.table
-    dropped = table[table["sample_id"].isin([sid for sid, m in marks.items() if m.action == "drop"])]
-    paths = dropped["path"] if "path" in dropped.columns else dropped["sample_id"]
-    return [str(p if pd.notna(p) else s) for p, s in zip(paths, dropped["sample_id"])]
+def files_to_drop(marks: dict[str, Mark]) -> list[str]:
+    """The path (else the id) of every sample marked drop, in the order they were marked."""
+    return [m.path or sid for sid, m in marks.items() if m.action == "drop"]
 
 
 def _exports(view: MapView, found: Audit, marks: dict[str, Mark]) -> None:
@@ -341,17 +357,12 @@ def _exports(view: MapView, found: Audit, marks: dict[str, Mark]) -> None:
     st.caption(f"Marked: {counts['keep']:,} kept, {counts['relabel']:,} relabelled, {counts['drop']:,} to drop. "
                "Marks are saved with your runs of these features and travel with a published link.")
     left, mid, right = st.columns(3)
-    left.download_button("Corrected labels (CSV)", lambda: corrected_labels(found, marks).to_csv(index=False),
+    left.download_button("Corrected labels (CSV)", lambda: to_csv(corrected_labels(marks)),
                          file_name="corrected_labels.csv", mime="text/csv", on_click="ignore",
                          disabled=not counts["relabel"], key="audit_corrected")
-    mid.download_button("Files to drop (text)", lambda: "".join(f"{p}\n" for p in files_to_drop(found, marks)),
+    mid.download_button("Files to drop (text)", lambda: "".join(f"{p}\n" for p in files_to_drop(marks)),
                         file_name="files_to_drop.txt", mime="text/plain", on_click="ignore",
                         disabled=not counts["drop"], key="audit_drop")
 
-    def report() -> bytes:
-        buffer = io.StringIO()
-        found.table.to_csv(buffer, index=False)
-        return buffer.getvalue().encode()
-
-    right.download_button("The whole audit (CSV)", report, file_name="audit.csv", mime="text/csv",
+    right.download_button("The whole audit (CSV)", lambda: to_csv(found.table), file_name="audit.csv", mime="text/csv",
                           on_click="ignore", key="audit_report")

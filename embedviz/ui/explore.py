@@ -12,7 +12,7 @@ import streamlit as st
 
 from embedviz.data.classes import natural_order
 from embedviz.explore.figures import MapStyle, category_colours, is_categorical, scatter_figure
-from embedviz.explore.filters import Filter, filter_columns
+from embedviz.explore.filters import Filter, FlaggedFilter, filter_columns
 from embedviz.explore.large import DRAWN, POINTS_FROM, LargeMap, density_layer, in_box, layer_key, plan, zoom_box
 from embedviz.explore.mistakes import (
     cell_rows,
@@ -144,8 +144,9 @@ def map_filter_button(view: MapView, filters: list[Filter]) -> None:
     """Offer a new map of only the points the filters keep: the filter applied before reducing
     (e.g. leaving out background images). Filters on clusters or sets stay on this page."""
     usable = tuple(f for f in filters if set(filter_columns(f)) <= set(view.features.samples.columns))
-    if usable and usable != map_filters():
-        st.button("Make a new map of only these points", on_click=set_map_filters, args=(usable,),
+    kept = tuple(f for f in map_filters() if isinstance(f, FlaggedFilter))  # set on the Issues tab: they stay
+    if usable and (*kept, *usable) != map_filters():
+        st.button("Make a new map of only these points", on_click=set_map_filters, args=((*kept, *usable),),
                   icon=":material/filter_alt:", key="map_these_points",
                   help="Reduce again with only the points these filters keep. Filters on clusters, sets, the audit's "
                        "columns or neighbourhood_kept are not carried over (the Issues tab leaves out what the audit "

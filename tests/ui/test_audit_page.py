@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -103,8 +102,8 @@ def test_the_issues_tab_finds_planted_problems_and_marks_travel_with_the_run(pro
     _clean(at)
     run = Catalog().get(at.query_params["run"])
     marks = Catalog().marks(run.owner, run.features_key.split("-kept-")[0])
-    assert {sid: (m.action, m.label) for sid, m in marks.items()} == {first: ("relabel", true_label),
-                                                                      second: ("drop", None)}
+    assert {sid: (m.action, m.label, m.path) for sid, m in marks.items()} == {
+        first: ("relabel", true_label, first), second: ("drop", None, second)}
     assert any("1 relabelled, 1 to drop" in c.value for c in at.caption)
 
     # a reload: a new session of the same person, opened on the same run, shows the marks
@@ -128,6 +127,11 @@ def test_the_issues_tab_finds_planted_problems_and_marks_travel_with_the_run(pro
     assert theirs[first].value == "relabel" and theirs[first].disabled
     assert any("The marks are those of the run's owner" in c.value for c in bob.caption)
     assert Catalog().marks("user:bob@example.org", run.features_key) == {}
+    bob.button(key="audit_map_clean").click().run()  # a map of bob's own: the controls are his, and empty
+    _clean(bob)
+    assert Catalog().marks("user:bob@example.org", run.features_key) == {}
+    assert Catalog().get(bob.query_params["run"]).owner == "user:bob@example.org"
+    assert not any(c.value for c in _mark_controls(bob).values())
 
     # one click: a new map without the flagged samples
     before = [c for c in figures(at) if '"uirevision":"embedviz-map"' in c][0]
@@ -140,19 +144,19 @@ def test_the_issues_tab_finds_planted_problems_and_marks_travel_with_the_run(pro
     _clean(at)
     after = [c for c in figures(at) if '"uirevision":"embedviz-map"' in c][0]
     assert len(set(figure_rows(after))) == total - left_out
-    assert any("no sample the audit flags" in c.value for c in [*at.caption, *at.info, *at.markdown, *at.warning])
+    assert any("no sample the audit " in c.value and " flags (" in c.value
+               for c in [*at.caption, *at.info, *at.markdown, *at.warning])
 
 
 def test_the_corrected_labels_export_reads_back_as_the_marks():
-    from embedviz.explore.audit import Audit
+    from embedviz.explore.export import to_csv
     from embedviz.serve.catalog import Mark
     from embedviz.ui.audit import corrected_labels, files_to_drop
 
-    table = pd.DataFrame({"sample_id": ["a", "b", "c"], "path": ["x/a.png", "x/b.png", pd.NA],
-                          "label": ["cat", "dog", "<b>cow</b>"]})
-    found = Audit(table, np.zeros((3, 0), dtype=np.int64), "knn")
-    marks = {"a": Mark("relabel", "dog"), "b": Mark("keep"), "c": Mark("drop")}
-    csv = corrected_labels(found, marks).to_csv(index=False)
-    back = pd.read_csv(pd.io.common.StringIO(csv))
-    assert back.to_dict("records") == [{"sample_id": "a", "path": "x/a.png", "label": "cat", "corrected_label": "dog"}]
-    assert files_to_drop(found, marks) == ["c"]  # no path: its id
+    marks = {"a": Mark("relabel", "dog", "cat", "x/a.png"), "b": Mark("keep", None, "dog", "x/b.png"),
+             "c": Mark("drop", None, "<b>cow</b>", None), "d": Mark("relabel", "=1+1", "bird", "x/d.png")}
+    back = pd.read_csv(pd.io.common.StringIO(to_csv(corrected_labels(marks))))
+    assert back.to_dict("records") == [
+        {"sample_id": "a", "path": "x/a.png", "label": "cat", "corrected_label": "dog"},
+        {"sample_id": "d", "path": "x/d.png", "label": "bird", "corrected_label": "'=1+1"}]  # no formula
+    assert files_to_drop(marks) == ["c"]  # no path: its id
