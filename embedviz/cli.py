@@ -208,8 +208,10 @@ def _audit(args: argparse.Namespace) -> None:
         hashes = content_hashes(images, features.samples["path"].tolist())
     result = audit(features.features, features.samples, features_key=features.key or None,
                    source=args.probabilities, hashes=hashes, progress=_progress_printer("audit", "steps"))
+    clusters = features.samples["cluster"].astype("string").fillna("(none)").tolist() \
+        if "cluster" in features.samples.columns else None
     try:
-        write_report(result, out)
+        write_report(result, out, clusters)
     except OSError as exc:
         raise EmbedVizError(f"Cannot write {args.out}: {exc.strerror or exc}.") from None
     for note in result.notes:

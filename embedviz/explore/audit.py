@@ -458,9 +458,9 @@ def content_hashes(root: Path, paths: Sequence[object]) -> list[str]:
     return hashes
 
 
-def write_report(result: Audit, out: str | Path) -> Path:
-    """The report as ``.csv``, ``.parquet`` or ``.html`` (the summaries and every flagged sample; text
-    from the data is escaped)."""
+def write_report(result: Audit, out: str | Path, clusters: Sequence[str] | None = None) -> Path:
+    """The report as ``.csv``, ``.parquet`` or ``.html`` (the summaries, per cluster too with ``clusters``:
+    a name per sample, and every flagged sample; text from the data is escaped)."""
     out = Path(out).expanduser()
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".parquet", ".html"):
@@ -471,11 +471,11 @@ def write_report(result: Audit, out: str | Path) -> Path:
     elif suffix == ".parquet":
         result.table.to_parquet(out, index=False)
     else:
-        out.write_text(_html(result), encoding="utf-8")
+        out.write_text(_html(result, clusters), encoding="utf-8")
     return out
 
 
-def _html(result: Audit) -> str:
+def _html(result: Audit, clusters: Sequence[str] | None = None) -> str:
     import html
 
     counts = result.counts()
@@ -488,6 +488,9 @@ def _html(result: Audit) -> str:
     parts += ["<h2>Per class</h2>", class_summary(result).to_html(index=False, escape=True, na_rep="")]
     parts += ["<h2>Labels most often suggested instead</h2>",
               confused_pairs(result).to_html(index=False, escape=True, na_rep="")]
+    if clusters is not None:
+        parts += ["<h2>Per cluster</h2>", cluster_summary(result, [str(c) for c in clusters]).to_html(
+            index=False, escape=True, na_rep="", float_format="%.3f")]
     for kind, (_, title) in KINDS.items():
         rows = result.ranked(kind)
         parts += [f"<h2>{html.escape(title)} ({len(rows):,})</h2>",

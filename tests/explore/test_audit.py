@@ -393,6 +393,24 @@ def test_cli_html_report_escapes_text_from_the_data(feature_folder, tmp_path):
     assert "Suspected label errors" in html and "img/045.png" in html
 
 
+def test_cli_html_report_summarises_a_cluster_column_and_an_unwritable_out_is_one_line(feature_folder, tmp_path,
+                                                                                        capsys):
+    folder, _, _ = feature_folder
+    samples = pd.read_parquet(folder / "samples.parquet")
+    samples["cluster"] = np.where(np.arange(len(samples)) < 120, "west", "east")
+    samples.to_parquet(folder / "samples.parquet", index=False)
+    out = tmp_path / "report.html"
+    assert main(["audit", "--features", str(folder), "--out", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "<h2>Per cluster</h2>" in html and "west" in html and "east" in html
+    capsys.readouterr()
+    (tmp_path / "a folder.csv").mkdir()
+    assert main(["audit", "--features", str(folder), "--out", str(tmp_path / "a folder.csv")]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"embedviz audit: Cannot write {tmp_path / 'a folder.csv'}: it is a folder, or its parent is a file; give a "
+        "file name."]  # said before any work: no progress lines
+
+
 @pytest.mark.parametrize("args, words", [
     (["--out", "REPORT.xlsx"], ".csv, .parquet or .html"),
     (["--probabilities", "from-model", "--out", "REPORT.csv"], "p_<class>"),
