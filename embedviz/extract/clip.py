@@ -2,7 +2,7 @@
 the image tower for features, the text tower for queries.
 
 Built with ``open_clip.create_model(NAME, pretrained=None)`` (no download), the weights read safely by
-:func:`embedviz.extract.models.read_state_dict` from a state dict as open_clip (or a hub) saves it. The
+:func:`embedviz.extract.weights.read_state_dict` from a state dict as open_clip (or a hub) saves it. The
 image features are the tower's output: the embedding the text tower's queries are compared with. A
 tokenizer that would have to be downloaded (SigLIP's comes from Hugging Face) fails with one line offline.
 """
@@ -176,8 +176,8 @@ def text_tower(architecture: str, weights: str | None) -> TextTower:
 def clip_model(architecture: str, weights: str) -> nn.Module:
     """The whole model with ``weights`` (a state dict file) or ``random`` (seed 0, the same towers each
     time, so the image tower's features and the text tower's queries match)."""
-    from embedviz.extract.models import read_state_dict
     from embedviz.extract.spec import RANDOM
+    from embedviz.extract.weights import read_state_dict
 
     if weights == RANDOM:
         import torch
@@ -191,6 +191,6 @@ def clip_model(architecture: str, weights: str) -> nn.Module:
 
 def load_clip_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
     """Load a whole CLIP state dict (both towers); a mismatch names the keys, as for any model."""
-    from embedviz.extract.models import _load_into
+    from embedviz.extract.weights import _load_into
 
     _load_into(model, state, source)

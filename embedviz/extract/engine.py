@@ -13,6 +13,7 @@ import copy
 import json
 import logging
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -324,10 +325,10 @@ class Forward:
             return _call(self.net, x, self.device, self.autocast_dtype)
         except torch.cuda.OutOfMemoryError:
             raise
-        except RuntimeError as exc:  # shape or dtype mismatches inside the model
+        except (RuntimeError, AssertionError) as exc:  # shape or dtype mismatches inside the model (timm asserts)
             if "out of memory" in str(exc).lower():
                 raise torch.cuda.OutOfMemoryError(str(exc)) from None
-            first = str(exc).strip().splitlines()[0][:140]
+            first = re.sub(r"Proxy\(\w+\)", "?", (str(exc).strip() or type(exc).__name__).splitlines()[0])[:140]
             raise ModelError(f"{self.model.architecture} cannot take inputs of shape {tuple(x.shape[1:])} "
                              f"({first}); check the size and channels under Preprocessing.") from None
 
@@ -337,7 +338,8 @@ class Forward:
             try:
                 parts = [self._forward(x[i:i + self.chunk]) for i in range(0, len(x), self.chunk)]
                 return {k: torch.cat([p[k].float().reshape(len(p[k]), -1) if k in ("logits", self.logits_name)
-                                      else pool(p[k], self.pooling, self.flatten_limit).float() for p in parts])
+                                      else pool(p[k], self.pooling, self.flatten_limit,
+                                               self.model.prefix_tokens).float() for p in parts])
                         for k in parts[0]}
             except torch.cuda.OutOfMemoryError:
                 if self.device.type == "cuda" and torch.cuda.is_available():

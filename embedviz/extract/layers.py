@@ -62,6 +62,14 @@ def default_layer(model: LoadedModel) -> str:
     For ResNets that is ``flatten``, for VGG ``classifier.5``, for the demo CNN ``classifier.1``;
     for segmentation models, the last node of the encoder (``backbone.``). Falls back to the node
     before the output.
+
+    A timm model with its classifier gives its pooled pre-logits the same way (``global_pool.flatten``,
+    ``head.drop``; for a ViT ``head_drop``: the CLS token after the final norm). An ``embedding`` model
+    (a CLIP image tower, a timm backbone whose weights have no classifier) gives its output: the image
+    embedding text queries are compared with (``matmul``, after the projection), or timm's pooled
+    pre-logits (a ViT's CLS token). A ViT's mean of patch tokens is its final norm's token map (timm's
+    ``norm``, open_clip's ``ln_post``) with ``avg`` pooling: the CLS and register tokens are left out of that average
+    (:attr:`LoadedModel.prefix_tokens`), as timm's own ``global_pool="avg"`` does.
     """
     layers = list_layers(model)
     if not layers:
@@ -74,6 +82,8 @@ def default_layer(model: LoadedModel) -> str:
         backbone = [n for n in layers if n.startswith("backbone.")]
         if backbone:
             return backbone[-1]
+    if model.task == "embedding":  # the model's output is the embedding
+        return layers[-1]
     if model.task == "detection":  # the deepest map of the body, before a feature pyramid
         body = [n for n in layers if n.startswith("body.")]
         return body[-1] if body else layers[-1]

@@ -6,7 +6,8 @@ default layer means importing torchvision, building the network and tracing it: 
 reading the stored features back takes a fraction of one. So once a model is loaded,
 :func:`remember_model` writes its identity and layers to a small JSON file in the store
 (``.models/<request>.json``), named by the request: the architecture, the weights (the file's
-SHA-256, or ``random``/``pretrained``) and the torch and torchvision versions that made it.
+SHA-256, or ``random``/``pretrained``) and the torch and torchvision versions that made it (and
+timm's or open_clip's, for their models).
 :func:`stored_layers` answers a later request from that file and the store alone, or returns
 ``None``, and the caller loads the model as before (which also checks what this skips).
 """
@@ -60,7 +61,9 @@ def request_key(architecture: str, weights: str | Path | None) -> str | None:
         except OSError:
             return None
     try:
-        versions = {name: metadata.version(name) for name in ("torch", "torchvision")}
+        packages = ("torch", "torchvision", *(("timm",) if architecture.startswith("timm:") else ()),
+                    *(("open_clip_torch",) if architecture.startswith("clip:") else ()))
+        versions = {name: metadata.version(name) for name in packages}
     except metadata.PackageNotFoundError:
         return None
     return sha256_json({"v": _VERSION, "architecture": architecture, "weights": token, "versions": versions})[:32]

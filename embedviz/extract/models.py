@@ -1,4 +1,5 @@
-"""Models: a torchvision architecture plus a weights file, the built-in demo CNN, or raw pixels.
+"""Models: a torchvision architecture plus a weights file, a timm one (``timm:NAME``), an open_clip
+image tower (``clip:NAME``), the built-in demo CNN, or raw pixels.
 
 Weights are read safely: ``.safetensors`` with safetensors, ``.pt``/``.pth`` with
 ``torch.load(..., weights_only=True)``. Nothing is ever unpickled beyond that.
@@ -17,9 +18,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embedviz.errors import ModelError
+from embedviz.extract.clip import is_clip
 from embedviz.extract.preprocessing import Preprocessing, pixels_preprocessing, weights_preprocessing
 from embedviz.extract.spec import DEMO, PIXELS, PRETRAINED, PROGRAM, RANDOM
+from embedviz.extract.timm_models import (
+    build_timm,
+    check_timm,
+    is_timm,
+    prefix_tokens,
+    timm_from_state,
+    timm_preprocessing,
+    timm_pretrained,
+)
 from embedviz.extract.trusted import ENV_VAR, FORMATS, inspect_program, trusted_enabled
+from embedviz.extract.weights import CodeCarryingFile, _load_into, read_state_dict
 from embedviz.hashing import sha256_file
 
 log = logging.getLogger(__name__)
@@ -39,6 +51,8 @@ __all__ = [
     "PROGRAM",
     "CodeCarryingFile",
     "list_architectures",
+    "typed_examples",
+    "check_architecture",
     "load_model",
     "fit_to_images",
     "needs_weights",
@@ -46,9 +60,6 @@ __all__ = [
     "describe",
 ]
 
-_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights", "params",
-                 "state_dict_ema", "model_ema", "ema_state_dict", "ema")
-_PREFIXES = ("module.", "_orig_mod.")
 
 
 def __getattr__(name: str) -> Any:
@@ -77,12 +88,15 @@ class LoadedModel:
     class_names: tuple[str, ...] | None = None
     weights_name: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
-    #: ``classification`` (predictions are reported), ``segmentation`` or ``detection`` (features only).
+    #: ``classification`` (predictions are reported); ``segmentation``, ``detection`` or ``embedding`` (a
+    #: CLIP image tower, a timm backbone without its classifier): features only.
     task: str = "classification"
     #: A code-carrying file run in a separate process (see :mod:`embedviz.extract.trusted`), its format and layers.
     program: str | None = None
     program_format: str = ""
     program_layers: tuple[str, ...] = ()
+    #: Tokens ahead of the patch tokens in a ViT's token maps (CLS, registers), left out when one is pooled.
+    prefix_tokens: int = 0
 
     @property
     def is_pixels(self) -> bool:
@@ -150,101 +164,27 @@ def _families() -> dict[str, str]:
 
 
 def list_architectures() -> list[str]:
-    """Every name :func:`load_model` takes: ``demo``, ``pixels``, torchvision's classifiers, segmenters
-    and detectors (of which only the backbone is used: features, no predictions), and ``program``
-    where the operator allows code-carrying files."""
+    """The names :func:`load_model` offers in a list: ``demo``, ``pixels``, torchvision's classifiers,
+    segmenters and detectors (of which only the backbone is used: features, no predictions), and
+    ``program`` where the operator allows code-carrying files. It also takes any ``timm:NAME`` and
+    ``clip:NAME`` (too many to list: typed)."""
     return [DEMO, PIXELS, *([PROGRAM] if trusted_enabled() else []), *sorted(_registered() or _families())]
 
 
-class CodeCarryingFile(ModelError):
-    """A model file that needs its own code to load; ``kind`` is a key of :data:`embedviz.extract.trusted.FORMATS`."""
-
-    def __init__(self, message: str, kind: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+#: Names offered in the list as examples of what can be typed (when timm / open_clip are installed).
+TYPED_EXAMPLES = {"timm": ("timm:resnet50.a1_in1k", "timm:convnext_tiny", "timm:vit_small_patch14_dinov2.lvd142m"),
+                  "open_clip": ("clip:ViT-B-32", "clip:ViT-B-16-SigLIP")}
 
 
-def _strip_prefixes(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Remove wrapper prefixes every key shares: DataParallel's ``module.``, torch.compile's ``_orig_mod.``."""
-    tensors = {k: v for k, v in tensors.items() if k != "n_averaged"}  # swa_utils.AveragedModel's counter
-    changed = True
-    while changed and tensors:
-        changed = False
-        for prefix in _PREFIXES:
-            if all(k.startswith(prefix) for k in tensors):
-                tensors = {k[len(prefix):]: v for k, v in tensors.items()}
-                changed = True
-    return tensors
+def typed_examples() -> list[str]:
+    """A few ``timm:`` and ``clip:`` names for pickers, for the packages installed (none is imported)."""
+    return [name for package, names in TYPED_EXAMPLES.items() if importlib.util.find_spec(package) for name in names]
 
 
-def _unwrap(obj: Any, source: str) -> dict[str, torch.Tensor]:
-    """The tensor dict inside common checkpoint layouts (trained weights first, EMA if alone)."""
-    if isinstance(obj, dict):
-        for key in _WRAPPER_KEYS:
-            if key in obj and isinstance(obj[key], dict):
-                return _unwrap(obj[key], source)
-        import torch
-
-        tensors = {k: v for k, v in obj.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
-        if tensors:
-            return _strip_prefixes(tensors)
-    raise ModelError(f"{source} holds no state_dict of tensors; save one with torch.save(model.state_dict(), path).")
-
-
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors from a ``.safetensors`` file or a ``.pt``/``.pth`` state_dict, read safely."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise ModelError(f"Weights file {path} does not exist.")
-    if path.suffix.lower() == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return load_file(str(path), device="cpu")
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ModelError(f"{path.name} is not a valid .safetensors file ({exc}).") from None
-    kind = _code_format(path)
-    if kind:
-        raise CodeCarryingFile(f"{path.name} is {FORMATS[kind]}, which needs code to load; embedviz loads only "
-                               f"weights. {_SAVE_HINT}", kind)
-    import torch
-
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError and more for bad files
-        # a guest's bad file, not the server's fault: one line in the log, the traceback only at debug level
-        log.info("torch.load rejected %s: %s", path.name, " ".join(str(exc).split())[:200])
-        log.debug("torch.load rejected %s", path.name, exc_info=True)
-        text = str(exc)
-        globals_ = re.findall(r"GLOBAL ([\w.]+)", text)
-        if globals_:
-            raise CodeCarryingFile(f"{path.name} holds a whole pickled object ({globals_[0]}), which would run "
-                                   f"code to load; embedviz will not unpickle it. {_SAVE_HINT}", "pickle") from None
-        first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-        raise ModelError(f"{path.name} could not be read as a plain state_dict ({first[:120]}). {_SAVE_HINT}") from None
-    return _unwrap(obj, path.name)
-
-
-_SAVE_HINT = ("Save the weights with torch.save(model.state_dict(), 'model.pth') or "
-              "safetensors.torch.save_file(model.state_dict(), 'model.safetensors').")
-
-
-def _code_format(path: Path) -> str | None:
-    """The formats that carry a program rather than weights: TorchScript, torch.export, ONNX."""
-    import zipfile
-
-    if path.suffix.lower() == ".onnx":
-        return "onnx"
-    if not zipfile.is_zipfile(path):
-        return None
-    with zipfile.ZipFile(path) as zf:
-        names = zf.namelist()
-    if any("/code/" in n or n.endswith("/constants.pkl") for n in names):
-        return "torchscript"
-    if any(n.endswith(("/archive_format", "/models/model.json")) for n in names):
-        return "export"
-    return None
+def check_architecture(architecture: str) -> str:
+    """The architecture's task (``classification``, ``segmentation``, ``detection``, ``embedding``); one
+    clear line for a name no family has, or a family whose package is not installed."""
+    return _check_architecture(architecture)
 
 
 def _program(path: Path, kind: str) -> LoadedModel:
@@ -276,16 +216,34 @@ def _head(module: nn.Module, task: str) -> str | None:
     return _last_linear(module)
 
 
+def build_check_clip(architecture: str) -> None:
+    """open_clip is importable and has the model (nothing is built)."""
+    from embedviz.extract.clip import clip_name, require_open_clip
+
+    open_clip = require_open_clip()
+    name = clip_name(architecture)
+    if name not in open_clip.list_models():
+        known = ", ".join([m for m in open_clip.list_models() if m.startswith(("ViT-B-32", "ViT-B-16", "RN50"))][:8])
+        raise ModelError(f"open_clip has no model {name!r}; some it has: {known}.")
+
+
 def _check_architecture(architecture: str) -> str:
-    """The architecture's task; a clear error for names torchvision does not have.
+    """The architecture's task; a clear error for names torchvision (or timm, open_clip) does not have.
 
     Read from torchvision's sources (:func:`_registered`), importing nothing; a name not found there is
     looked up in torchvision's registry before it is refused."""
+    if is_timm(architecture):
+        check_timm(architecture)
+        return "classification"  # or "embedding": the weights tell
+    if is_clip(architecture):
+        build_check_clip(architecture)
+        return "embedding"
     task = _registered().get(architecture) or _families().get(architecture)
     if task is None:
         raise ModelError(
-            f"Unknown architecture {architecture!r}: use 'demo', 'pixels' or a torchvision model such as "
-            "resnet18, vgg16, efficientnet_b0, deeplabv3_resnet50 or fasterrcnn_resnet50_fpn (its backbone)."
+            f"Unknown architecture {architecture!r}: use 'demo', 'pixels', a torchvision model such as "
+            "resnet18, vgg16, efficientnet_b0, deeplabv3_resnet50 or fasterrcnn_resnet50_fpn (its backbone), "
+            "timm:NAME (timm:convnext_tiny) or clip:NAME (clip:ViT-B-32)."
         )
     return task
 
@@ -299,23 +257,6 @@ def _build(architecture: str, **kwargs: Any) -> nn.Module:
         return torchvision.models.get_model(architecture, **kwargs)
     except (ValueError, TypeError) as exc:
         raise ModelError(f"Could not build {architecture} ({exc}).") from None
-
-
-def _load_into(module: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load strictly; a mismatch names the first missing, unexpected and wrongly shaped keys."""
-    expected = module.state_dict()
-    # Frozen batch norm (detection backbones) saves no step counter; the module's own serves.
-    state = {**{k: v for k, v in expected.items() if k.endswith(".num_batches_tracked")}, **state}
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    shaped = [f"{k} (file {tuple(state[k].shape)}, model {tuple(expected[k].shape)})"
-              for k in expected if k in state and state[k].shape != expected[k].shape]
-    if missing or unexpected or shaped:
-        parts = [f"{label} {names[0]}" + (f" and {len(names) - 1} more" if len(names) > 1 else "")
-                 for label, names in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shaped))
-                 if names]
-        raise ModelError(f"{source} does not fit this architecture ({'; '.join(parts)}); is it the right one?")
-    module.load_state_dict(state, strict=True)
 
 
 def default_preprocessing(architecture: str) -> Preprocessing:
@@ -391,6 +332,12 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
             weights_sha256=sha256_file(path), num_classes=num_classes,
             class_names=tuple(str(i) for i in range(num_classes)), weights_name=path.name,
         )
+    if is_timm(architecture) or is_clip(architecture):
+        _check_architecture(architecture)  # the package and the name, before anything is read
+        if weights is None:
+            raise ModelError(f"{architecture} needs weights: upload a .safetensors/.pt/.pth state_dict as "
+                             f"{'timm' if is_timm(architecture) else 'open_clip'} saves it, or choose '{RANDOM}' "
+                             "(an untrained baseline).")
     if weights is None:
         if architecture == PROGRAM:
             raise ModelError("'program' needs a file: a TorchScript archive, a pickled module, a torch.export "
@@ -412,6 +359,10 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
         if architecture == PROGRAM:
             raise ModelError(f"{path.name} holds plain weights; choose its architecture (e.g. resnet18) instead of "
                              f"'{PROGRAM}'.")
+    if is_timm(architecture):
+        return _timm(architecture, str(weights), None if str(weights) in (PRETRAINED, RANDOM) else (state, path))
+    if is_clip(architecture):
+        return _clip(architecture, str(weights), None if str(weights) in (PRETRAINED, RANDOM) else (state, path))
     if str(weights) == PRETRAINED:
         return _pretrained(architecture)
     if str(weights) == RANDOM:
@@ -435,6 +386,64 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
         architecture=architecture, module=module.eval(), preprocessing=default_preprocessing(architecture),
         weights_sha256=sha256_file(path), num_classes=num_classes, weights_name=path.name, task=task,
     )
+
+
+def _timm(architecture: str, weights: str, file: tuple[dict[str, torch.Tensor], Path] | None) -> LoadedModel:
+    """A timm model: ``weights`` a state dict read from ``file``, ``random`` (seed 0) or ``pretrained``."""
+    name = check_timm(architecture)
+    notes: list[str] = []
+    if file is not None:
+        state, path = file
+        module, notes = timm_from_state(name, state, path.name)
+        sha, weights_name = sha256_file(path), path.name
+    elif weights == PRETRAINED:
+        module = timm_pretrained(name)
+        cfg = getattr(module, "pretrained_cfg", {}) or {}
+        sha = weights_name = f"timm:{cfg.get('architecture', name)}.{cfg.get('tag', '')}".rstrip(".")
+    else:
+        import torch
+
+        torch.manual_seed(0)
+        module, sha, weights_name = build_timm(name), "random:seed0", RANDOM
+    preprocessing, more = timm_preprocessing(module)
+    num_classes = int(getattr(module, "num_classes", 0) or 0)
+    if not num_classes:
+        more.append("The weights have no classifier: features only, no predictions.")
+    return LoadedModel(architecture=architecture, module=module.eval(), preprocessing=preprocessing,
+                       weights_sha256=sha, num_classes=num_classes or None, weights_name=weights_name,
+                       notes=tuple(notes + more), task="classification" if num_classes else "embedding",
+                       prefix_tokens=prefix_tokens(module))
+
+
+def _clip(architecture: str, weights: str, file: tuple[dict[str, torch.Tensor], Path] | None) -> LoadedModel:
+    """An open_clip model's image tower: ``weights`` a whole CLIP state dict read from ``file`` (both
+    towers, as open_clip saves it) or ``random`` (seed 0, as :func:`~embedviz.extract.clip.text_tower`
+    builds it, so the text queries match); ``pretrained`` is refused (it would download)."""
+    from embedviz.extract.clip import (
+        PRETRAINED_CLIP,
+        build_clip,
+        clip_model,
+        clip_preprocessing_values,
+        load_clip_state,
+    )
+
+    if weights == PRETRAINED:
+        raise ModelError(PRETRAINED_CLIP)
+    if file is not None:
+        state, path = file
+        model = build_clip(architecture)
+        load_clip_state(model, state, path.name)
+        sha, weights_name = sha256_file(path), path.name
+    else:
+        model, sha, weights_name = clip_model(architecture, RANDOM), "random:seed0", RANDOM
+    values = clip_preprocessing_values(architecture, model)
+    values.update(mean=tuple(values["mean"]), std=tuple(values["std"]))
+    visual = model.visual.eval()
+    tokens = 1 if getattr(visual, "class_embedding", None) is not None else 0
+    return LoadedModel(architecture=architecture, module=visual, preprocessing=Preprocessing(**values),
+                       weights_sha256=sha, weights_name=weights_name, task="embedding", prefix_tokens=tokens,
+                       notes=("The image tower of a vision-language model: its output is the image embedding that "
+                              "text queries are compared with; no predictions.",))
 
 
 def fit_to_images(model: LoadedModel, collection: "ImageCollection") -> LoadedModel:  # noqa: F821

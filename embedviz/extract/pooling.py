@@ -14,17 +14,22 @@ __all__ = ["POOLINGS", "pool"]
 POOLINGS = ("avg", "max", "flatten")
 
 
-def pool(tensor, how: str = "avg", flatten_limit: int = 8192) -> "torch.Tensor":
+def pool(tensor, how: str = "avg", flatten_limit: int = 8192, prefix_tokens: int = 0) -> "torch.Tensor":
     """One vector per image. Spatial maps (N, C, H, W) and token maps (N, L, D) are averaged or
     maxed over positions, or flattened (at most ``flatten_limit`` values); several outputs at once (a
-    feature pyramid's levels) are each pooled, then concatenated."""
+    feature pyramid's levels) are each pooled, then concatenated.
+
+    A token map's first ``prefix_tokens`` (a ViT's CLS and register tokens) are left out, so ``avg``
+    of a ViT's final norm is the mean of its patch tokens (the CLS token is a layer of its own)."""
     import torch  # here, so the names above are importable without torch (the command line)
 
     if isinstance(tensor, dict):
         tensor = list(tensor.values())
     if isinstance(tensor, (list, tuple)):
-        return torch.cat([pool(t, how, flatten_limit) for t in tensor], dim=1)
+        return torch.cat([pool(t, how, flatten_limit, prefix_tokens) for t in tensor], dim=1)
     if tensor.ndim == 3:  # tokens: (N, L, D) -> (N, D, L, 1) so the same code applies
+        if 0 < prefix_tokens < tensor.shape[1]:
+            tensor = tensor[:, prefix_tokens:]
         tensor = tensor.transpose(1, 2).unsqueeze(-1)
     if tensor.ndim == 4:
         if how == "avg":

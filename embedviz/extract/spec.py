@@ -33,7 +33,8 @@ class ModelSpec:
     """The chosen model.
 
     Args:
-        architecture: a torchvision name, :data:`DEMO`, :data:`PIXELS` or :data:`PROGRAM`.
+        architecture: a torchvision name, ``timm:NAME``, ``clip:NAME`` (open_clip), :data:`DEMO`, :data:`PIXELS`
+            or :data:`PROGRAM`.
         weights: a weights file, :data:`PRETRAINED`, :data:`RANDOM`, or ``None`` (the demo's own, or none yet).
         preprocessing: the user's preprocessing values as canonical JSON, ``None`` for the model's own.
         preprocessing_from: ``"images"`` when raw pixels are fed as the current images are (not the user's choice).
@@ -82,7 +83,8 @@ class ModelSpec:
         return sha256_json(self.to_dict())
 
     def name(self) -> str:
-        """``demo CNN (early checkpoint)``, ``raw pixels``, ``resnet18 (weights.pth)``, ..."""
+        """``demo CNN (early checkpoint)``, ``raw pixels``, ``resnet18 (weights.pth)``,
+        ``timm convnext_tiny (model.safetensors)``, ``open_clip ViT-B-32 (random)``, ..."""
         if self.architecture == DEMO:
             from embedviz.data.demo import EARLY_WEIGHTS
 
@@ -90,5 +92,9 @@ class ModelSpec:
         elif self.architecture == PIXELS:
             name = "raw pixels"
         else:
-            name = self.architecture + (f" ({os.path.basename(str(self.weights))})" if self.weights else "")
+            name = self.architecture
+            for prefix, family in (("timm:", "timm"), ("clip:", "open_clip")):  # timm:resnet50 -> timm resnet50
+                if name.startswith(prefix):
+                    name = f"{family} {name[len(prefix):]}"
+            name += f" ({os.path.basename(str(self.weights))})" if self.weights else ""
         return name + (" with its own preprocessing" if self.preprocessing else "")
