@@ -4,8 +4,9 @@ import streamlit as st
 
 from embedviz import ui
 from embedviz.data.demo import EARLY_WEIGHTS
+from embedviz.errors import ModelError
 from embedviz.extract.layers import default_layer, list_layers
-from embedviz.extract.models import DEMO, PIXELS, list_architectures, needs_weights
+from embedviz.extract.models import DEMO, PIXELS, check_architecture, list_architectures, needs_weights, typed_examples
 from embedviz.extract.spec import ModelSpec
 from embedviz.ui.preprocessing import preprocessing_panel
 from embedviz.ui.sources import data_source_panel, precomputed_panel, server_class_index, weights_source
@@ -29,11 +30,22 @@ st.success(f"**{ui.plain(collection.name)}**: {len(table):,} images"
 st.dataframe(table.head(200), hide_index=True, height=220)
 
 st.subheader("Model")
-architectures = list_architectures()
 current = ui.model_spec()
+architectures = list(dict.fromkeys([*list_architectures(), *typed_examples(), current.architecture]))
 architecture = st.selectbox("Architecture", architectures, index=architectures.index(current.architecture),
+                            accept_new_options=True,
                             help="demo: the CNN trained on the digits · pixels: raw intensities, no model · "
-                                 "others: torchvision classifiers and segmentation models with your weights")
+                                 "others: torchvision classifiers and segmentation models with your weights. "
+                                 "Or type any timm model as timm:NAME (timm:resnet50.a1_in1k, timm:convnext_tiny, "
+                                 "timm:vit_small_patch14_dinov2.lvd142m) or an open_clip model as clip:NAME "
+                                 "(clip:ViT-B-32, clip:ViT-B-16-SigLIP), with weights as timm or open_clip save them")
+architecture = (architecture or current.architecture).strip()
+if architecture not in architectures:  # typed: a typo or a missing package is said here; the current model stays
+    try:
+        check_architecture(architecture)
+    except ModelError as exc:
+        st.error(ui.plain(str(exc)))
+        architecture = current.architecture
 weights = None
 if architecture == DEMO:
     early = st.radio("Checkpoint", ["final (12 epochs)", "early (epoch 1)"], horizontal=True,
@@ -48,7 +60,7 @@ if (architecture, weights) != (current.architecture, current.weights):
 spec = ui.model_spec()
 if needs_weights(spec.architecture, spec.weights):
     st.info(f"**Model:** {ui.plain(spec.architecture)} — waiting for its weights: give a file above, or choose "
-            "Random or torchvision pretrained. Extracting needs them.", icon=":material/hourglass_empty:")
+            "Random or pretrained. Extracting needs them.", icon=":material/hourglass_empty:")
     ui.sidebar_summary()
     st.stop()
 with ui.guard():
@@ -76,7 +88,8 @@ layers = list_layers(model)
 default = default_layer(model)
 chosen_layer = st.session_state.get("layer") or default
 layer = st.selectbox("Take features from", layers, index=layers.index(chosen_layer) if chosen_layer in layers else 0,
-                     format_func=lambda n: f"{n}  (default: the classifier's input)" if n == default else n)
+                     format_func=lambda n: n if n != default else f"{n}  (default: the model's output embedding)"
+                     if model.task == "embedding" else f"{n}  (default: the classifier's input)")
 ui.set_layer(layer)
 stored = ui.stored_features()
 st.caption("Features for this choice are already stored; the map opens at once." if stored is not None

@@ -133,14 +133,17 @@ def _weights_kind(current: str | None) -> str:
 
 def weights_source(architecture: str, current: str | None) -> str | None:
     """Where ``architecture``'s weights come from: an upload, a file on this server (where the operator
-    shares folders), a random baseline or torchvision's own. Returns what the widgets name, or ``current``
+    shares folders), a random baseline or torchvision's (timm's) own. Returns what the widgets name, or ``current``
     (the weights in use for this architecture, ``None`` for none) while they name nothing new."""
     roots = server_roots()
     offered = [k for k in WEIGHT_SOURCES if (roots or k != WEIGHT_SOURCES[1])
-               and (architecture != PROGRAM or k in WEIGHT_SOURCES[:2])]
+               and (architecture != PROGRAM or k in WEIGHT_SOURCES[:2])
+               and (not architecture.startswith("clip:") or k != WEIGHT_SOURCES[3])]  # open_clip's: a download
     was = _weights_kind(current)
     kind = offered[0] if len(offered) == 1 else st.radio(
-        "Weights", offered, horizontal=True, index=offered.index(was) if was in offered else 0)
+        "Weights", offered, horizontal=True, index=offered.index(was) if was in offered else 0,
+        format_func=lambda k: "timm pretrained (downloads from Hugging Face)"
+        if k == WEIGHT_SOURCES[3] and architecture.startswith("timm:") else k)
     if kind == WEIGHT_SOURCES[2]:
         return RANDOM
     if kind == WEIGHT_SOURCES[3]:
