@@ -7,4 +7,4 @@ can write its figures as JSON with ``--json PATH``; the numbers are in docs/benc
 #: The benchmarks, in the order ``python -m benchmarks`` lists them: modules of this package with a
 #: ``main(argv) -> dict`` of figures.
 NAMES = ("startup", "pipeline", "extract", "reduce", "gpu", "scale", "atlas", "audit", "search", "explore_browser",
-         "load", "serve_cost")
+         "load", "serve_cost", "models")
