@@ -167,3 +167,18 @@ def test_a_class_index_by_a_path_on_the_server(data_page, tmp_path, monkeypatch)
     _button(at, "Use this class index").click().run()
     _assert_clean(at)
     assert any("named by digits.json" in c.value for c in at.caption)
+
+
+
+def test_timm_and_clip_names_are_offered_and_wait_for_weights(data_page):
+    """Any timm:NAME or clip:NAME can be typed (accept_new_options, which AppTest cannot type into); the
+    examples listed take the same path."""
+    pytest.importorskip("timm")
+    at = data_page()
+    assert {"timm:convnext_tiny", "clip:ViT-B-32"} <= set(_architecture(at).options)
+    _architecture(at).set_value("timm:convnext_tiny").run()
+    assert not at.exception and not at.error
+    [waiting] = [i.value for i in at.info if "Model:" in i.value]
+    assert "convnext_tiny" in waiting and "waiting for its weights" in waiting
+    weights = next(r for r in at.radio if r.label == "Weights")
+    assert "timm pretrained (downloads from Hugging Face)" in weights.options
