@@ -3,9 +3,9 @@
 import streamlit as st
 
 from embedviz import ui
-from embedviz.explore.figures import scatter_figure
 from embedviz.explore.summary import accuracy
 from embedviz.maps.reducers import REDUCERS
+from embedviz.ui.map_component import map_chart
 
 ui.page_setup("Home")
 st.title("embedviz")
@@ -32,7 +32,7 @@ color = "label" if "label" in samples.columns else None
 st.markdown(f"**{ui.plain(view.collection.name)}** through **{ui.plain(ui.model_label(model))}**, "
             f"layer `{str(view.features.manifest.get('layer')).replace('`', chr(39))}`"
             + (", coloured by label." if color else "."))
-st.plotly_chart(scatter_figure(view.embedding.coords, samples, color, height=560), key="home_map")
+map_chart(ui.home_figure(view, color), samples, key="home_map", color=color, select=False)
 
 st.markdown("**Next:** ")
 links = st.columns(4)

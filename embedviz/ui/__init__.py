@@ -38,7 +38,7 @@ from embedviz.ui.map_settings import (
     settle_method,
     stop_requested,
 )
-from embedviz.ui.maps import current_map, map_quality, note_map_run, require_embedding, require_features
+from embedviz.ui.maps import current_map, home_figure, map_quality, note_map_run, require_embedding, require_features
 from embedviz.ui.page import page_setup
 from embedviz.ui.reduce import map_filters_note, preview_figure, size_controls
 from embedviz.ui.runs import catalog
@@ -55,5 +55,5 @@ __all__ = [
     "runner", "extraction_job", "start_extraction", "engine_control", "wait_for", "clear_store", "map_quality",
     "sample_choice", "stop_requested", "continue_map", "size_controls", "preview_figure", "plain", "set_map_filters",
     "clear_map_filters", "map_filters", "map_filters_note", "note_map_run", "source_label", "bound", "catalog",
-    "viewer", "DEFAULTS",
+    "viewer", "DEFAULTS", "home_figure",
 ]

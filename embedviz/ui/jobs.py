@@ -9,7 +9,7 @@ from dataclasses import replace
 import streamlit as st
 
 from embedviz.data.featureset import FeatureSet
-from embedviz.data.images import ImageCollection, collection_hash
+from embedviz.data.images import ImageCollection
 from embedviz.errors import Cancelled, EmbedVizError
 from embedviz.extract.features import feature_key
 from embedviz.extract.layers import check_layer, default_layer
@@ -25,6 +25,7 @@ from embedviz.ui.choices import (
     dataset_spec,
     feature_choice,
     image_hashes,
+    images_key,
     is_precomputed,
     model_for,
     model_name,
@@ -89,7 +90,7 @@ def features_for(spec: ModelSpec, layer: str | None) -> FeatureSet:
     model = model_for(spec)
     layer = check_layer(model, layer or default_layer(model))
     hashes = image_hashes(spec_json(dataset_spec()), collection)
-    key = feature_key(collection_hash(collection, hashes), model, layer)
+    key = feature_key(images_key(spec_json(dataset_spec()), collection), model, layer)
     try:
         return stored_by_key(key)
     except KeyError:
@@ -107,7 +108,7 @@ def _start(collection: ImageCollection, model: LoadedModel, spec: ModelSpec, lay
     label = f"{collection.name} through {name}, layer {layer}" + (" on the Ray cluster" if ray else "")
     owner = viewer()
     choice = {"dataset": dataset_spec().to_dict(), "model": spec.to_dict(), "layer": layer, "classes": class_index()}
-    images = collection_hash(collection, hashes)
+    images = images_key(spec_json(dataset_spec()), collection)
 
     work = Extraction(collection, spec, class_index(), layer, list(hashes), key, device, batch, ray)
 

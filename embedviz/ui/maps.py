@@ -39,7 +39,7 @@ from embedviz.ui.runs import note_map
 from embedviz.ui.server import cluster_address
 
 __all__ = ["require_features", "map_progress", "require_embedding", "map_quality", "MapView", "note_map_run",
-           "current_map"]
+           "current_map", "home_figure"]
 
 
 def require_features() -> FeatureSet:
@@ -230,3 +230,17 @@ def current_map() -> MapView:
     embedding = require_embedding(features)
     note_map_run(features, embedding)
     return MapView(current_collection(), features, embedding, map_quality(features, embedding))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _home_figure(embedding_key: str, features_key: str, color: str | None, _coords: np.ndarray,
+                 _samples) -> "go.Figure":  # noqa: F821 - plotly type
+    from embedviz.explore.figures import scatter_figure
+
+    return scatter_figure(_coords, _samples, color, height=560)
+
+
+def home_figure(view: MapView, color: str | None):
+    """The Home page's map, made once per map and colouring for every session (building a plotly figure
+    of a few thousand points is half of the page's run)."""
+    return _home_figure(view.embedding.key, view.features.key, color, view.embedding.coords, view.features.samples)
