@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,6 +243,19 @@ def job_nice() -> int:
     return value("job_nice")
 
 
+class _StandardError(logging.StreamHandler):
+    """A handler that writes to whatever ``sys.stderr`` is when a line is logged, not the stream it was at
+    set-up (a test's captured stream, closed since, gave "--- Logging error ---" tracebacks)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def configure_logging(quiet: bool = False) -> None:
     """Send embedviz's log lines (jobs starting, ending and failing with their tracebacks, housekeeping,
     the catalog) to standard error at ``EMBEDVIZ_LOG_LEVEL``, once per process; the dashboard and the
@@ -250,7 +264,7 @@ def configure_logging(quiet: bool = False) -> None:
     logger = logging.getLogger("embedviz")
     if logger.handlers:
         return
-    handler = logging.StreamHandler()
+    handler = _StandardError()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.addHandler(handler)
     level = "WARNING" if quiet and not os.environ.get(setting("log_level").var, "").strip() else \
