@@ -66,3 +66,18 @@ def zip_folder(folder: Path, archive: Path) -> Path:
             if path.is_file():
                 zf.write(path, path.relative_to(folder).as_posix())
     return archive
+
+
+@pytest.fixture
+def tiny_clip():
+    """``clip:embedviz-test-tiny-clip``: an open_clip model small enough to build in a moment (two 64-wide
+    layers per tower, 64-px images, open_clip's own tokenizer), registered under its own name."""
+    factory = pytest.importorskip("open_clip.factory")
+    name = "embedviz-test-tiny-clip"
+    factory._MODEL_CONFIGS[name] = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
+    }
+    yield f"clip:{name}"
+    factory._MODEL_CONFIGS.pop(name, None)

@@ -467,7 +467,9 @@ def write_report(result: Audit, out: str | Path, clusters: Sequence[str] | None 
         raise DataError(f"Cannot write {out.name}: the report must end in .csv, .parquet or .html.")
     out.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".csv":
-        result.table.to_csv(out, index=False)
+        from embedviz.explore.export import to_csv
+
+        out.write_text(to_csv(result.table), encoding="utf-8")  # a label like =1+1 is not run by a spreadsheet
     elif suffix == ".parquet":
         result.table.to_parquet(out, index=False)
     else:

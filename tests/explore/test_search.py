@@ -23,22 +23,12 @@ from embedviz.explore.search import (  # noqa: E402
     zero_shot_agreement,
 )
 
-TINY = "embedviz-tiny-clip"
 PHRASES = ["a red square", "a dog on grass", "a blue circle", "three yellow stars", "an empty street at night"]
 
 
-@pytest.fixture(scope="module")
-def tiny():
-    """A CLIP small enough to build in a moment, registered with open_clip under its own name."""
-    from open_clip import factory
-
-    factory._MODEL_CONFIGS[TINY] = {
-        "embed_dim": 32,
-        "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
-    }
-    yield f"clip:{TINY}"
-    factory._MODEL_CONFIGS.pop(TINY, None)
+@pytest.fixture
+def tiny(tiny_clip):
+    return tiny_clip
 
 
 def _manifest(architecture: str) -> dict:
@@ -48,7 +38,7 @@ def _manifest(architecture: str) -> dict:
 
     _, nodes = get_graph_node_names(clip_model(architecture, "random").visual)
     return {"model": architecture, "weights": "random", "weights_sha256": "random:seed0", "layer": nodes[-1],
-            "preprocessing": {"size": 32, "channels": 3, "mean": [0.5] * 3, "std": [0.5] * 3, "resize": "squash"}}
+            "preprocessing": {"size": 64, "channels": 3, "mean": [0.5] * 3, "std": [0.5] * 3, "resize": "squash"}}
 
 
 def _planted(architecture: str, n: int = 400, seed: int = 0) -> tuple[np.ndarray, dict[str, int]]:

@@ -26,7 +26,6 @@ from ..conftest import make_image_folder
 timm = pytest.importorskip("timm")
 open_clip = pytest.importorskip("open_clip")
 
-TINY_CLIP = "embedviz-test-tiny-clip"
 
 
 @pytest.fixture(scope="module")
@@ -37,20 +36,6 @@ def images(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def _no_programs(monkeypatch):
     monkeypatch.delenv(ENV_VAR, raising=False)
-
-
-@pytest.fixture
-def tiny_clip():
-    """A CLIP small enough to build in a moment, registered with open_clip under its own name."""
-    from open_clip import factory
-
-    factory._MODEL_CONFIGS[TINY_CLIP] = {
-        "embed_dim": 32,
-        "vision_cfg": {"image_size": 64, "layers": 2, "width": 64, "patch_size": 16, "head_width": 32},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2},
-    }
-    yield f"clip:{TINY_CLIP}"
-    factory._MODEL_CONFIGS.pop(TINY_CLIP, None)
 
 
 def _save(state: dict[str, torch.Tensor], path: Path) -> Path:
@@ -143,7 +128,7 @@ def test_a_clip_image_tower_extracts_what_encode_image_computes(images, tmp_path
             expected = reference.encode_image(_inputs(fs, model, images))
         assert fs.features.shape[1] == 32 and "prediction" not in fs.samples.columns
         _close(fs.features, expected)
-    assert ModelSpec(tiny_clip, "random").name() == f"open_clip {TINY_CLIP} (random)"
+    assert ModelSpec(tiny_clip, "random").name() == f"open_clip {tiny_clip.removeprefix('clip:')} (random)"
 
 
 def test_random_clip_weights_match_the_text_towers(tiny_clip):
