@@ -232,6 +232,8 @@ def _search(args: argparse.Namespace) -> None:
         raise EmbedVizError("Give --text \"...\" or --image FILE (one of them).")
     if args.top < 1:
         raise EmbedVizError("--top must be at least 1.")
+    if args.out and (Path(args.out).expanduser().is_dir() or not Path(args.out).expanduser().parent.is_dir()):
+        raise EmbedVizError(f"Cannot write {args.out}: it is a folder, or its folder does not exist.")
     features = load_feature_set(args.features)
     model = search_model(features.manifest, args.weights)
     if args.text:

@@ -22,9 +22,11 @@ import pandas as pd
 
 from embedviz.errors import DataError, ModelError
 
-__all__ = ["SearchModel", "search_model", "unit", "unit_features", "similarity", "top", "zero_shot",
-           "zero_shot_agreement", "neighbours_disagree", "TEMPLATE", "NOT_CLIP"]
+__all__ = ["UnitRows", "MAX_CLASS_NAMES", "SearchModel", "search_model", "unit", "unit_features", "similarity", "top",
+           "zero_shot", "zero_shot_agreement", "neighbours_disagree", "TEMPLATE", "NOT_CLIP"]
 
+#: Class names zero-shot labelling takes at most (each one a pass of the text tower).
+MAX_CLASS_NAMES = 200
 #: How a class name becomes a text query for zero-shot labels (CLIP's own prompt).
 TEMPLATE = "a photo of a {}."
 NOT_CLIP = ("Search by text needs features from a CLIP or SigLIP model's image tower (a clip:NAME model, "
@@ -38,27 +40,49 @@ def unit(x: np.ndarray) -> np.ndarray:
     return x / np.where(norms > 0, norms, 1.0)
 
 
-_units: OrderedDict[str, np.ndarray] = OrderedDict()
+_norms: OrderedDict[str, np.ndarray] = OrderedDict()
 
 
-def unit_features(features: np.ndarray, key: str | None = None) -> np.ndarray:
-    """``features`` scaled to unit length, kept per ``key`` (a feature set's key) for the next query."""
-    if key is None:
-        return unit(features)
-    with _lock:
-        found = _units.get(key)
-        if found is not None and len(found) == len(features):
-            _units.move_to_end(key)
-            return found
-    made = unit(features)
-    with _lock:
-        _units[key] = made
-        while len(_units) > 4:
-            _units.popitem(last=False)
-    return made
+def unit_features(features: np.ndarray, key: str | None = None) -> "UnitRows":
+    """``features`` as rows of unit length, lazily: only the rows' norms are made (and kept per ``key``, a
+    feature set's key, for the next query), not a second copy of every vector."""
+    norms = None
+    if key is not None:
+        with _lock:
+            norms = _norms.get(key)
+            if norms is not None and len(norms) == len(features):
+                _norms.move_to_end(key)
+            else:
+                norms = None
+    if norms is None:
+        norms = np.linalg.norm(np.asarray(features, dtype=np.float32), axis=1)
+        norms = np.where(norms > 0, norms, 1.0).astype(np.float32)
+        if key is not None:
+            with _lock:
+                _norms[key] = norms
+                while len(_norms) > 8:
+                    _norms.popitem(last=False)
+    return UnitRows(features, norms)
 
 
-def similarity(unit_rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+class UnitRows:
+    """Feature rows divided by their norms when read: ``rows @ q``, ``rows[i]``, ``len(rows)``."""
+
+    def __init__(self, features: np.ndarray, norms: np.ndarray) -> None:
+        self.features, self.norms = features, norms
+
+    def __len__(self) -> int:
+        return len(self.norms)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        return np.asarray(self.features[rows], dtype=np.float32) / self.norms[rows, None]
+
+    def __matmul__(self, other: np.ndarray) -> np.ndarray:
+        return (np.asarray(self.features, dtype=np.float32) @ other) / (
+            self.norms if np.ndim(other) == 1 else self.norms[:, None])
+
+
+def similarity(unit_rows: "UnitRows | np.ndarray", query: np.ndarray) -> np.ndarray:
     """Cosine similarity of every row (already unit length) with ``query`` (one vector)."""
     return unit_rows @ unit(np.asarray(query, dtype=np.float32).reshape(-1))
 
@@ -105,12 +129,24 @@ def _image_model(architecture: str, weights: str):
     return shared_clip(architecture, weights)
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_size, info.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=16)
+def _file_hash(path: str, size: int, mtime_ns: int) -> str:
+    """A weights file's SHA-256, once per file as it is (0.4 s for ViT-B-32's 600 MB: not on every query)."""
+    from embedviz.hashing import sha256_file
+
+    return sha256_file(path)
+
+
 def search_model(manifest: Mapping[str, Any], weights: str | None) -> SearchModel:
     """The CLIP model a feature set's ``manifest`` names, with ``weights`` (the file it was extracted
     with, or ``random``); raises with one line when the features are not a CLIP image embedding, or the
     weights are not the ones the features were made with."""
     from embedviz.extract.clip import is_clip
-    from embedviz.hashing import sha256_file
 
     architecture = str(manifest.get("model") or "")
     if not is_clip(architecture):
@@ -124,9 +160,18 @@ def search_model(manifest: Mapping[str, Any], weights: str | None) -> SearchMode
     elif weights == "random" and want not in (None, "random:seed0"):
         raise DataError(f"These features were extracted with {manifest.get('weights')}, not random weights; give that "
                         "file.")
-    elif weights != "random" and want and Path(weights).is_file() and sha256_file(weights) != want:
-        raise DataError(f"{Path(weights).name} is not the weights file these features were extracted with "
-                        f"({manifest.get('weights')}).")
+    elif weights == "pretrained":
+        from embedviz.extract.clip import PRETRAINED_CLIP
+
+        raise DataError(PRETRAINED_CLIP)
+    elif weights != "random":
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise DataError(f"Weights file {weights} does not exist.")
+        if want and _file_hash(str(path), *_stamp(path)) != want:
+            raise DataError(f"{path.name} is not the weights file these features were extracted with "
+                            f"({manifest.get('weights')}).")
+        weights = str(path)
     try:
         output = _output_node(architecture, weights)
     except ModelError as error:
@@ -153,10 +198,13 @@ def _output_node(architecture: str, weights: str) -> str:
 def zero_shot(unit_rows: np.ndarray, class_names: Sequence[str], model: SearchModel,
               template: str = TEMPLATE) -> pd.DataFrame:
     """``zero_shot`` (the most similar class name) and ``zero_shot_confidence`` per row."""
-    names = [str(n).strip() for n in class_names if str(n).strip()]
+    names = list(dict.fromkeys(str(n).strip() for n in class_names if str(n).strip()))
     if len(names) < 2:
         raise DataError("Zero-shot labels need at least two class names.")
-    texts = model.encode_text([template.format(n) for n in names])
+    if len(names) > MAX_CLASS_NAMES:
+        raise DataError(f"Zero-shot labels take up to {MAX_CLASS_NAMES} class names; these are {len(names):,}.")
+    prompts = [template.format(n) for n in names]
+    texts = np.concatenate([model.encode_text(prompts[i:i + 64]) for i in range(0, len(prompts), 64)])
     logits = 100.0 * (unit_rows @ texts.T)
     logits -= logits.max(axis=1, keepdims=True)
     probs = np.exp(logits)

@@ -10,6 +10,7 @@ tokenizer that would have to be downloaded (SigLIP's comes from Hugging Face) fa
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,26 +55,47 @@ def require_open_clip():
 
 
 def build_clip(architecture: str) -> nn.Module:
-    """The whole model (both towers), randomly initialised: nothing is downloaded."""
-    import contextlib
-    import io
-    import logging
-
+    """The whole model (both towers), randomly initialised: nothing is downloaded; refused when it is
+    larger than this server builds."""
     open_clip = require_open_clip()
     name = clip_name(architecture)
     if name not in open_clip.list_models():
         known = ", ".join([m for m in open_clip.list_models() if m.startswith(("ViT-B-32", "ViT-B-16", "RN50"))][:8])
         raise ModelError(f"open_clip has no model {name!r}; some it has: {known}.")
-    quiet = logging.getLogger()  # open_clip warns at the root logger that no pretrained weights were loaded
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
+    _quiet()
+    import torch
+
+    from embedviz.extract.weights import check_size
+
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return open_clip.create_model(name, pretrained=None, device="cpu").eval()
-    except (RuntimeError, ValueError, KeyError, TypeError, ImportError) as exc:
+        with torch.device("meta"):
+            check_size(open_clip.create_model(name, pretrained=None, device="meta", **_NO_TEXT_DOWNLOAD),
+                       architecture)
+        return open_clip.create_model(name, pretrained=None, device="cpu", **_NO_TEXT_DOWNLOAD).eval()
+    except (RuntimeError, ValueError, KeyError, TypeError, ImportError, OSError) as exc:
         raise ModelError(f"open_clip could not build {name} ({first_line(exc)}).") from None
-    finally:
-        quiet.setLevel(level)
+
+
+#: A text tower from Hugging Face (roberta-, xlm-roberta-, mt5-, nllb-clip- models) is built from its
+#: config without fetching the text model's weights (they come with the user's state dict).
+_NO_TEXT_DOWNLOAD = {"pretrained_text": False}
+
+
+class _NoRandomWeightsNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+def _quiet() -> None:
+    """open_clip says at the root logger that no pretrained weights were loaded, which is the point here:
+    a filter drops that line (never ``sys.stdout`` swapped or the root level changed: those are every
+    thread's, and two sessions building at once left them so)."""
+    root = logging.getLogger()
+    if not any(isinstance(f, _NoRandomWeightsNotice) for f in root.filters):
+        root.addFilter(_NoRandomWeightsNotice())
+    for handler in root.handlers:
+        if not any(isinstance(f, _NoRandomWeightsNotice) for f in handler.filters):
+            handler.addFilter(_NoRandomWeightsNotice())
 
 
 def clip_preprocessing_values(architecture: str, model: nn.Module) -> dict[str, Any]:
@@ -137,6 +159,7 @@ def _encode_text(model: nn.Module, tokens: torch.Tensor) -> torch.Tensor:
     return projection(x) if isinstance(projection, torch_nn.Module) else x @ projection
 
 
+@functools.lru_cache(maxsize=4)
 def _tokenizer(name: str):
     open_clip = require_open_clip()
     try:
@@ -154,16 +177,25 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=2)
+_building = threading.Lock()
+
+
 def shared_clip(architecture: str, weights: str) -> nn.Module:
-    """:func:`clip_model`, kept for the next query (two models at most: about 600 MB each for ViT-B)."""
+    """:func:`clip_model`, kept for the next query: two models at most in the process (about 600 MB each
+    for ViT-B), built one at a time (two sessions' first queries do not build two copies)."""
+    with _building:
+        return _kept_clip(architecture, weights)
+
+
+@functools.lru_cache(maxsize=2)
+def _kept_clip(architecture: str, weights: str) -> nn.Module:
     return clip_model(architecture, weights)
 
 
-@functools.lru_cache(maxsize=2)
 def text_tower(architecture: str, weights: str | None) -> TextTower:
-    """The text tower of ``architecture`` with ``weights`` (a state dict file, or ``random``), kept for
-    the next query: the first one builds and loads it, later ones only encode."""
+    """The text tower of ``architecture`` with ``weights`` (a state dict file, or ``random``): the model
+    and its tokenizer are kept (:func:`shared_clip`), so the first query builds and loads them and later
+    ones only encode."""
     from embedviz.extract.spec import PRETRAINED
 
     if weights == PRETRAINED:
@@ -182,8 +214,11 @@ def clip_model(architecture: str, weights: str) -> nn.Module:
     if weights == RANDOM:
         import torch
 
-        torch.manual_seed(0)
-        return build_clip(architecture)
+        from embedviz.extract.weights import SEEDED
+
+        with SEEDED, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return build_clip(architecture)
     model = build_clip(architecture)
     load_clip_state(model, read_state_dict(Path(weights)), Path(weights).name)
     return model

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
+import weakref
 from typing import TYPE_CHECKING
 
 from embedviz.errors import ModelError
@@ -24,16 +24,23 @@ log = logging.getLogger(__name__)
 TRACING = threading.RLock()
 
 
-@functools.lru_cache(maxsize=16)
+_traced: "weakref.WeakKeyDictionary[nn.Module, tuple[str, ...]]" = weakref.WeakKeyDictionary()
+
+
 def _node_names(module: nn.Module) -> tuple[str, ...]:
-    """Tracing costs tens of milliseconds and pages ask several times a rerun: once per module."""
+    """Tracing costs tens of milliseconds and pages ask several times a rerun: once per module, kept only
+    while the module lives (a cache of the modules themselves kept 16 whole models alive)."""
     from torchvision.models.feature_extraction import get_graph_node_names
 
     with TRACING:
+        found = _traced.get(module)
+        if found is not None:
+            return found
         _, eval_nodes = get_graph_node_names(module)
-    names = tuple(n for n in eval_nodes if n != "x")
-    if not names:  # never cached: the next call traces again
-        raise RuntimeError("tracing found no layers")
+        names = tuple(n for n in eval_nodes if n != "x")
+        if not names:  # never kept: the next call traces again
+            raise RuntimeError("tracing found no layers")
+        _traced[module] = names
     return names
 
 

@@ -24,6 +24,7 @@ from embedviz.extract.spec import DEMO, PIXELS, PRETRAINED, PROGRAM, RANDOM
 from embedviz.extract.timm_models import (
     build_timm,
     check_timm,
+    checked_classes,
     is_timm,
     prefix_tokens,
     timm_from_state,
@@ -31,7 +32,7 @@ from embedviz.extract.timm_models import (
     timm_pretrained,
 )
 from embedviz.extract.trusted import ENV_VAR, FORMATS, inspect_program, trusted_enabled
-from embedviz.extract.weights import CodeCarryingFile, _load_into, read_state_dict
+from embedviz.extract.weights import SEEDED, CodeCarryingFile, _load_into, read_state_dict
 from embedviz.hashing import sha256_file
 
 log = logging.getLogger(__name__)
@@ -368,11 +369,12 @@ def load_model(architecture: str, weights: str | Path | None = None) -> LoadedMo
     if str(weights) == RANDOM:
         import torch
 
-        torch.manual_seed(0)
         task = _check_architecture(architecture)
-        # googlenet/inception warn that their init will change unless told which one to use.
-        module = _build(architecture,
-                        **({"init_weights": True} if architecture in ("googlenet", "inception_v3") else {}))
+        with SEEDED, torch.random.fork_rng(devices=[]):  # seed 0 for this build only, one build at a time
+            torch.manual_seed(0)
+            # googlenet/inception warn that their init will change unless told which one to use.
+            module = _build(architecture,
+                            **({"init_weights": True} if architecture in ("googlenet", "inception_v3") else {}))
         if task == "detection":
             return _detection_model(architecture, module, "random:seed0", RANDOM)
         return LoadedModel(architecture=architecture, module=module.eval(),
@@ -403,8 +405,9 @@ def _timm(architecture: str, weights: str, file: tuple[dict[str, torch.Tensor], 
     else:
         import torch
 
-        torch.manual_seed(0)
-        module, sha, weights_name = build_timm(name), "random:seed0", RANDOM
+        with SEEDED, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            module, sha, weights_name = build_timm(name), "random:seed0", RANDOM
     preprocessing, more = timm_preprocessing(module)
     num_classes = int(getattr(module, "num_classes", 0) or 0)
     if not num_classes:
@@ -497,7 +500,7 @@ def _from_state(architecture: str, task: str, state: dict[str, torch.Tensor],
     head = _head(probe, task)
     kwargs: dict[str, Any] = {}
     if head and f"{head}.weight" in state:
-        kwargs["num_classes"] = int(state[f"{head}.weight"].shape[0])
+        kwargs["num_classes"] = checked_classes(state[f"{head}.weight"], f"{head}.weight")
     if architecture in ("googlenet", "inception_v3"):
         kwargs["aux_logits"] = any(k.startswith("aux") for k in state)
         kwargs["init_weights"] = False

@@ -20,7 +20,9 @@ def pool(tensor, how: str = "avg", flatten_limit: int = 8192, prefix_tokens: int
     feature pyramid's levels) are each pooled, then concatenated.
 
     A token map's first ``prefix_tokens`` (a ViT's CLS and register tokens) are left out, so ``avg``
-    of a ViT's final norm is the mean of its patch tokens (the CLS token is a layer of its own)."""
+    of a ViT's final norm is the mean of its patch tokens (the CLS token is a layer of its own); only
+    where the map holds them: a square grid of patches after them, not before the tokens are added
+    (a patch embedding's output) and not a (N, C, L) map."""
     import torch  # here, so the names above are importable without torch (the command line)
 
     if isinstance(tensor, dict):
@@ -28,7 +30,7 @@ def pool(tensor, how: str = "avg", flatten_limit: int = 8192, prefix_tokens: int
     if isinstance(tensor, (list, tuple)):
         return torch.cat([pool(t, how, flatten_limit, prefix_tokens) for t in tensor], dim=1)
     if tensor.ndim == 3:  # tokens: (N, L, D) -> (N, D, L, 1) so the same code applies
-        if 0 < prefix_tokens < tensor.shape[1]:
+        if 0 < prefix_tokens < tensor.shape[1] and _after_prefix(tensor.shape[1], prefix_tokens):
             tensor = tensor[:, prefix_tokens:]
         tensor = tensor.transpose(1, 2).unsqueeze(-1)
     if tensor.ndim == 4:
@@ -43,3 +45,14 @@ def pool(tensor, how: str = "avg", flatten_limit: int = 8192, prefix_tokens: int
         return tensor.reshape(n, -1)
     return tensor.reshape(tensor.shape[0], -1)
 
+
+
+def _after_prefix(length: int, prefix: int) -> bool:
+    """Whether a token map of ``length`` starts with ``prefix`` CLS/register tokens: what follows them is
+    a square grid of patches and the whole is not one (a patch embedding's output, before they are added)."""
+    import math
+
+    def square(n: int) -> bool:
+        return n > 0 and math.isqrt(n) ** 2 == n
+
+    return square(length - prefix) and not square(length)

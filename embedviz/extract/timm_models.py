@@ -10,7 +10,6 @@ pretrained configuration (input size, interpolation, crop, mean and std), editab
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import math
 from typing import TYPE_CHECKING, Any
@@ -69,19 +68,42 @@ def check_timm(architecture: str) -> str:
 
 @contextlib.contextmanager
 def _quiet():
-    """timm and huggingface_hub print and warn while building; the user sees embedviz's messages."""
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        yield
+    """timm and huggingface_hub log while building; the user sees embedviz's messages. Their loggers are
+    turned down once (never ``sys.stdout``/``sys.stderr`` swapped: that is every thread's, and two sessions
+    building at once left the server's log writing into a buffer)."""
+    for name in ("timm", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    yield
 
 
 def build_timm(name: str, **kwargs: Any) -> nn.Module:
     """``timm.create_model(name, pretrained=False, **kwargs)`` in eval mode: nothing is downloaded."""
+    import torch
+
+    from embedviz.extract.weights import check_size
+
     timm = require_timm()
     try:
         with _quiet():
+            with torch.device("meta"):
+                check_size(timm.create_model(name, pretrained=False, **kwargs), f"timm:{name}")
             return timm.create_model(name, pretrained=False, **kwargs).eval()
     except (RuntimeError, ValueError, KeyError, TypeError, AssertionError) as exc:
         raise ModelError(f"timm could not build {name} ({first_line(exc)}).") from None
+
+
+#: More classes than any classifier has: a head of this many is refused before anything is built.
+MAX_CLASSES = 100_000
+
+
+def checked_classes(tensor: torch.Tensor, key: str) -> int:
+    """The class count a classifier's weight or bias gives, refused when it is empty or absurdly large
+    (its shape, not its bytes, would size the model built for it: an 80-byte file asked for 2 GB)."""
+    count = int(tensor.shape[0]) if tensor.ndim else 0
+    if tensor.numel() == 0 or not 0 < count <= MAX_CLASSES:
+        raise ModelError(f"The weights' {key} has shape {tuple(tensor.shape)}: not a classifier of 1 to "
+                         f"{MAX_CLASSES:,} classes; is it the right file?")
+    return count
 
 
 def _classifier(name: str) -> str | None:
@@ -104,44 +126,20 @@ def _num_classes(name: str, state: dict[str, torch.Tensor]) -> int:
     if classifier is not None:
         for suffix in (".weight", ".bias"):
             if f"{classifier}{suffix}" in state:
-                return int(state[f"{classifier}{suffix}"].shape[0])
+                return checked_classes(state[f"{classifier}{suffix}"], f"{classifier}{suffix}")
     return 0
 
 
 def timm_from_state(name: str, state: dict[str, torch.Tensor], source: str) -> tuple[nn.Module, list[str]]:
     """``name`` built with the weights' number of classes and loaded strictly; a mismatch names the keys.
-
-    A checkpoint in an original layout (DINOv2's, OpenAI's...) that timm converts when it downloads one
-    is converted the same way, by the model's own ``checkpoint_filter_fn``, when it does not fit as it is."""
+    The weights must be in timm's own layout, as timm and the hub (``timm/...``) publish them: a model's
+    ``checkpoint_filter_fn`` is not run on a guest's tensors (a 90 KB file made the ViT filter allocate
+    gigabytes)."""
     from embedviz.extract.weights import _load_into
 
     module = build_timm(name, num_classes=_num_classes(name, state))
-    try:
-        _load_into(module, state, source)
-        return module, []
-    except ModelError as exc:
-        converted = _filtered(module, state)
-        if converted is None:
-            raise
-        try:
-            _load_into(module, converted, source)
-        except ModelError:
-            raise exc from None
-        return module, [f"{source} was converted from another layout by timm's checkpoint filter."]
-
-
-def _filtered(module: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
-    import sys
-
-    filter_fn = getattr(sys.modules.get(type(module).__module__), "checkpoint_filter_fn", None)
-    if filter_fn is None:
-        return None
-    try:
-        with _quiet():
-            out = filter_fn(dict(state), module)
-    except Exception:  # noqa: BLE001 - a filter meeting a layout it does not know: the first error stands
-        return None
-    return out if isinstance(out, dict) and out.keys() != state.keys() else None
+    _load_into(module, state, source)
+    return module, []
 
 
 def timm_pretrained(name: str) -> nn.Module:

@@ -20,7 +20,25 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["CodeCarryingFile", "read_state_dict", "load_into"]
+__all__ = ["CodeCarryingFile", "read_state_dict", "load_into", "MAX_PARAMETERS", "check_size", "SEEDED"]
+
+#: The largest model a guest may build (about 6 GB of float32 weights): a typed name costs nothing, and
+#: timm:vit_7b_patch16_dinov3 (6.7 billion) or clip:ViT-bigG-14 (2.5 billion) with random weights would
+#: take the shared server's memory. The largest torchvision classifier has 0.63 billion.
+MAX_PARAMETERS = 1_500_000_000
+#: Held around every seeded build (random weights): the generator is the process's, and two sessions
+#: building at once drew from each other's sequence, so "random:seed0" was not the same model twice.
+import threading  # noqa: E402
+
+SEEDED = threading.RLock()
+
+
+def check_size(meta: "nn.Module", name: str) -> None:
+    """Refuse a model, built on the meta device (no memory), with more than :data:`MAX_PARAMETERS`."""
+    count = sum(p.numel() for p in meta.parameters())
+    if count > MAX_PARAMETERS:
+        raise ModelError(f"{name} has {count / 1e9:.1f} billion parameters; this server builds models of up to "
+                         f"{MAX_PARAMETERS / 1e9:.1f} billion. Choose a smaller one.")
 
 log = logging.getLogger("embedviz.extract.models")  # the messages' home before this module was split out
 

@@ -53,7 +53,7 @@ def ringed_search(view: MapView) -> tuple[np.ndarray, str] | None:
     found = _held(_FOUND, view)
     if found is None or st.session_state.get("explore_tab") != "Search":
         return None
-    return top(found[2], _k()), f"the {_k()} points most like {found[1]}"
+    return top(found[2], _k()), f"the {_k()} points most like {plain(found[1])}"
 
 
 def _model(view: MapView):
@@ -88,8 +88,9 @@ def search_section(view: MapView, samples: pd.DataFrame, rows: np.ndarray, pictu
         if like and len(rows):
             chosen = unit_features(view.features.features, view.features.key)[rows]
             _search(view, f"the {len(rows):,} selected points", chosen.mean(axis=0))
-        if upload is not None and st.session_state.get("_search_image_seen") != upload.file_id:
-            st.session_state["_search_image_seen"] = upload.file_id
+        seen = (view.features.key, upload.file_id) if upload is not None else None
+        if upload is not None and st.session_state.get("_search_image_seen") != seen:
+            st.session_state["_search_image_seen"] = seen
             _search(view, "the uploaded image", _model(view).encode_image(_opened(upload)))
     except (EmbedVizError, OSError, ValueError) as error:
         st.error(plain(first_line(error, 300)))
@@ -128,13 +129,14 @@ def _results(view: MapView, samples: pd.DataFrame) -> None:
 def _zero_shot(view: MapView, samples: pd.DataFrame) -> None:
     with st.expander("Zero-shot labels: which class name each image is closest to"):
         labels = samples["label"] if "label" in samples.columns else pd.Series(dtype="string")
-        default = ", ".join(natural_order(labels.dropna().astype(str).unique())[:50])
+        default = ", ".join(natural_order(labels.dropna().astype(str).unique())[:200])
         names = st.text_area("Class names, separated by commas", value=default, key="explore_zero_names",
+                             max_chars=20_000,
                              help="Each becomes the text \"a photo of a NAME.\"; the labels' names to start with.")
         if st.button("Label every image", key="explore_zero_go"):
             try:
                 table = zero_shot(unit_features(view.features.features, view.features.key),
-                                  [n for n in names.split(",")][:1000], _model(view))
+                                  names.split(","), _model(view))
             except (EmbedVizError, OSError, ValueError) as error:
                 st.error(plain(first_line(error, 300)))
                 return
