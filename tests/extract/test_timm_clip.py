@@ -241,3 +241,22 @@ def test_the_command_line_lists_layers_and_extracts(images, tmp_path, capsys, ti
     assert main(["extract", "--data", str(images), "--model", tiny_clip, "--weights", "random",
                  "--out", str(tmp_path / "clip"), "--workers", "0"]) in (0, None)
     assert np.load(tmp_path / "clip" / "features.npy").shape == (6, 32)
+
+
+def test_an_empty_or_huge_head_and_a_huge_model_are_refused_before_anything_is_built():
+    from embedviz.extract.models import load_model
+    from embedviz.extract.timm_models import checked_classes
+
+    with pytest.raises(ModelError, match="not a classifier") as empty:  # 80 bytes asking for a million classes
+        checked_classes(torch.zeros(1_000_000, 0), "fc.weight")
+    with pytest.raises(ModelError, match="billion parameters") as huge:
+        load_model("timm:vit_7b_patch16_dinov3", "random")
+    assert "\n" not in str(empty.value) + str(huge.value)
+
+
+def test_a_token_map_loses_its_cls_token_only_once_it_has_one():
+    from embedviz.extract.pooling import pool
+
+    with_cls, patches = torch.randn(2, 197, 8), torch.randn(2, 196, 8)
+    assert torch.allclose(pool(with_cls, prefix_tokens=1), with_cls[:, 1:].mean(dim=1))
+    assert torch.allclose(pool(patches, prefix_tokens=1), patches.mean(dim=1))  # before the CLS token is added
