@@ -112,8 +112,16 @@ def _safe_name(layer: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in layer)
 
 
+def _features(args: argparse.Namespace):
+    """``--features``, with ``--metadata``/``--id-column`` when given (reduce, projector, audit)."""
+    from embedviz.data.precomputed import load_feature_set, load_precomputed
+
+    if args.metadata or args.id_column:
+        return load_precomputed(args.features, args.metadata, args.id_column)
+    return load_feature_set(args.features)
+
+
 def _reduce(args: argparse.Namespace) -> None:
-    from embedviz.data.precomputed import load_feature_set
     from embedviz.explore.export import write_map
     from embedviz.maps.reducers import compute_embedding
 
@@ -123,12 +131,7 @@ def _reduce(args: argparse.Namespace) -> None:
         raise EmbedVizError(f"Cannot write {Path(args.out).name}: --out must end in .csv, .parquet or .html.")
     if args.format and suffix == ".html":
         raise EmbedVizError("--format metascatter writes a table; give an --out ending in .csv or .parquet.")
-    if args.metadata or args.id_column:
-        from embedviz.data.precomputed import load_precomputed
-
-        features = load_precomputed(args.features, args.metadata, args.id_column)
-    else:
-        features = load_feature_set(args.features)
+    features = _features(args)
     sample, strata = None, None
     if args.sample:
         from embedviz.maps.reducers import Sample
@@ -165,15 +168,9 @@ def _reduce(args: argparse.Namespace) -> None:
 
 
 def _projector(args: argparse.Namespace) -> None:
-    from embedviz.data.precomputed import load_feature_set
     from embedviz.explore.export import write_projector
 
-    if args.metadata or args.id_column:
-        from embedviz.data.precomputed import load_precomputed
-
-        features = load_precomputed(args.features, args.metadata, args.id_column)
-    else:
-        features = load_feature_set(args.features)
+    features = _features(args)
     images = Path(args.images).expanduser() if args.images else None
     if images is not None and not images.is_dir():
         raise EmbedVizError(f"--images {args.images}: no such folder; give the folder the samples' paths start from.")
@@ -183,7 +180,6 @@ def _projector(args: argparse.Namespace) -> None:
 
 
 def _audit(args: argparse.Namespace) -> None:
-    from embedviz.data.precomputed import load_feature_set
     from embedviz.explore.audit import audit, content_hashes, write_report
 
     out = Path(args.out).expanduser()
@@ -191,12 +187,7 @@ def _audit(args: argparse.Namespace) -> None:
         raise EmbedVizError(f"Cannot write {out.name}: --out must end in .csv, .parquet or .html.")
     if out.is_dir() or (out.parent.exists() and not out.parent.is_dir()):
         raise EmbedVizError(f"Cannot write {args.out}: it is a folder, or its parent is a file; give a file name.")
-    if args.metadata or args.id_column:
-        from embedviz.data.precomputed import load_precomputed
-
-        features = load_precomputed(args.features, args.metadata, args.id_column)
-    else:
-        features = load_feature_set(args.features)
+    features = _features(args)
     hashes = None
     if args.images:
         images = Path(args.images).expanduser()

@@ -132,6 +132,10 @@ def audit_key(features_key: str, source: str = "auto", hashes: Sequence[str] | N
 
 
 def _file(key: str) -> Path:
+    """Where the audit ``key`` is kept; a key :func:`audit_key` did not make (a filter in a run's record
+    names one) is refused before it becomes a path."""
+    if not (len(key) == 32 and all(c in "0123456789abcdef" for c in key)):
+        raise DataError("That audit key is not one this server made.")
     return layout().audits / f"{key}.parquet"
 
 
