@@ -26,7 +26,9 @@ def browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--no-first-run", "--disable-sync"])
+        _BROWSERS.append(browser)
         yield browser
+        _BROWSERS.remove(browser)
         browser.close()
 
 
@@ -42,6 +44,7 @@ def serve(home: Path, log_path: Path, env: dict[str, str] | None = None):
 
 
 _LOGS: list[Path] = []  # the servers' logs, whose last lines go into a failing test's report
+_BROWSERS: list = []  # the session's browser, whose open pages a failing test screenshots
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -53,6 +56,25 @@ def pytest_runtest_makereport(item, call):
             if log.exists():
                 tail = log.read_text(errors="replace").splitlines()[-40:]
                 report.sections.append((f"streamlit log, last lines ({log})", "\n".join(tail)))
+        report.sections.append(("open pages at the failure", _screenshot_open_pages(item.name)))
+
+
+def _screenshot_open_pages(test: str) -> str:
+    """Each page still open in the browser, as ``test-artifacts/failed-TEST-N.png``; their addresses."""
+    lines = []
+    for browser in _BROWSERS:
+        pages = [page for context in browser.contexts for page in context.pages]
+        for i, page in enumerate(pages):
+            try:
+                path = ARTIFACTS / f"failed-{test}-{i}.png"
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(path), full_page=True, timeout=10_000)
+                state = page.evaluate("() => document.querySelector('[data-testid=stApp]')"
+                                      "?.getAttribute('data-test-script-state')")
+                lines.append(f"{page.url} (script {state}): {path}")
+            except Exception as exc:  # noqa: BLE001 -- a report of a failure must not fail itself
+                lines.append(f"{page.url}: no screenshot ({type(exc).__name__})")
+    return "\n".join(lines) or "none"
 
 
 @pytest.fixture(scope="session")
@@ -87,6 +109,14 @@ def wait_for_map(page, timeout_ms: int = 90_000) -> None:
         " && (p.querySelector('canvas') || p.querySelector('.point')); }",
         timeout=timeout_ms)
     page.wait_for_timeout(800)  # let WebGL finish painting before a screenshot
+
+
+def wait_until_idle(page, timeout_ms: int = 90_000) -> None:
+    """Until the page's script run has finished (Streamlit marks the app ``notRunning``), as a user sees
+    a page that has stopped loading before they click on it."""
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state')"
+        " === 'notRunning'", timeout=timeout_ms)
 
 
 def points_drawn(page) -> int:

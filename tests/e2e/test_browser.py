@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from .conftest import points_drawn, serve, upload_images, wait_for_map
+from .conftest import points_drawn, serve, upload_images, wait_for_map, wait_until_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -302,6 +302,8 @@ def test_a_fresh_start_stopped_part_way_keeps_its_map(app_server, browser, artif
 
 
 def test_a_points_page_follows_a_neighbour(app_server, browser, artifacts):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     url, _ = app_server
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(f"{url}/Point")
@@ -309,12 +311,17 @@ def test_a_points_page_follows_a_neighbour(app_server, browser, artifacts):
     # the point and its 12 neighbours (images arrive one by one)
     page.wait_for_function("() => document.querySelectorAll('[data-testid=stImage] img').length === 13",
                            timeout=60_000)
+    wait_until_idle(page)  # the page has finished loading, as a user would see before clicking
     page.screenshot(path=str(artifacts / "point_page.png"), full_page=True)
     target = page.locator("[data-testid='stCaptionContainer']").filter(has_text="distance").first.inner_text()
     target_id = target.split(" · ")[0]
     page.get_by_role("button", name="Go to this point").first.click()
-    page.wait_for_function("id => [...document.querySelectorAll('h3')].some(h => h.textContent.startsWith(id))",
-                           arg=target_id, timeout=60_000)
+    try:
+        page.wait_for_function("id => [...document.querySelectorAll('h3')].some(h => h.textContent.startsWith(id))",
+                               arg=target_id, timeout=60_000)
+    except PlaywrightTimeout:
+        headings = page.evaluate("() => [...document.querySelectorAll('h3')].map(h => h.textContent)")
+        pytest.fail(f"a click on {target_id!r}'s 'Go to this point' left the page at {headings} ({page.url})")
     page.get_by_text("nearest in feature space", exact=False).first.wait_for(timeout=60_000)
     assert page.locator(".stException").count() == 0
 
