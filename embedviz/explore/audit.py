@@ -9,7 +9,10 @@ ranking, and a map after an audit finds its graph made.
   on predicted probabilities that are either the model's own (its ``p_<class>`` columns, when its
   classes are the labels) or out-of-sample k-NN probabilities: each sample's label is predicted from
   its k nearest other samples' labels, never its own.
-- **Duplicates**: samples whose images are the same file content (``hashes``) and feature-space
+  Copies of one image (the same file content) that carry different labels are flagged too: the
+  minority's labels, or every copy's where no label holds a majority.
+- **Duplicates**: samples whose images are the same file content (``hashes``, or the extraction's
+  ``duplicate_of`` column) and feature-space
   neighbours closer than a small fraction of the typical nearest-neighbour distance (cleanlab's rule
   for near duplicates: 0.13 times the median), joined into groups. A group whose members lie in more
   than one ``split`` is a **leak**.
@@ -40,7 +43,7 @@ __all__ = ["Audit", "audit", "audit_key", "load_audit", "save_audit", "COLUMNS",
            "class_summary", "cluster_summary", "confused_pairs", "model_probabilities", "flagged", "content_hashes",
            "write_report", "leave_out", "left_out_ids"]
 
-VERSION = 1
+VERSION = 2  # 2: copies of one image with different labels are label errors
 #: Where the probabilities that find label errors come from (``auto``: the model's when it can).
 SOURCES = ("auto", "from-model", "knn")
 #: The report's columns, in order, after ``sample_id`` and ``label``.
@@ -324,6 +327,36 @@ def _duplicates(distances: np.ndarray, indices: np.ndarray, hashes: Sequence[str
     return names, kind, leak
 
 
+def _conflicting_copies(samples: pd.DataFrame, group: pd.Series, kind: pd.Series, suggested: pd.Series,
+                        score: np.ndarray, flag: np.ndarray, notes: list[str]) -> None:
+    """Copies of one image (an exact duplicate group) labelled differently: one label is wrong whatever
+    the neighbours say. The copies outside the group's most common label are flagged with it suggested
+    (score at least :data:`CERTAIN`); where no label is the most common, every copy is flagged with
+    another copy's label suggested (score at least 0.5). ``suggested``, ``score`` and ``flag`` change
+    in place."""
+    if "label" not in samples.columns:
+        return
+    frame = pd.DataFrame({"group": group.to_numpy(), "label": samples["label"].astype("string").to_numpy()})
+    frame = frame[(kind == "exact").fillna(False).to_numpy() & frame["label"].notna().to_numpy()]
+    conflicting = 0
+    for _, members in frame.groupby("group", sort=False):
+        counts = members["label"].value_counts()
+        if len(counts) < 2:
+            continue
+        tie = counts.iloc[0] == counts.iloc[1]
+        for row, label in members["label"].items():
+            if label == counts.index[0] and not tie:
+                continue
+            others = counts.drop(label)
+            suggested.iloc[row] = others.index[0]
+            score[row] = max(np.nan_to_num(score[row]), 0.5 if tie else CERTAIN)
+            flag[row] = True
+            conflicting += 1
+    if conflicting:
+        notes.append(f"{conflicting:,} copies of an image carry a different label from another copy: flagged as "
+                     "label errors.")
+
+
 def _outliers(distances: np.ndarray, samples: pd.DataFrame, source: str) -> tuple[np.ndarray, np.ndarray]:
     from cleanlab.outlier import transform_distances_to_scores
     from scipy.stats import iqr
@@ -364,6 +397,8 @@ def audit(features: np.ndarray, samples: pd.DataFrame, *, features_key: str | No
         raise DataError("There must be one image hash per sample.")
     if source == "from-model" and model_probabilities(samples) is None:
         raise DataError(FROM_MODEL_MISSING)
+    if hashes is None and "duplicate_of" in samples.columns:  # extraction named the copies it found
+        hashes = samples["duplicate_of"].astype("string").fillna(samples["sample_id"].astype("string")).tolist()
     steps = 4
     report(progress, 0, steps, f"finding every sample's nearest neighbours{_estimate(len(x))}")
     z = prepare(x, "none", 50, 0, key=features_key)
@@ -376,6 +411,7 @@ def audit(features: np.ndarray, samples: pd.DataFrame, *, features_key: str | No
     report(progress, 2, steps, "duplicates and leaks")
     split = samples["split"] if "split" in samples.columns else None
     group, kind, leak = _duplicates(distances, indices, hashes, split)
+    _conflicting_copies(samples, group, kind, suggested, score, is_issue, notes)
     report(progress, 3, steps, "outliers")
     outlier, is_outlier = _outliers(distances, samples, used)
     report(progress, 4, steps, "done")

@@ -196,6 +196,39 @@ def test_same_bytes_are_duplicates_even_where_the_features_differ():
     assert t["duplicate_kind"][7] == "exact" and not t["is_leak"][7]  # no split column: no leaks
 
 
+@pytest.mark.parametrize("source", ["knn", "from-model"])
+def test_copies_of_one_image_with_different_labels_are_label_errors(source):
+    """Two copies called a and one called e (the majority is right), and a pair a/b with no majority:
+    wherever the neighbours or the model point, the copies whose label another copy contradicts are
+    flagged, with that copy's label suggested."""
+    features, truth, centres = blobs(seed=6)
+    samples = table(truth, **model_columns(features, centres))
+    hashes = [f"h{i}" for i in range(len(features))]
+    hashes[1] = hashes[2] = hashes[230] = "one picture"  # rows 1, 2 are a; 230 is an e
+    hashes[5] = hashes[60] = "another"  # 5 is an a, 60 a b
+    result = audit(features, samples, source=source, hashes=hashes)
+    t = result.table
+    assert t["is_label_issue"][[230, 5, 60]].all() and not t["is_label_issue"][[1, 2]].any()
+    assert t["suggested_label"][230] == "a"
+    assert (t["suggested_label"][5], t["suggested_label"][60]) == ("b", "a")
+    assert t["label_issue_score"][230] >= 0.85 and min(t["label_issue_score"][[5, 60]]) >= 0.5
+    assert any("different label" in note for note in result.notes)
+    # the same copies with one label are not label errors
+    clean = audit(features, samples.assign(label=np.array(CLASSES, dtype=object)[truth]), source=source,
+                  hashes=[f"h{i}" for i in range(len(features))]).table
+    assert not clean["is_label_issue"][[230, 5, 60]].any()
+
+
+def test_the_extractions_duplicate_of_column_makes_exact_duplicates_without_hashes():
+    features, truth, _ = blobs(seed=7)
+    samples = table(truth)
+    samples["duplicate_of"] = pd.Series(pd.NA, index=samples.index, dtype="string")
+    samples.loc[120, "duplicate_of"] = samples["sample_id"][4]  # the same bytes, features far apart
+    t = audit(features, samples).table
+    assert t["duplicate_group"][4] == t["duplicate_group"][120] and (t["duplicate_kind"][[4, 120]] == "exact").all()
+    assert t["duplicate_group"].notna().sum() == 2
+
+
 def test_a_far_away_point_is_the_top_outlier():
     features, truth, _ = blobs(seed=5)
     features[123] = features.mean(axis=0) + 200
