@@ -252,8 +252,11 @@ def scatter_figure(
     # Pan on drag and select on click, box and lasso in the toolbar: what Streamlit would set itself
     # after the first draw, said here so that a large map is not drawn twice.
     fig.update_layout(dragmode="pan" if dims == 2 else "orbit", clickmode="event+select", hovermode="closest")
-    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                      legend={"itemsizing": "constant", "groupclick": "toggleitem"},
+    legend = {"itemsizing": "constant", "groupclick": "toggleitem"}
+    if column is not None and not is_categorical(samples[column]):
+        # the colour bar takes the right edge, where the legend (the ringed points, the symbols) would lie on it
+        legend.update(orientation="h", x=0, xanchor="left", y=0, yanchor="top")
+    fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": 30, "b": 10}, legend=legend,
                       uirevision="embedviz-map", hoverlabel={"align": "left"}, plot_bgcolor="white")
     if within is not None and dims == 2 and within.any():
         low, high = xyz[within].min(axis=0), xyz[within].max(axis=0)

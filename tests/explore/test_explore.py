@@ -118,6 +118,18 @@ def test_lasso_and_box_are_answered_from_the_coordinates():
     assert rows_in_geometry(np.zeros((4, 3)), lasso).tolist() == []  # 3-D maps have no lasso
 
 
+def test_a_colour_scale_and_the_ringed_points_legend_do_not_share_the_right_edge(samples):
+    """Colour by a number (similarity, a score) with points ringed: the colour bar keeps the right edge and
+    the legend goes under the plot; by categories the legend stays where it was."""
+    coords = np.random.default_rng(2).random((60, 2))
+    scored = samples.assign(similarity=np.linspace(-0.05, 0.0, 60))
+    fig = scatter_figure(coords, scored, MapStyle(color="similarity"), highlight=np.array([3, 4]))
+    assert any(t.marker.showscale for t in fig.data) and any(t.name == "highlighted (2)" for t in fig.data)
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.yanchor == "top" and fig.layout.legend.y == 0
+    by_label = scatter_figure(coords, scored, MapStyle(color="label"), highlight=np.array([3, 4]))
+    assert by_label.layout.legend.orientation is None
+
+
 def test_styling_reaches_the_figure(samples):
     coords = np.random.default_rng(1).random((60, 2))
     samples = samples.assign(split=["train", "test", "val"] * 20, label=samples["label"].astype(object))
