@@ -32,6 +32,21 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def _close_the_tests_pages(request):
+    """Close the browser contexts a test opened once it is done (after a failure's screenshots): left
+    open, each keeps a live Streamlit session polling the server for the rest of the run."""
+    if "browser" not in request.fixturenames:
+        yield
+        return
+    browser = request.getfixturevalue("browser")
+    before = set(browser.contexts)
+    yield
+    for context in browser.contexts:
+        if context not in before:
+            context.close()
+
+
 @contextlib.contextmanager
 def serve(home: Path, log_path: Path, env: dict[str, str] | None = None):
     """``streamlit run app.py`` with ``EMBEDVIZ_HOME=home`` (and ``env``) on a free port; yields its URL
@@ -59,11 +74,12 @@ def pytest_runtest_makereport(item, call):
         report.sections.append(("open pages at the failure", _screenshot_open_pages(item.name)))
 
 
-def _screenshot_open_pages(test: str) -> str:
-    """Each page still open in the browser, as ``test-artifacts/failed-TEST-N.png``; their addresses."""
+def _screenshot_open_pages(test: str, last: int = 2) -> str:
+    """The ``last`` pages opened that are still open (the failing test's, as tests open their own), as
+    ``test-artifacts/failed-TEST-N.png``; their addresses."""
     lines = []
     for browser in _BROWSERS:
-        pages = [page for context in browser.contexts for page in context.pages]
+        pages = [page for context in browser.contexts for page in context.pages][-last:]
         for i, page in enumerate(pages):
             try:
                 path = ARTIFACTS / f"failed-{test}-{i}.png"

@@ -38,15 +38,23 @@ def _open(page, url: str, path: str, maps: int = 1) -> None:
     page.wait_for_timeout(1000)
 
 
+def _until(page, selector: str, nth: int, test: str, arg=None, timeout: int = 5_000) -> None:
+    """Until the ``nth`` element that matches ``selector`` passes ``test`` (JavaScript over ``e`` and
+    ``arg``), looked up afresh on every try: a rerun may put a new element where the old one was, and a
+    handle to the old one would wait for ever."""
+    page.wait_for_function("([selector, nth, arg]) => { const e = document.querySelectorAll(selector)[nth];"
+                           f" return !!e && !!({test}); }}", arg=[selector, nth, arg], timeout=timeout)
+
+
 def _hover(page, m: int, j: int) -> tuple[dict, str]:
     """Rest the pointer on point ``j`` of map ``m``; returns the point and the row the preview shows."""
     preview = page.locator(".embedviz-map-preview").nth(m)
     page.mouse.move(3, 3)  # off every map: the last preview goes
-    page.wait_for_function("e => !e.dataset.row", arg=preview.element_handle(), timeout=5_000)
+    _until(page, ".embedviz-map-preview", m, "!e.dataset.row")
     point = page.evaluate(_POINT, [m, j])
     page.mouse.move(point["x"] - 40, point["y"] - 40)
     page.mouse.move(point["x"], point["y"], steps=4)
-    page.wait_for_function("e => e.dataset.row", arg=preview.element_handle(), timeout=5_000)
+    _until(page, ".embedviz-map-preview", m, "e.dataset.row")
     return point, preview.get_attribute("data-row")
 
 
@@ -60,7 +68,7 @@ def test_resting_on_a_point_shows_its_own_image_beside_the_pointer(app_server, b
     _open(page, url, "Explore")
     differences = []
     for j in (3, 400, 1200):
-        _, row = _hover(page, 0, j)
+        _hover(page, 0, j)
         tip = page.locator(".embedviz-map-preview").first
         image = page.locator(".embedviz-map-preview-image").first
         image.wait_for(state="visible")
@@ -95,7 +103,7 @@ def test_zooming_in_draws_the_pictures_and_zooming_out_brings_the_dots_back(app_
     page.mouse.down()
     page.mouse.move(x0 + area["width"] * 0.25, y0 + area["height"] * 0.25, steps=8)
     page.mouse.up()
-    page.wait_for_function("e => Number(e.dataset.pictures) > 0", arg=root.element_handle(), timeout=5_000)
+    _until(page, ".embedviz-map", 0, "Number(e.dataset.pictures) > 0")
     drawn = int(root.get_attribute("data-pictures"))
     page.wait_for_timeout(300)
     canvas = page.locator(".embedviz-map-pictures").first.screenshot()
@@ -103,7 +111,7 @@ def test_zooming_in_draws_the_pictures_and_zooming_out_brings_the_dots_back(app_
     page.screenshot(path=str(artifacts / "map_pictures_zoomed_in.png"))
     assert 0 < drawn <= 1500
     page.locator(".embedviz-map-plot .nsewdrag").first.dblclick(position={"x": 10, "y": 10})  # zoom back out
-    page.wait_for_function("e => e.dataset.pictures === '0'", arg=root.element_handle(), timeout=5_000)
+    _until(page, ".embedviz-map", 0, "e.dataset.pictures === '0'")
     page.close()
 
 
@@ -135,12 +143,12 @@ def test_hovering_a_point_on_compare_rings_the_same_image_in_the_other_map(app_s
     url, _ = app_server
     page = browser.new_page(viewport={"width": 1500, "height": 1100})
     _open(page, url, "Compare", maps=2)
-    second = page.locator(".embedviz-map").nth(1)
     for j in (10, 500):
-        _, row = _hover(page, 0, j)
+        _hover(page, 0, j)
         try:
-            page.wait_for_function("([e, row]) => e.dataset.linked === row", arg=[second.element_handle(), row],
-                                   timeout=5_000)
+            # the row the first map previews now (the pointer may have crossed other points on its way)
+            _until(page, ".embedviz-map", 1, "e.dataset.linked && e.dataset.linked === "
+                   "document.querySelectorAll('.embedviz-map-preview')[0].dataset.row")
         except PlaywrightTimeout as timeout:
             page.screenshot(path=str(artifacts / "map_linked_hover_failed.png"))
             raise AssertionError(page.evaluate("() => [...document.querySelectorAll('.embedviz-map')].map(m => "
@@ -148,7 +156,7 @@ def test_hovering_a_point_on_compare_rings_the_same_image_in_the_other_map(app_s
                                                "m.querySelector('.embedviz-map-preview').dataset.row])")) from timeout
     page.screenshot(path=str(artifacts / "map_linked_hover_compare.png"))
     page.mouse.move(5, 5)  # off the map: the ring goes
-    page.wait_for_function("e => !e.dataset.linked", arg=second.element_handle(), timeout=5_000)
+    _until(page, ".embedviz-map", 1, "!e.dataset.linked")
     page.close()
 
 
